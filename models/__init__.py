@@ -1,0 +1,1 @@
+"""XLM-R encoder and task heads, the one training loop, checkpoints. Usable without Ray."""

@@ -1,0 +1,44 @@
+"""Training checkpoints: weights in safetensors, optimizer/scheduler/RNG in a weights-only torch file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+STATE_JSON = "state.json"
+TRAINER_STATE = "trainer_state.pt"
+
+
+@dataclass
+class Resume:
+    """What `train` needs to continue: step, optimizer, scheduler and RNG states."""
+
+    step: int
+    optimizer: dict
+    scheduler: dict
+    torch_rng: torch.Tensor
+
+
+def save_checkpoint(out_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler, step: int, extra: dict | None = None) -> None:
+    """Write model (save_pretrained -> model.safetensors), trainer state and state.json to out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir), safe_serialization=True)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state()}, out_dir / TRAINER_STATE)
+    (out_dir / STATE_JSON).write_text(json.dumps({"step": step, **(extra or {})}, indent=1))
+
+
+def read_state(ckpt_dir: Path) -> dict:
+    """Return the JSON state (step and extras) of a checkpoint."""
+    return json.loads((Path(ckpt_dir) / STATE_JSON).read_text())
+
+
+def load_resume(ckpt_dir: Path) -> Resume:
+    """Return the trainer state of a checkpoint, loaded with weights_only=True (no pickled code)."""
+    trainer = torch.load(Path(ckpt_dir) / TRAINER_STATE, weights_only=True, map_location="cpu")
+    return Resume(step=read_state(ckpt_dir)["step"], optimizer=trainer["optimizer"],
+                  scheduler=trainer["scheduler"], torch_rng=trainer["torch_rng"])

@@ -1,0 +1,1 @@
+"""Ray Tune orchestration, config schema, CLI, progress display and results."""

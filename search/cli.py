@@ -1,0 +1,69 @@
+"""The `xstilts` command: a thin layer that parses arguments and calls the library API."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Search English intermediate-task training for zero-shot cross-lingual transfer.")
+
+EXPERIMENTS = typer.Argument(Path("experiments.yaml"), help="YAML file of named experiments.")
+NAME = typer.Option("offline", "--name", "-n", help="Experiment name in the file.")
+
+USER_ERRORS: tuple[type[Exception], ...] = ()
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from xstilts.search.config import ConfigError
+    from xstilts.tasks.loading import DataError
+    from xstilts.tasks.registry import UnknownNameError
+    return (ConfigError, DataError, UnknownNameError, FileNotFoundError)
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"xstilts: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def prepare(experiments: Path = EXPERIMENTS, name: str = NAME) -> None:
+    """Generate the offline world and pretrain the offline encoder (cached; idempotent)."""
+    from xstilts.search.config import load_experiment
+    from xstilts.search.plan import make_plan
+
+    try:
+        exp, base = load_experiment(experiments, name)
+        plan = make_plan(exp, base)
+    except _user_errors() as exc:
+        _fail(exc)
+    typer.echo(f"data: {plan.source.label} ({plan.source.root or 'hub'})\nencoder: {plan.encoder}")
+
+
+@app.command()
+def sweep(experiments: Path = EXPERIMENTS, name: str = NAME,
+          address: str = typer.Option(None, help="Address of an existing Ray cluster (default: start one)."),
+          resume: bool = typer.Option(False, "--resume", help="Require an existing sweep to resume.")) -> None:
+    """Run the experiment's Ray Tune sweep; an interrupted sweep resumes where it stopped."""
+    from xstilts.search.config import load_experiment
+    from xstilts.search.results import RESULTS_NAME, summary_lines
+    from xstilts.search.sweep import run_search
+
+    try:
+        exp, base = load_experiment(experiments, name)
+        result = run_search(exp, base, name, address=address, resume=True if resume else None)
+    except _user_errors() as exc:
+        _fail(exc)
+    for line in summary_lines(result):
+        typer.echo(line)
+    typer.echo(f"results: {result.experiment_dir / RESULTS_NAME}")
+
+
+def main() -> None:
+    app(prog_name="xstilts")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Experiment config: pydantic models mirroring experiments.yaml, with one-line field-path errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from xstilts.tasks.languages import JOSHI_CLASS
+from xstilts.tasks.registry import build_registry, get_task, unknown_name_message
+
+REGISTRY = build_registry()
+
+
+class ConfigError(ValueError):
+    """A bad experiments file; str() is one line naming file, field and value."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LogRange(Strict):
+    low: float = Field(gt=0)
+    high: float = Field(gt=0)
+    log: bool = True
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LogRange:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must be <= high ({self.high})")
+        return self
+
+
+class Space(Strict):
+    """The searched hyperparameters besides the intermediate task and its step count."""
+
+    lr: LogRange = LogRange(low=3e-4, high=3e-3)
+    batch_size: list[int] = Field(default=[16, 32], min_length=1)
+
+    @field_validator("batch_size")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(b <= 0 for b in v):
+            raise ValueError(f"batch sizes must be > 0, got {v}")
+        return v
+
+
+class Intermediate(Strict):
+    tasks: list[str] = Field(default=["mnli", "none"], min_length=1)
+    steps: list[int] = Field(default=[100, 200, 300], min_length=1)
+    milestone_every: int = Field(default=100, gt=0)
+
+    @field_validator("tasks")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        for name in v:
+            get_task(REGISTRY, name, role="intermediate")
+        return v
+
+    @model_validator(mode="after")
+    def _milestones(self) -> Intermediate:
+        bad = [s for s in self.steps if s <= 0 or s % self.milestone_every]
+        if bad:
+            raise ValueError(f"steps {bad} must be positive multiples of milestone_every ({self.milestone_every})")
+        return self
+
+
+class Target(Strict):
+    """The short English target fine-tune forked at each milestone, and its zero-shot languages."""
+
+    task: str = "xnli"
+    languages: list[str] = Field(min_length=2)
+    steps: int = Field(default=100, gt=0)
+    lr: float = Field(default=1e-3, gt=0)
+    batch_size: int = Field(default=16, gt=0)
+    low_resource_max_class: int = Field(default=2, ge=0, le=5)
+
+    @field_validator("task")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        get_task(REGISTRY, v, role="target")
+        return v
+
+    @model_validator(mode="after")
+    def _languages(self) -> Target:
+        valid = list(REGISTRY[self.task].eval_langs)
+        for lang in self.languages:
+            if lang not in valid or lang not in JOSHI_CLASS:
+                raise ValueError(unknown_name_message(f"{self.task} language", lang, valid))
+        if "en" not in self.languages:
+            raise ValueError("languages must include 'en' (the training language)")
+        return self
+
+
+class Asha(Strict):
+    grace_period: int = Field(default=100, gt=0)
+    reduction_factor: float = Field(default=2, gt=1)
+
+
+class Search(Strict):
+    num_samples: int = Field(default=8, gt=0)
+    metric: Literal["mean", "low_resource_mean", "worst"] = "mean"
+    max_concurrent: int = Field(default=2, gt=0)
+    seed: int = 0
+    space: Space = Space()
+    asha: Asha = Asha()
+
+
+class Resources(Strict):
+    """Per-trial resources for tune.with_resources; fractional GPUs share a device."""
+
+    cpu: float = Field(default=1, gt=0)
+    gpu: float = Field(default=0, ge=0)
+
+
+class Encoder(Strict):
+    """The offline encoder (see models/pretrain.py); ignored when `model` names a real checkpoint."""
+
+    vocab_size: int = Field(default=2000, gt=10)
+    hidden_size: int = Field(default=64, gt=0)
+    num_layers: int = Field(default=2, gt=0)
+    num_heads: int = Field(default=2, gt=0)
+    intermediate_size: int = Field(default=128, gt=0)
+    mlm_steps: int = Field(default=1200, ge=0)
+
+
+class Experiment(Strict):
+    """One named experiment of experiments.yaml."""
+
+    description: str = ""
+    source: str = "offline"  # offline (generated world) | hub | a directory in the hub schemas
+    model: str = "offline"  # offline (tiny local encoder) | hub id (xlm-roberta-large) | directory
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    storage_path: str = "runs"
+    cache_dir: str = ".cache"
+    max_failures: int = Field(default=2, ge=-1)
+    intermediate: Intermediate = Intermediate()
+    target: Target
+    search: Search = Search()
+    resources: Resources = Resources()
+    encoder: Encoder = Encoder()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Experiment:
+        if self.search.asha.grace_period > max(self.intermediate.steps):
+            raise ValueError(f"search.asha.grace_period ({self.search.asha.grace_period}) exceeds the "
+                             f"largest intermediate step count ({max(self.intermediate.steps)})")
+        return self
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+
+def _format_error(path: Path, name: str, raw: dict, err: dict) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    shown = "" if isinstance(value, dict) else f" (value: {json.dumps(value, default=str)})"
+    where = f"{name}.{loc}" if loc else name
+    return f"{where}: {msg}{shown}"
+
+
+def load_experiment(path: Path, name: str = "offline") -> tuple[Experiment, Path]:
+    """Return the validated experiment `name` of the YAML file and the directory paths resolve against."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{line} not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f"{path}: expected a mapping of experiment names to experiments")
+    if name not in raw:
+        raise ConfigError(f"{path}: {unknown_name_message('experiment', name, [str(k) for k in raw])}")
+    try:
+        exp = Experiment.model_validate(raw[name])
+    except ValidationError as exc:
+        errors = "; ".join(_format_error(path, name, raw, e) for e in exc.errors())
+        raise ConfigError(f"{path}: {errors}") from None
+    base = path.resolve().parent
+    checks = (("source", exp.source, exp.source not in ("offline", "hub")),
+              ("model", exp.model, exp.model.startswith((".", "/", "~"))))
+    for field, value, is_path in checks:
+        if is_path and not (base / Path(value).expanduser()).is_dir():
+            raise ConfigError(f"{path}: {name}.{field}: directory not found (value: {json.dumps(value)})")
+    return exp, base

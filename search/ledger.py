@@ -1,0 +1,123 @@
+"""The sweep ledger: an append-only, fsynced journal of every milestone result and ASHA decision,
+and an ASHA scheduler that replays it on restore.
+
+Ray 2.60 restores Optuna's state but not the scheduler's (TuneController.__getstate__ drops it), and
+its experiment snapshot lags, so a trial ASHA stopped (or that finished) just before a driver kill
+comes back RUNNING (../shared/STACK.md §5). Writing each record and decision here *before* Ray acts
+on it lets a resumed sweep rebuild the rungs, replay the decisions and keep finished trials finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
+
+LEDGER_NAME = "xstilts-ledger.jsonl"
+SUMMARY_KEYS = ("mean", "low_resource_mean", "worst", "worst_lang")
+
+
+def score_keys(result: dict, target_task: str) -> dict:
+    """The metrics of a trial result that xstilts reported (step, summary, per-language scores)."""
+    return {k: v for k, v in result.items()
+            if k == "step" or k in SUMMARY_KEYS or k.startswith(f"{target_task}_")}
+
+
+def read_ledger(path: Path) -> list[dict]:
+    """Return the ledger's events in order; a line torn by a kill mid-write is dropped."""
+    if not Path(path).is_file():
+        return []
+    events = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # only the last line can be torn: appends are sequential
+    return events
+
+
+def append_event(path: Path, event: dict) -> None:
+    """Append one event and fsync it before returning."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({**event, "time": time.time()}, default=str) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+class PersistentASHA(AsyncHyperBandScheduler):
+    """ASHA (one bracket) whose results, decisions and trial ends are journaled and replayed."""
+
+    def __init__(self, ledger_path: str, target_task: str, **asha_kwargs):
+        super().__init__(brackets=1, **asha_kwargs)
+        self._ledger_path = ledger_path
+        self._target_task = target_task
+        self._loaded = False
+        self._seen: set[tuple[str, int]] = set()
+        self._ended: dict[str, str] = {}
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for event in read_ledger(Path(self._ledger_path)):
+            if event["event"] == "result":
+                self._seen.add((event["trial_id"], event["step"]))
+                if event["step"] < self._max_t:  # mirrors on_trial_result: the last rung is not recorded
+                    self._brackets[0].on_result(SimpleNamespace(trial_id=event["trial_id"]), event["step"],
+                                                self._metric_op * event["metrics"][self._metric])
+            elif event["event"] == "end":
+                self._ended[event["trial_id"]] = event["how"]
+
+    def ended(self) -> dict[str, str]:
+        """trial id -> 'stopped' (by ASHA) or 'complete', as journaled."""
+        self._load()
+        return dict(self._ended)
+
+    def _end(self, trial_id: str, how: str) -> None:
+        if trial_id not in self._ended:
+            self._ended[trial_id] = how
+            append_event(Path(self._ledger_path), {"event": "end", "trial_id": trial_id, "how": how})
+
+    def on_trial_add(self, tune_controller, trial: Trial) -> None:
+        self._load()
+        super().on_trial_add(tune_controller, trial)
+
+    def choose_trial_to_run(self, tune_controller) -> Trial | None:
+        """Before anything runs, terminate restored trials that the ledger says had already ended."""
+        self._load()
+        for trial in list(tune_controller.get_trials()):
+            if trial.trial_id in self._ended and trial.status in (Trial.PENDING, Trial.PAUSED):
+                tune_controller.stop_trial(trial)
+        return super().choose_trial_to_run(tune_controller)
+
+    def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
+        self._load()
+        if trial.trial_id in self._ended:
+            return TrialScheduler.STOP
+        step = result.get(self._time_attr)
+        if step is None or self._metric not in result:
+            return TrialScheduler.CONTINUE
+        if (trial.trial_id, step) in self._seen:
+            return TrialScheduler.CONTINUE  # re-reported after a restore; its decision was CONTINUE
+        action = super().on_trial_result(tune_controller, trial, result)
+        self._seen.add((trial.trial_id, step))
+        append_event(Path(self._ledger_path), {
+            "event": "result", "trial_id": trial.trial_id, "step": step, "config": dict(trial.config),
+            "metrics": score_keys(result, self._target_task)})
+        if action == TrialScheduler.STOP:
+            self._end(trial.trial_id, "complete" if step >= self._max_t else "stopped")
+        return action
+
+    def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
+        self._load()
+        if trial.trial_id in self._trial_info:
+            super().on_trial_complete(tune_controller, trial, result)
+        self._end(trial.trial_id, "complete")
+
+    def on_trial_remove(self, tune_controller, trial: Trial) -> None:
+        self._trial_info.pop(trial.trial_id, None)

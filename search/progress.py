@@ -1,0 +1,149 @@
+"""Live progress of a sweep: a rich table on a terminal, plain lines otherwise (CI logs).
+
+A Ray Tune Callback. RunConfig callbacks are cloudpickled into tuner.pkl, so the Live display is
+created in setup() and dropped from the pickled state (STACK.md §4).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from ray.tune import Callback
+from ray.tune.experiment import Trial
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+STATE_STYLE = {"pending": "dim", "running": "cyan", "done": "green", "stopped (ASHA)": "yellow",
+               "error": "red"}
+
+
+def _fmt(x) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
+
+
+class ProgressView(Callback):
+    """Per trial: intermediate task, step, latest mean / low-resource / worst score, state; best so far."""
+
+    def __init__(self, metric: str, force_terminal: bool | None = None):
+        self.metric = metric
+        self.force_terminal = force_terminal
+        self.rows: dict[str, dict] = {}
+        self.best: tuple[float, str] | None = None
+        self._console: Console | None = None
+        self._live: Live | None = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_console"] = state["_live"] = None
+        return state
+
+    def setup(self, **info) -> None:
+        self._console = Console(force_terminal=self.force_terminal, highlight=False)
+        if self._console.is_terminal:
+            self._live = Live(self.render(), console=self._console, refresh_per_second=2, transient=False)
+            self._live.start()
+
+    # -- state ---------------------------------------------------------------------------------
+    def _row(self, trial: Trial) -> dict:
+        if trial.trial_id not in self.rows:
+            cfg = trial.config
+            self.rows[trial.trial_id] = {
+                "task": cfg.get("intermediate_task", "?"), "max_steps": cfg.get("intermediate_steps"),
+                "lr": cfg.get("lr"), "batch_size": cfg.get("batch_size"), "step": None,
+                "mean": None, "low": None, "worst": None, "worst_lang": "", "state": "pending"}
+        return self.rows[trial.trial_id]
+
+    def _update_scores(self, trial: Trial, result: dict) -> None:
+        row = self._row(trial)
+        if "mean" not in result:
+            return
+        row.update(step=result.get("step"), mean=result.get("mean"), low=result.get("low_resource_mean"),
+                   worst=result.get("worst"), worst_lang=result.get("worst_lang", ""))
+        value = result.get(self.metric)
+        if value is not None and not math.isnan(value) and (self.best is None or value > self.best[0]):
+            self.best = (value, trial.trial_id)
+            self._line(f"best so far: {trial.trial_id} {row['task']} step {row['step']} "
+                       f"{self.metric}={value:.1f}")
+
+    def _finished_state(self, trial: Trial) -> str:
+        row = self._row(trial)
+        ran_short = row["task"] != "none" and row["step"] is not None and row["max_steps"] is not None \
+            and row["step"] < row["max_steps"]
+        return "stopped (ASHA)" if ran_short else "done"
+
+    # -- Ray Tune hooks --------------------------------------------------------------------------
+    def on_step_begin(self, iteration: int, trials: list[Trial], **info) -> None:
+        for trial in trials:  # trials restored from a snapshot appear here first
+            row = self._row(trial)
+            if row["step"] is None and trial.last_result:
+                self._update_scores(trial, trial.last_result)
+            if trial.status == Trial.TERMINATED and row["state"] in ("pending", "running"):
+                row["state"] = self._finished_state(trial)
+        self._refresh()
+
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info) -> None:
+        self._row(trial)["state"] = "running"
+        self._line(f"trial {trial.trial_id} started: {self._describe(trial)}")
+
+    def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info) -> None:
+        self._update_scores(trial, result)
+        row = self._row(trial)
+        self._line(f"trial {trial.trial_id} {row['task']} step {row['step']}: mean {_fmt(row['mean'])} "
+                   f"low-resource {_fmt(row['low'])} worst {_fmt(row['worst'])} ({row['worst_lang']})")
+
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info) -> None:
+        row = self._row(trial)
+        row["state"] = self._finished_state(trial)
+        self._line(f"trial {trial.trial_id} {row['state']} at step {row['step']}")
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info) -> None:
+        self._row(trial)["state"] = "error"
+        self._line(f"trial {trial.trial_id} error: {trial.error_file or ''}")
+
+    def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info) -> None:
+        self._row(trial)["state"] = "pending"
+        self._line(f"trial {trial.trial_id} failed; retrying from its last checkpoint")
+
+    def on_experiment_end(self, trials: list[Trial], **info) -> None:
+        self.on_step_begin(0, trials)
+        if self._live is not None:
+            self._live.update(self.render())
+            self._live.stop()
+            self._live = None
+
+    # -- output ----------------------------------------------------------------------------------
+    def _describe(self, trial: Trial) -> str:
+        row = self._row(trial)
+        if row["task"] == "none":
+            return "no intermediate task"
+        return f"{row['task']} for {row['max_steps']} steps, lr {row['lr']:.2e}, batch {row['batch_size']}"
+
+    def _line(self, text: str) -> None:
+        if self._console is not None and self._live is None:
+            self._console.print(f"[{time.strftime('%H:%M:%S')}] {text}", markup=False)
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self.render())
+
+    def render(self) -> Table:
+        """Return the live table (also used by tests)."""
+        counts: dict[str, int] = {}
+        for row in self.rows.values():
+            counts[row["state"]] = counts.get(row["state"], 0) + 1
+        best = f"best {self.metric} {self.best[0]:.1f} ({self.best[1]})" if self.best else "best: —"
+        table = Table(title=f"xstilts sweep · {best}",
+                      caption=" · ".join(f"{k} {v}" for k, v in sorted(counts.items())) or None)
+        for col in ("trial", "intermediate", "step", "lr", "batch", "mean", "low-res", "worst", "state"):
+            table.add_column(col, justify="right" if col in ("step", "lr", "batch", "mean", "low-res") else "left")
+        for trial_id, row in self.rows.items():
+            step = "—" if row["step"] is None else f"{row['step']}/{row['max_steps'] if row['task'] != 'none' else 0}"
+            lr = "—" if row["task"] == "none" or row["lr"] is None else f"{row['lr']:.1e}"
+            mark = " ★" if self.best and self.best[1] == trial_id else ""
+            table.add_row(trial_id + mark, row["task"], step, lr,
+                          "—" if row["task"] == "none" else str(row["batch_size"]), _fmt(row["mean"]),
+                          _fmt(row["low"]), f"{_fmt(row['worst'])} {row['worst_lang']}".strip(),
+                          f"[{STATE_STYLE.get(row['state'], '')}]{row['state']}[/]")
+        return table

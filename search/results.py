@@ -1,0 +1,104 @@
+"""Results of a sweep, rebuilt from the ledger: results.parquet (trial x milestone x language) and a summary."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from xstilts.search.ledger import read_ledger
+from xstilts.tasks.languages import resource_tier
+
+RESULTS_NAME = "results.parquet"
+
+
+@dataclass
+class SearchResult:
+    """What a sweep produced: where, one row per (trial, milestone) and the best of them."""
+
+    experiment_dir: Path
+    milestones: list[dict]  # trial_id, step, config, metrics, end
+    best: dict | None
+    best_baseline: dict | None
+    metric: str
+
+
+def milestones_from_ledger(ledger: Path) -> list[dict]:
+    """One entry per (trial, step): the last journaled result, with how the trial ended."""
+    events = read_ledger(ledger)
+    ends = {e["trial_id"]: e["how"] for e in events if e["event"] == "end"}
+    rows: dict[tuple[str, int], dict] = {}
+    for e in events:
+        if e["event"] == "result":
+            rows[(e["trial_id"], e["step"])] = {"trial_id": e["trial_id"], "step": e["step"], "config": e["config"],
+                                                "metrics": e["metrics"], "end": ends.get(e["trial_id"], "running")}
+    return sorted(rows.values(), key=lambda r: (r["trial_id"], r["step"]))
+
+
+def summarize(experiment_dir: Path, ledger: Path, metric: str) -> SearchResult:
+    """Return the milestones, the best (trial, milestone) by `metric`, and the best no-intermediate one."""
+    ms = milestones_from_ledger(ledger)
+
+    def best_of(rows: list[dict]) -> dict | None:
+        scored = [r for r in rows if not math.isnan(r["metrics"].get(metric, math.nan))]
+        return max(scored, key=lambda r: r["metrics"][metric]) if scored else None
+
+    return SearchResult(experiment_dir, ms, best_of(ms),
+                        best_of([r for r in ms if r["config"]["intermediate_task"] == "none"]), metric)
+
+
+def results_table(result: SearchResult, experiment: str, target_task: str, source: str,
+                  low_resource: list[str]) -> pa.Table:
+    """One row per trial x milestone x language, with the sampled config and the summary scores."""
+    cols: dict[str, list] = {k: [] for k in (
+        "experiment", "source", "trial_id", "intermediate_task", "intermediate_steps", "lr", "batch_size",
+        "step", "end", "target_task", "lang", "resource_tier", "low_resource", "score", "mean",
+        "low_resource_mean", "worst", "worst_lang")}
+    prefix = f"{target_task}_"
+    for m in result.milestones:
+        for key, score in sorted(m["metrics"].items()):
+            if not key.startswith(prefix):
+                continue
+            lang = key.rsplit("_", 1)[1]
+            row = {"experiment": experiment, "source": source, "trial_id": m["trial_id"],
+                   "intermediate_task": m["config"]["intermediate_task"],
+                   "intermediate_steps": m["config"]["intermediate_steps"], "lr": m["config"]["lr"],
+                   "batch_size": m["config"]["batch_size"], "step": m["step"], "end": m["end"],
+                   "target_task": target_task, "lang": lang, "resource_tier": resource_tier(lang),
+                   "low_resource": lang in low_resource, "score": score,
+                   **{k: m["metrics"][k] for k in ("mean", "low_resource_mean", "worst", "worst_lang")}}
+            for k, v in row.items():
+                cols[k].append(v)
+    return pa.table(cols)
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Write atomically: a kill mid-write leaves the previous file intact."""
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def summary_lines(result: SearchResult) -> list[str]:
+    """A short text summary: best trial, its config, its scores vs the best no-intermediate trial."""
+    if result.best is None:
+        return ["no trial reported a score"]
+    b, base, metric = result.best, result.best_baseline, result.metric
+    cfg = b["config"]
+    lines = [f"best: trial {b['trial_id']} at intermediate step {b['step']} ({metric} = {b['metrics'][metric]:.2f})",
+             f"  config: task={cfg['intermediate_task']} steps={cfg['intermediate_steps']} "
+             f"lr={cfg['lr']:.2e} batch_size={cfg['batch_size']}"]
+    for key in ("mean", "low_resource_mean", "worst"):
+        ours = b["metrics"][key]
+        if base is None:
+            lines.append(f"  {key:18s} {ours:6.2f}   (no 'none' trial to compare)")
+        else:
+            lines.append(f"  {key:18s} {ours:6.2f}   vs none {base['metrics'][key]:6.2f}   "
+                         f"delta {ours - base['metrics'][key]:+6.2f}")
+    lines.append(f"  worst language: {b['metrics']['worst_lang']}"
+                 + (f" (none: {base['metrics']['worst_lang']})" if base else ""))
+    return lines
