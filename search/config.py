@@ -94,6 +94,9 @@ class Target(Strict):
                 raise ValueError(unknown_name_message(f"{self.task} language", lang, valid))
         if "en" not in self.languages:
             raise ValueError("languages must include 'en' (the training language)")
+        if not any(lang != "en" and JOSHI_CLASS[lang] <= self.low_resource_max_class for lang in self.languages):
+            raise ValueError(f"no language has Joshi class <= low_resource_max_class "
+                             f"({self.low_resource_max_class}), so low_resource_mean is undefined")
         return self
 
 

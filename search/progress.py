@@ -122,7 +122,7 @@ class ProgressView(Callback):
 
     def _line(self, text: str) -> None:
         if self._console is not None and self._live is None:
-            self._console.print(f"[{time.strftime('%H:%M:%S')}] {text}", markup=False)
+            self._console.print(f"[{time.strftime('%H:%M:%S')}] {text}", markup=False, soft_wrap=True)
 
     def _refresh(self) -> None:
         if self._live is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +29,11 @@ def target_data(plan: TrialPlan) -> TargetData:
     )
 
 
+def trial_seed(base: int, trial_id: str) -> int:
+    """A seed per trial, stable across restores (trial ids survive them), so repeats add seed variance."""
+    return base + zlib.crc32(trial_id.encode()) % 100_000
+
+
 def run_trial(config: dict, plan: TrialPlan) -> None:
     """Train config['intermediate_task'] for config['intermediate_steps'] steps, reporting each milestone.
 
@@ -38,7 +44,8 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     registry = build_registry()
     task = registry[config["intermediate_task"]]
     target = target_data(plan)
-    recipe = plan.target_recipe
+    seed = trial_seed(plan.seed, tune.get_context().get_trial_id())
+    recipe = replace(plan.target_recipe, seed=seed)
 
     def report(model: torch.nn.Module, step: int, snapshot: Snapshot | None) -> None:
         metrics = {"step": step, **fork_and_evaluate(model, target, recipe, list(plan.low_resource))}
@@ -51,11 +58,11 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
 
     if task.kind == "none":
         target_spec = registry[plan.target_task]
-        report(load_for_task(plan.encoder, target_spec, seed=plan.seed), 0, None)
+        report(load_for_task(plan.encoder, target_spec, seed=seed), 0, None)
         return
 
     cfg = TrainConfig(max_steps=config["intermediate_steps"], lr=config["lr"],
-                      batch_size=config["batch_size"], seed=plan.seed, device=plan.device,
+                      batch_size=config["batch_size"], seed=seed, device=plan.device,
                       eval_every=plan.milestone_every)
     checkpoint = tune.get_checkpoint()
     resume = None
@@ -66,7 +73,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
             if read_state(Path(ckpt_dir))["step"] >= cfg.max_steps:
                 return
     else:
-        model = load_for_task(plan.encoder, task, seed=plan.seed)
+        model = load_for_task(plan.encoder, task, seed=seed)
     data = features_for(plan.encoder, plan.source, task.name, "train", "en")
-    train(model, data, classification_collate(target.pad_id), replace(cfg),
+    train(model, data, classification_collate(target.pad_id), cfg,
           on_eval=lambda snap: report(snap.model, snap.step, snap), resume=resume)

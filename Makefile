@@ -1,0 +1,31 @@
+# `make run`: set up and run the offline sweep.   `make test`: set up and run the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.xstilts-installed
+
+.PHONY: run test install bench clean
+
+run: install
+	$(BIN)/xstilts prepare experiments.yaml
+	$(BIN)/xstilts sweep experiments.yaml
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/offline_sweep.py
+
+install: $(STAMP)
+
+# torch is pinned in its own step first: 2.13.0 is the CPU wheel on disk; an unpinned torch
+# would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[test]" torch==2.13.0
+	touch $(STAMP)
+
+clean:
+	rm -rf runs .cache bench_out

@@ -1,0 +1,126 @@
+import random
+
+import pytest
+import torch
+
+from xstilts.models.checkpoint import load_resume
+from xstilts.models.heads import load_for_task, save_encoder, transfer_encoder
+from xstilts.models.predict import classification_collate, mlm_collate
+from xstilts.models.train import TrainConfig, autocast, batch_indices, lr_lambda, resolve_device, train
+from xstilts.tasks.registry import build_registry
+
+REG = build_registry()
+
+
+def tiny_model(num_labels: int = 3, dropout: float = 0.1):
+    from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = XLMRobertaConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=32, max_position_embeddings=40, pad_token_id=1, type_vocab_size=1,
+                           num_labels=num_labels, hidden_dropout_prob=dropout,
+                           attention_probs_dropout_prob=dropout)
+    return XLMRobertaForSequenceClassification(cfg)
+
+
+def toy_data(n: int = 40) -> dict:
+    rng = random.Random(0)
+    ids = [[0] + [rng.randrange(5, 40) for _ in range(rng.randrange(3, 9))] + [2] for _ in range(n)]
+    return {"input_ids": ids, "labels": [s[1] % 3 for s in ids]}
+
+
+def test_batches_are_a_pure_function_of_step_and_cover_each_epoch():
+    a = [batch_indices(10, 4, 7, k) for k in range(5)]
+    assert a == [batch_indices(10, 4, 7, k) for k in range(5)]
+    flat = sum(a, [])
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))
+
+
+def test_linear_warmup_then_decay():
+    f = lr_lambda(warmup=4, total=10)
+    assert [round(f(s), 2) for s in (0, 3, 4, 7, 10)] == [0.25, 1.0, 1.0, 0.5, 0.0]
+
+
+def test_training_reduces_loss_and_is_seeded():
+    cfg = TrainConfig(max_steps=120, lr=1e-2, batch_size=8, seed=1, device="cpu")
+    m1, m2 = tiny_model(), tiny_model()
+    r1 = train(m1, toy_data(), classification_collate(1), cfg)
+    r2 = train(m2, toy_data(), classification_collate(1), cfg)
+    assert r1.final_loss == r2.final_loss
+    assert r1.final_loss < 0.8  # chance cross-entropy is ln 3 = 1.10
+
+
+def test_grad_accumulation_matches_a_bigger_batch():
+    data = toy_data()
+    big, acc = tiny_model(dropout=0.0), tiny_model(dropout=0.0)
+    train(big, data, classification_collate(1), TrainConfig(max_steps=3, batch_size=8, seed=2, device="cpu"))
+    # the same 8 rows per optimizer step, fed as 2 micro-batches of 4 (batch_indices is a pure stream)
+    train(acc, data, classification_collate(1), TrainConfig(max_steps=3, batch_size=4, grad_accum=2, seed=2,
+                                                            device="cpu"))
+    for p, q in zip(big.parameters(), acc.parameters()):
+        assert torch.allclose(p, q, atol=1e-5)
+
+
+def test_resume_from_checkpoint_equals_uninterrupted(tmp_path):
+    data, cfg = toy_data(), TrainConfig(max_steps=12, lr=5e-3, batch_size=8, seed=3, device="cpu", eval_every=6)
+    full = tiny_model()
+    train(full, data, classification_collate(1), cfg)
+
+    first = tiny_model()
+    train(first, data, classification_collate(1), cfg,
+          on_eval=lambda snap: snap.step == 6 and snap.save(tmp_path / "ck"))
+    from transformers import XLMRobertaForSequenceClassification
+    resumed = XLMRobertaForSequenceClassification.from_pretrained(tmp_path / "ck")
+    resume = load_resume(tmp_path / "ck")  # torch.load(weights_only=True) inside
+    assert resume.step == 6
+    assert (tmp_path / "ck" / "model.safetensors").is_file()
+    train(resumed, data, classification_collate(1), cfg, resume=resume)
+    for (name, p), q in zip(full.named_parameters(), resumed.parameters()):
+        assert torch.allclose(p, q, atol=1e-6), name
+
+
+def test_cpu_runs_fp32_and_auto_device_falls_back_to_cpu():
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type == "cpu"
+    with autocast(torch.device("cpu"), bf16=True):
+        assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_mlm_collate_masks_only_ordinary_tokens():
+    data = {"input_ids": [[0, 7, 8, 9, 10, 11, 12, 2]] * 64}
+    batch = mlm_collate(1, 4, 40, [0, 1, 2, 3, 4], prob=0.5)(data, list(range(64)), torch.Generator().manual_seed(0))
+    masked = batch["labels"] != -100
+    assert masked.any() and not masked[:, 0].any() and not masked[:, -1].any()
+    assert (batch["input_ids"][masked] == 4).float().mean() > 0.6  # 80% become <mask>
+
+
+def test_head_transfer_keeps_the_encoder_and_makes_a_new_head(tmp_path):
+    source = tiny_model()
+    train(source, toy_data(), classification_collate(1), TrainConfig(max_steps=5, lr=1e-2, batch_size=8,
+                                                                    device="cpu"))
+    moved = transfer_encoder(source, REG["xnli"], seed=9)
+    src, dst = source.base_model.state_dict(), moved.base_model.state_dict()
+    assert src.keys() == dst.keys() and all(torch.equal(src[k], dst[k]) for k in src)
+    assert not torch.equal(moved.classifier.out_proj.weight, source.classifier.out_proj.weight)
+    assert moved.config.id2label[2] == "contradiction"
+
+    save_encoder(source, tmp_path / "enc")
+    loaded = load_for_task(tmp_path / "enc", REG["xnli"], seed=9)
+    got = loaded.base_model.state_dict()
+    assert all(torch.equal(src[k], got[k]) for k in src)
+
+
+def test_transfer_does_not_alias_the_source():
+    source = tiny_model()
+    moved = transfer_encoder(source, REG["xnli"])
+    with torch.no_grad():
+        next(moved.base_model.parameters()).add_(1.0)
+    assert not torch.equal(next(moved.base_model.parameters()), next(source.base_model.parameters()))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a visible CUDA device")
+def test_bf16_autocast_on_cuda():
+    cfg = TrainConfig(max_steps=3, batch_size=8, device="cuda")
+    result = train(tiny_model(), toy_data(), classification_collate(1), cfg)
+    assert result.final_loss == result.final_loss  # finite, not NaN

@@ -1,0 +1,110 @@
+"""PersistentASHA: journaled rungs and decisions survive a restore (a fresh scheduler on the same ledger)."""
+
+from types import SimpleNamespace
+
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
+
+from xstilts.search.ledger import LEDGER_NAME, PersistentASHA, read_ledger
+from xstilts.search.results import milestones_from_ledger
+
+
+class FakeController:
+    def __init__(self, trials):
+        self.trials = trials
+        self.stopped = []
+
+    def get_trials(self):
+        return self.trials
+
+    def stop_trial(self, trial):
+        self.stopped.append(trial.trial_id)
+        trial.status = Trial.TERMINATED
+
+
+def fake_trial(tid, status=Trial.RUNNING):
+    return SimpleNamespace(trial_id=tid, status=status, config={"intermediate_task": "mnli", "lr": 1e-3})
+
+
+def scheduler(path):
+    s = PersistentASHA(str(path / LEDGER_NAME), "xnli", time_attr="step", max_t=300, grace_period=100,
+                       reduction_factor=2)
+    s.set_search_properties("mean", "max")
+    return s
+
+
+# (trial, step, mean) in arrival order: enough trials for ASHA to cut at both rungs
+STREAM = [("a", 100, 50.0), ("b", 100, 40.0), ("c", 100, 45.0), ("a", 200, 55.0), ("d", 100, 30.0),
+          ("c", 200, 44.0), ("e", 100, 48.0), ("e", 200, 60.0), ("f", 100, 20.0), ("b", 200, 41.0)]
+
+
+def run(sched, ctrl, events, trials):
+    decisions = []
+    for tid, step, value in events:
+        result = {"step": step, "mean": value, "xnli_accuracy_de": value, "worst_lang": "de"}
+        decisions.append(sched.on_trial_result(ctrl, trials[tid], result))
+    return decisions
+
+
+def test_resumed_scheduler_makes_the_same_decisions(tmp_path):
+    trials = {t: fake_trial(t) for t in "abcdef"}
+    (tmp_path / "u").mkdir()
+    (tmp_path / "r").mkdir()
+    uninterrupted = scheduler(tmp_path / "u")
+    ctrl = FakeController(list(trials.values()))
+    for t in trials.values():
+        uninterrupted.on_trial_add(ctrl, t)
+    expected = run(uninterrupted, ctrl, STREAM, trials)
+    assert TrialScheduler.STOP in expected and TrialScheduler.CONTINUE in expected
+
+    first = scheduler(tmp_path / "r")
+    for t in trials.values():
+        first.on_trial_add(ctrl, t)
+    got = run(first, ctrl, STREAM[:6], trials)
+    # driver killed here; a restored sweep builds a fresh scheduler from tuner.pkl
+    resumed = scheduler(tmp_path / "r")
+    for t in trials.values():
+        resumed.on_trial_add(ctrl, t)
+    # a restored trial re-reports its last milestone from the checkpoint before going on
+    assert resumed.on_trial_result(ctrl, trials["c"], {"step": 200, "mean": 44.0}) == expected[5]
+    got += run(resumed, ctrl, STREAM[6:], trials)
+    assert got == expected
+    assert [r[1] for r in resumed._brackets[0]._rungs] == [r[1] for r in uninterrupted._brackets[0]._rungs]
+
+
+def test_trials_that_ended_before_the_kill_are_not_revived(tmp_path):
+    trials = {t: fake_trial(t) for t in "abcd"}
+    sched = scheduler(tmp_path)
+    ctrl = FakeController(list(trials.values()))
+    for t in trials.values():
+        sched.on_trial_add(ctrl, t)
+    decisions = run(sched, ctrl, [("a", 100, 50.0), ("b", 100, 45.0), ("c", 100, 10.0)], trials)
+    assert decisions[2] == TrialScheduler.STOP
+    sched.on_trial_complete(ctrl, trials["a"], {"step": 100, "mean": 50.0})
+    assert {e["trial_id"]: e["how"] for e in read_ledger(tmp_path / LEDGER_NAME) if e["event"] == "end"} == {
+        "b": "stopped", "c": "stopped", "a": "complete"}
+
+    # the experiment snapshot lagged: Ray restores a, b and c as PENDING beside d, which never reported
+    restored = {t: fake_trial(t, Trial.PENDING) for t in "abcd"}
+    ctrl2 = FakeController(list(restored.values()))
+    fresh = scheduler(tmp_path)
+    for t in restored.values():
+        fresh.on_trial_add(ctrl2, t)
+    chosen = fresh.choose_trial_to_run(ctrl2)
+    assert sorted(ctrl2.stopped) == ["a", "b", "c"]
+    assert chosen.trial_id == "d"
+    assert fresh.on_trial_result(ctrl2, restored["c"], {"step": 100, "mean": 99.0}) == TrialScheduler.STOP
+
+
+def test_results_keep_one_row_per_milestone_and_survive_a_torn_line(tmp_path):
+    trials = {t: fake_trial(t) for t in "ab"}
+    sched = scheduler(tmp_path)
+    ctrl = FakeController(list(trials.values()))
+    for t in trials.values():
+        sched.on_trial_add(ctrl, t)
+    run(sched, ctrl, [("a", 100, 50.0), ("b", 100, 40.0), ("a", 100, 50.0)], trials)
+    with open(tmp_path / LEDGER_NAME, "a") as fh:
+        fh.write('{"event": "result", "trial_')  # a kill mid-append
+    rows = milestones_from_ledger(tmp_path / LEDGER_NAME)
+    assert [(r["trial_id"], r["step"]) for r in rows] == [("a", 100), ("b", 100)]
+    assert rows[0]["metrics"] == {"step": 100, "mean": 50.0, "xnli_accuracy_de": 50.0, "worst_lang": "de"}

@@ -1,0 +1,89 @@
+import json
+from collections import Counter
+
+import pytest
+
+from xstilts.tasks import world
+from xstilts.tasks.loading import DataError, DataSource, load_split, local_path
+from xstilts.tasks.registry import build_registry
+
+SMALL = world.WorldSpec(seed=3, languages=("en", "de", "ru", "sw"), intermediate_train=60, intermediate_dev=20,
+                        target_train=30, target_dev=20, target_test=20, text_class5=80)
+
+
+def test_world_is_seeded_and_written_once(tmp_path):
+    root = world.write_world(SMALL, tmp_path)
+    again = world.write_world(SMALL, tmp_path)
+    assert root == again
+    other = world.write_world(world.WorldSpec(**{**SMALL.__dict__, "seed": 4}), tmp_path)
+    assert (root / "facebook/xnli/de/validation.jsonl").read_text() != (
+        other / "facebook/xnli/de/validation.jsonl").read_text()
+    manifest = world.verify_world(root)
+    assert manifest["digest"] == SMALL.digest()
+
+
+def test_tampered_file_fails_the_checksum(tmp_path):
+    root = world.write_world(SMALL, tmp_path)
+    (root / "nyu-mll/glue/mnli/train.jsonl").write_text("{}\n")
+    with pytest.raises(ValueError, match="checksum"):
+        world.write_world(SMALL, tmp_path)
+
+
+def test_files_have_the_exact_hub_schemas(tmp_path):
+    root = world.write_world(SMALL, tmp_path)
+    mnli = [json.loads(x) for x in (root / "nyu-mll/glue/mnli/train.jsonl").read_text().splitlines()]
+    assert set(mnli[0]) == {"premise", "hypothesis", "label", "idx"}
+    assert {r["label"] for r in mnli} == {0, 1, 2}
+    for lang in SMALL.languages:
+        row = json.loads((root / f"facebook/xnli/{lang}/test.jsonl").read_text().splitlines()[0])
+        assert set(row) == {"premise", "hypothesis", "label"}
+    assert (root / "facebook/xnli/en/train.jsonl").is_file()
+    assert not (root / "facebook/xnli/de/train.jsonl").exists()  # English-only training
+
+
+def test_languages_share_some_forms_and_scripts_differ():
+    en, de, ru = (world.build_lexicon(lang, 0) for lang in ("en", "de", "ru"))
+    shared_de = sum(en[c] == de[c] for c in world.CONCEPTS) / len(world.CONCEPTS)
+    assert 0.3 < shared_de < 0.8  # Latin script: some cognates, not all
+    assert sum(en[c] == ru[c] for c in world.CONCEPTS) == 0  # Cyrillic shares only digits
+    assert any("\u0400" <= ch <= "\u04ff" for ch in ru["dog"])
+
+
+def test_translated_dev_sets_share_labels_across_languages(tmp_path):
+    root = world.write_world(SMALL, tmp_path)
+    labels = {lang: [json.loads(x)["label"] for x in (root / f"facebook/xnli/{lang}/validation.jsonl")
+                     .read_text().splitlines()] for lang in SMALL.languages}
+    assert labels["en"] == labels["de"] == labels["ru"] == labels["sw"]
+
+
+def test_low_resource_languages_get_less_text(tmp_path):
+    root = world.write_world(SMALL, tmp_path)
+    n = {lang: len((root / f"text/{lang}.txt").read_text().splitlines()) for lang in SMALL.languages}
+    assert n["en"] == n["de"] > n["ru"] > n["sw"] > 0
+
+
+def test_labels_are_balanced_enough(tmp_path):
+    root = world.write_world(world.WorldSpec(intermediate_train=600, languages=("en", "de")), tmp_path)
+    counts = Counter(json.loads(x)["label"] for x in (root / "nyu-mll/glue/mnli/train.jsonl").read_text().splitlines())
+    assert min(counts.values()) > 150
+
+
+def test_loaded_through_datasets_json_with_internal_columns(tmp_path):
+    root = world.write_world(SMALL, tmp_path)
+    reg = build_registry()
+    ds = load_split(reg["xnli"], "dev", "ru", DataSource("local", root, tmp_path / "hf"))
+    assert ds.column_names == ["text_a", "text_b", "label"] and len(ds) == 20
+
+
+def test_missing_and_unreadable_files_name_the_path(tmp_path):
+    root = world.write_world(SMALL, tmp_path)
+    reg = build_registry()
+    src = DataSource("local", root, tmp_path / "hf")
+    with pytest.raises(DataError, match="xnli/fr/validation.jsonl: file not found"):
+        load_split(reg["xnli"], "dev", "fr", src)
+    local_path(root, reg["xnli"], "dev", "de").write_text("{not json\n")
+    with pytest.raises(DataError, match="unreadable as JSON lines"):
+        load_split(reg["xnli"], "dev", "de", src)
+    local_path(root, reg["xnli"], "dev", "sw").write_text('{"premise": "a", "label": 1}\n')
+    with pytest.raises(DataError, match=r"missing column\(s\) \['hypothesis'\]"):
+        load_split(reg["xnli"], "dev", "sw", src)
