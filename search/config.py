@@ -109,6 +109,7 @@ class Search(Strict):
     num_samples: int = Field(default=8, gt=0)
     metric: Literal["mean", "low_resource_mean", "worst"] = "mean"
     max_concurrent: int = Field(default=2, gt=0)
+    baseline_runs: int = Field(default=1, ge=0)  # runs of the "none" baseline (seeds differ per trial)
     seed: int = 0
     space: Space = Space()
     asha: Asha = Asha()

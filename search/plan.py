@@ -10,7 +10,7 @@ from pathlib import Path
 from xstilts.models.train import TrainConfig
 from xstilts.search.config import Experiment
 from xstilts.tasks.languages import low_resource_langs
-from xstilts.tasks.loading import DataSource, load_split
+from xstilts.tasks.loading import DataSource, describe, load_split
 from xstilts.tasks.registry import build_registry
 from xstilts.tasks.world import WorldSpec, write_world
 
@@ -98,4 +98,4 @@ def features_for(encoder: str, source: DataSource, task: str, split: str, lang: 
 
     spec = build_registry()[task]
     return featurize(load_split(spec, split, lang, source), spec, tokenizer_for(encoder),
-                     where=f"{task}/{split}/{lang}")
+                     where=describe(spec, split, lang, source))

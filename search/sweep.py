@@ -59,13 +59,15 @@ def _new_tuner(exp: Experiment, name: str, plan: TrialPlan, trainable, exp_dir: 
     import optuna
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
+
+    from xstilts.search.searcher import OptunaWithBaseline
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=exp.search.seed, constant_liar=True,
                                          n_startup_trials=max(2, exp.search.num_samples // 3))
-    searcher = ConcurrencyLimiter(OptunaSearch(sampler=sampler, points_to_evaluate=_baseline_point(exp)),
-                                  max_concurrent=exp.search.max_concurrent)
+    searcher = OptunaWithBaseline(sampler=sampler, points_to_evaluate=_baseline_point(exp),
+                                  baseline_runs=exp.search.baseline_runs)
+    searcher = ConcurrencyLimiter(searcher, max_concurrent=exp.search.max_concurrent)
     scheduler = PersistentASHA(str(exp_dir / LEDGER_NAME), plan.target_task, time_attr="step",
                                max_t=max(exp.intermediate.steps), grace_period=exp.search.asha.grace_period,
                                reduction_factor=exp.search.asha.reduction_factor)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from xstilts.tasks.loading import DataError
 from xstilts.tasks.registry import TaskSpec
 
 Features = dict[str, list]
@@ -18,7 +19,7 @@ def featurize_classification(rows: dict[str, list], tokenizer: Callable[..., Any
     labels = [int(y) for y in rows["label"]]
     bad = [y for y in labels if not 0 <= y < num_labels]
     if bad:
-        raise ValueError(f"{where}: label {bad[0]} outside 0..{num_labels - 1}")
+        raise DataError(f"{where}: label {bad[0]} outside 0..{num_labels - 1}")
     return {"input_ids": enc["input_ids"], "labels": labels}
 
 

@@ -40,6 +40,14 @@ def local_path(root: Path, spec: TaskSpec, split: str, lang: str) -> Path:
     return root / dataset_id / config / f"{hf_split}.jsonl"
 
 
+def describe(spec: TaskSpec, split: str, lang: str, source: DataSource) -> str:
+    """Where a split comes from, for error messages: the local file or the hub id, config and split."""
+    if source.kind == "hub":
+        dataset_id, config, hf_split = split_location(spec, split, lang)
+        return f"{dataset_id}/{config}:{hf_split}"
+    return str(local_path(Path(source.root), spec, split, lang))
+
+
 def load_split(spec: TaskSpec, split: str, lang: str, source: DataSource):
     """Return a `datasets.Dataset` of one split with columns renamed to the internal names."""
     import datasets  # deferred: importing datasets costs ~0.7 s

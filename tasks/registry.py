@@ -70,11 +70,8 @@ TASKS: tuple[TaskSpec, ...] = (
 )
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(ValueError):
     """An unknown task or language name; the message lists near matches and valid names."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:

@@ -108,3 +108,22 @@ def test_results_keep_one_row_per_milestone_and_survive_a_torn_line(tmp_path):
     rows = milestones_from_ledger(tmp_path / LEDGER_NAME)
     assert [(r["trial_id"], r["step"]) for r in rows] == [("a", 100), ("b", 100)]
     assert rows[0]["metrics"] == {"step": 100, "mean": 50.0, "xnli_accuracy_de": 50.0, "worst_lang": "de"}
+
+
+def test_baseline_runs_once_and_tpe_still_proposes_other_tasks():
+    import optuna
+    from ray import tune
+
+    from xstilts.search.searcher import OptunaWithBaseline
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = {"intermediate_task": tune.choice(["mnli", "none"]), "lr": tune.loguniform(1e-4, 1e-2)}
+    s = OptunaWithBaseline(space=space, metric="mean", mode="max", baseline_runs=1,
+                           points_to_evaluate=[{"intermediate_task": "none", "lr": 1e-4}],
+                           sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2))
+    tasks = []
+    for i in range(12):
+        cfg = s.suggest(f"t{i}")
+        tasks.append(cfg["intermediate_task"])
+        s.on_trial_complete(f"t{i}", {"mean": 30.0 if cfg["intermediate_task"] == "none" else 40.0 + i})
+    assert tasks[0] == "none" and tasks.count("none") == 1

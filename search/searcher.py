@@ -1,0 +1,42 @@
+"""OptunaSearch (TPE) that runs the no-intermediate baseline a fixed number of times.
+
+"none" is one point of the searched space, but all its other parameters are inert, so TPE would
+happily spend half a small budget re-running it. Once the baseline has its runs, a repeated proposal
+is told to Optuna (with the baseline's score when known, so TPE learns from it) and drawn again.
+"""
+
+from __future__ import annotations
+
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+MAX_REDRAWS = 50
+
+
+class OptunaWithBaseline(OptunaSearch):
+    def __init__(self, *args, baseline_runs: int = 1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._baseline_runs = baseline_runs
+        self._baseline_ids: list[str] = []
+        self._baseline_value: float | None = None
+
+    def suggest(self, trial_id: str) -> dict | None:
+        config = super().suggest(trial_id)
+        for _ in range(MAX_REDRAWS):
+            if config is None or config.get("intermediate_task") != "none" \
+                    or len(self._baseline_ids) < self._baseline_runs:
+                break
+            ot_trial = self._ot_trials.pop(trial_id)
+            if self._baseline_value is None:
+                self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+            else:
+                self._ot_study.tell(ot_trial, self._baseline_value, state=TrialState.COMPLETE)
+            config = super().suggest(trial_id)
+        if config is not None and config.get("intermediate_task") == "none":
+            self._baseline_ids.append(trial_id)
+        return config
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._baseline_ids and result and result.get(self.metric) is not None:
+            self._baseline_value = result[self.metric]
+        super().on_trial_complete(trial_id, result=result, error=error)

@@ -1,0 +1,109 @@
+"""The CLI end to end on the offline world: local Ray, Optuna + ASHA, results, a SIGKILL and a resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import write_experiments
+from xstilts.search.ledger import LEDGER_NAME, read_ledger
+
+pytestmark = pytest.mark.e2e
+SMALL = {"intermediate": {"steps": [100, 200], "milestone_every": 100},
+         "target": {"steps": 40}, "search": {"num_samples": 5}}
+
+
+def sweep_cmd(path, *extra):
+    return [sys.executable, "-m", "xstilts", "sweep", str(path), *extra]
+
+
+def run_sweep(path, *extra, timeout=600):
+    return subprocess.run(sweep_cmd(path, *extra), capture_output=True, text=True, timeout=timeout,
+                          start_new_session=True)
+
+
+def check_results(exp_dir, num_samples, langs=7):
+    table = pq.read_table(exp_dir / "results.parquet").to_pandas()
+    keys = table[["trial_id", "step", "lang"]]
+    assert not keys.duplicated().any(), "a milestone row appears twice"
+    assert table["trial_id"].nunique() == num_samples, "every trial exactly once"
+    assert (table.groupby(["trial_id", "step"]).size() == langs).all()
+    assert set(table["source"]) == {"offline world"}
+    state = json.loads(next(exp_dir.glob("experiment_state-*.json")).read_text())
+    assert len(state["trial_data"]) == num_samples
+    return table
+
+
+def test_sweep_end_to_end_then_rerun_is_idempotent(tmp_path, offline_plan):
+    path = write_experiments(tmp_path, SMALL)
+    first = run_sweep(path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    exp_dir = tmp_path / "runs" / "offline"
+    table = check_results(exp_dir, 5)
+    assert {"none", "mnli"} <= set(table["intermediate_task"])
+    assert set(table.columns) >= {"lr", "batch_size", "intermediate_steps", "score", "mean", "low_resource_mean",
+                                  "worst", "worst_lang", "resource_tier", "low_resource"}
+    out = first.stdout
+    assert "best: trial" in out and "vs none" in out and "results:" in out
+    assert "started" in out and "best so far" in out  # plain progress lines: stdout is not a terminal
+    assert "== Status ==" not in out and "Trial status" not in out  # Ray's own table is off
+    events = len(read_ledger(exp_dir / LEDGER_NAME))
+
+    second = run_sweep(path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert len(read_ledger(exp_dir / LEDGER_NAME)) == events  # nothing rerun
+    assert pq.read_table(exp_dir / "results.parquet").equals(pq.read_table(exp_dir / "results.parquet"))
+    check_results(exp_dir, 5)
+
+
+def wait_for_kill_point(ledger, proc, deadline):
+    """Return when ASHA has just stopped a trial (the snapshot-lag case), or after a few results."""
+    while time.time() < deadline and proc.poll() is None:
+        events = read_ledger(ledger)
+        if any(e["event"] == "end" and e["how"] == "stopped" for e in events):
+            return events
+        if sum(e["event"] == "result" for e in events) >= 6:
+            return events
+        time.sleep(0.05)
+    raise AssertionError("the sweep finished or stalled before the kill point")
+
+
+def test_sigkill_then_resume_loses_nothing_and_revives_nothing(tmp_path, offline_plan):
+    n = 7
+    path = write_experiments(tmp_path, {**SMALL, "search": {"num_samples": n}})
+    exp_dir = tmp_path / "runs" / "offline"
+    log = open(tmp_path / "first.log", "w")
+    proc = subprocess.Popen(sweep_cmd(path), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        before = wait_for_kill_point(exp_dir / LEDGER_NAME, proc, time.time() + 400)
+        os.kill(proc.pid, signal.SIGKILL)  # the driver, at once
+        proc.wait(timeout=30)
+    finally:
+        time.sleep(5)  # Ray's processes notice the dead driver; sweep up any stragglers of its session
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    ended_before = {e["trial_id"]: e["how"] for e in before if e["event"] == "end"}
+    last_step = {}
+    for e in before:
+        if e["event"] == "result":
+            last_step[e["trial_id"]] = max(e["step"], last_step.get(e["trial_id"], 0))
+
+    resumed = run_sweep(path, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = read_ledger(exp_dir / LEDGER_NAME)[len(before):]
+    revived = [e for e in after if e["event"] == "result" and e["trial_id"] in ended_before]
+    assert not revived, f"trials that had ended ran again: {revived}"
+    for e in after:  # running trials continue from their checkpoint: no milestone journaled twice
+        if e["event"] == "result":
+            assert e["step"] > last_step.get(e["trial_id"], -1), e
+    table = check_results(exp_dir, n)
+    for tid, how in ended_before.items():
+        assert table[table.trial_id == tid]["end"].iloc[0] == how
+    assert set(table["end"]) <= {"complete", "stopped"}

@@ -1,0 +1,106 @@
+"""Bad input: one line naming file, field and value; exit status 2; nothing written."""
+
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import CACHE, write_experiments
+from xstilts.search.cli import app
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def assert_rejected(result, tmp_path, *needles):
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    assert not (tmp_path / "runs").exists()
+
+
+CASES = {
+    "unknown field": ({"learning_rate": 0.1}, ["offline.learning_rate", "Extra inputs are not permitted", "0.1"]),
+    "wrong type": ({"search": {"num_samples": "many"}}, ["offline.search.num_samples", '"many"']),
+    "unknown task": ({"intermediate": {"tasks": ["mnli", "mlni"]}},
+                     ["offline.intermediate.tasks", "Unknown intermediate task 'mlni'", "Did you mean 'mnli'"]),
+    "unknown language": ({"target": {"languages": ["en", "de", "xx"]}},
+                         ["offline.target", "Unknown xnli language 'xx'"]),
+    "lr bounds": ({"search": {"space": {"lr": {"low": 0.1, "high": 0.01}}}},
+                  ["offline.search.space.lr", "low (0.1) must be <= high (0.01)"]),
+    "negative lr": ({"search": {"space": {"lr": {"low": -1}}}}, ["offline.search.space.lr.low", "-1"]),
+    "steps not multiples": ({"intermediate": {"steps": [150]}}, ["offline.intermediate", "[150]"]),
+    "bad resources": ({"resources": {"gpu": -0.5}}, ["offline.resources.gpu", "-0.5"]),
+    "missing source dir": ({"source": "./no-such-data"}, ["offline.source", "directory not found", "no-such-data"]),
+    "bad metric": ({"search": {"metric": "median"}}, ["offline.search.metric", '"median"']),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_config_field(tmp_path, case):
+    overrides, needles = CASES[case]
+    path = write_experiments(tmp_path, overrides)
+    assert_rejected(invoke("sweep", path), tmp_path, str(path), *needles)
+
+
+def test_missing_experiments_file(tmp_path):
+    assert_rejected(invoke("sweep", tmp_path / "nope.yaml"), tmp_path, "nope.yaml", "cannot read")
+
+
+def test_invalid_yaml(tmp_path):
+    path = tmp_path / "experiments.yaml"
+    path.write_text("offline:\n  source: [unclosed\n")
+    assert_rejected(invoke("sweep", path), tmp_path, str(path), "not valid YAML", "line")
+
+
+def test_unknown_experiment_name(tmp_path):
+    path = write_experiments(tmp_path)
+    assert_rejected(invoke("sweep", path, "--name", "ofline"), tmp_path, str(path),
+                    "Unknown experiment 'ofline'", "Did you mean 'offline'")
+
+
+def test_resume_without_a_sweep(tmp_path, offline_plan):
+    path = write_experiments(tmp_path)
+    result = invoke("sweep", path, "--resume")
+    assert result.exit_code == 2 and "no sweep to resume" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.fixture
+def local_copy(tmp_path, offline_plan):
+    """A local data directory in the hub schemas: a copy of the offline world."""
+    data = tmp_path / "data"
+    shutil.copytree(offline_plan.source.root, data)
+    return data
+
+
+def test_missing_data_file(tmp_path, local_copy):
+    (local_copy / "facebook/xnli/ur/validation.jsonl").unlink()
+    path = write_experiments(tmp_path, {"source": str(local_copy)})
+    assert_rejected(invoke("sweep", path), tmp_path, "facebook/xnli/ur/validation.jsonl", "file not found")
+
+
+def test_unreadable_data_file(tmp_path, local_copy):
+    (local_copy / "nyu-mll/glue/mnli/train.jsonl").write_text('{"premise": "a", "hypothesis": \n')
+    path = write_experiments(tmp_path, {"source": str(local_copy)})
+    assert_rejected(invoke("sweep", path), tmp_path, "nyu-mll/glue/mnli/train.jsonl", "unreadable")
+
+
+def test_label_out_of_range(tmp_path, local_copy):
+    (local_copy / "facebook/xnli/de/validation.jsonl").write_text(
+        '{"premise": "a b", "hypothesis": "a", "label": 7}\n')
+    path = write_experiments(tmp_path, {"source": str(local_copy)})
+    assert_rejected(invoke("sweep", path), tmp_path, "facebook/xnli/de/validation.jsonl", "label 7 outside 0..2")
+
+
+def test_changed_config_refuses_to_resume(tmp_path):
+    path = write_experiments(tmp_path)
+    exp_dir = tmp_path / "runs" / "offline"
+    exp_dir.mkdir(parents=True)
+    (exp_dir / "xstilts-experiment.json").write_text('{"digest": "0123456789ab"}')
+    result = invoke("sweep", path)
+    assert result.exit_code == 2 and "config changed" in result.stderr
+    assert sorted(p.name for p in exp_dir.iterdir()) == ["xstilts-experiment.json"]
