@@ -52,9 +52,10 @@ def append_event(path: Path, event: dict) -> None:
 class PersistentASHA(AsyncHyperBandScheduler):
     """ASHA (one bracket) whose results, decisions and trial ends are journaled and replayed."""
 
-    def __init__(self, ledger_path: str, target_task: str, **asha_kwargs):
+    def __init__(self, ledger_path: str, target_task: str, final_step_key: str | None = None, **asha_kwargs):
         super().__init__(brackets=1, **asha_kwargs)
         self._ledger_path = ledger_path
+        self._final_step_key = final_step_key  # config key of a trial's own last step
         self._target_task = target_task
         self._loaded = False
         self._seen: set[tuple[str, int]] = set()
@@ -110,7 +111,8 @@ class PersistentASHA(AsyncHyperBandScheduler):
             "event": "result", "trial_id": trial.trial_id, "step": step, "config": dict(trial.config),
             "metrics": score_keys(result, self._target_task)})
         if action == TrialScheduler.STOP:
-            self._end(trial.trial_id, "complete" if step >= self._max_t else "stopped")
+            last = trial.config.get(self._final_step_key, self._max_t) if self._final_step_key else self._max_t
+            self._end(trial.trial_id, "complete" if step >= min(last, self._max_t) else "stopped")
         return action
 
     def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:

@@ -1,7 +1,9 @@
 """Live progress of a sweep: a rich table on a terminal, plain lines otherwise (CI logs).
 
-A Ray Tune Callback. RunConfig callbacks are cloudpickled into tuner.pkl, so the Live display is
-created in setup() and dropped from the pickled state (STACK.md §4).
+A Ray Tune Callback. It subclasses Ray's TrialProgressCallback so that Ray adds none of its own
+(whose "Trial ... completed" lines would interleave). RunConfig callbacks are cloudpickled into
+tuner.pkl, so the Live display is created in setup() and dropped from the pickled state (STACK.md §4).
+On a resumed sweep the rows are first rebuilt from the ledger, which knows more than Ray's snapshot.
 """
 
 from __future__ import annotations
@@ -9,11 +11,15 @@ from __future__ import annotations
 import math
 import time
 
-from ray.tune import Callback
+from pathlib import Path
+
 from ray.tune.experiment import Trial
+from ray.tune.progress_reporter import TrialProgressCallback
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+
+from xstilts.search.ledger import read_ledger
 
 STATE_STYLE = {"pending": "dim", "running": "cyan", "done": "green", "stopped (ASHA)": "yellow",
                "error": "red"}
@@ -23,11 +29,13 @@ def _fmt(x) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
 
 
-class ProgressView(Callback):
+class ProgressView(TrialProgressCallback):
     """Per trial: intermediate task, step, latest mean / low-resource / worst score, state; best so far."""
 
-    def __init__(self, metric: str, force_terminal: bool | None = None):
+    def __init__(self, metric: str, ledger_path: str | None = None, force_terminal: bool | None = None):
+        super().__init__(metric=metric)
         self.metric = metric
+        self.ledger_path = ledger_path
         self.force_terminal = force_terminal
         self.rows: dict[str, dict] = {}
         self.best: tuple[float, str] | None = None
@@ -41,11 +49,25 @@ class ProgressView(Callback):
 
     def setup(self, **info) -> None:
         self._console = Console(force_terminal=self.force_terminal, highlight=False)
+        self.load_ledger()
         if self._console.is_terminal:
             self._live = Live(self.render(), console=self._console, refresh_per_second=2, transient=False)
             self._live.start()
 
     # -- state ---------------------------------------------------------------------------------
+    def load_ledger(self) -> None:
+        """Rebuild rows from the journal of a sweep that is being resumed."""
+        if not self.ledger_path:
+            return
+        console, self._console = self._console, None  # replaying: no lines
+        for event in read_ledger(Path(self.ledger_path)):
+            trial = _LedgerTrial(event["trial_id"], event.get("config", {}))
+            if event["event"] == "result":
+                self._update_scores(trial, event["metrics"])
+            elif event["event"] == "end":
+                self._row(trial)["state"] = "stopped (ASHA)" if event["how"] == "stopped" else "done"
+        self._console = console
+
     def _row(self, trial: Trial) -> dict:
         if trial.trial_id not in self.rows:
             cfg = trial.config
@@ -68,10 +90,10 @@ class ProgressView(Callback):
                        f"{self.metric}={value:.1f}")
 
     def _finished_state(self, trial: Trial) -> str:
-        row = self._row(trial)
-        ran_short = row["task"] != "none" and row["step"] is not None and row["max_steps"] is not None \
-            and row["step"] < row["max_steps"]
-        return "stopped (ASHA)" if ran_short else "done"
+        """How a finished trial ended, as the scheduler journaled it before Ray told the callbacks."""
+        ends = {e["trial_id"]: e["how"] for e in read_ledger(Path(self.ledger_path or "/nonexistent"))
+                if e["event"] == "end"}
+        return {"stopped": "stopped (ASHA)"}.get(ends.get(trial.trial_id, "complete"), "done")
 
     # -- Ray Tune hooks --------------------------------------------------------------------------
     def on_step_begin(self, iteration: int, trials: list[Trial], **info) -> None:
@@ -147,3 +169,10 @@ class ProgressView(Callback):
                           _fmt(row["low"]), f"{_fmt(row['worst'])} {row['worst_lang']}".strip(),
                           f"[{STATE_STYLE.get(row['state'], '')}]{row['state']}[/]")
         return table
+
+
+class _LedgerTrial:
+    """The two attributes of a Trial that the view reads, for rows rebuilt from the ledger."""
+
+    def __init__(self, trial_id: str, config: dict):
+        self.trial_id, self.config = trial_id, config

@@ -68,7 +68,8 @@ def _new_tuner(exp: Experiment, name: str, plan: TrialPlan, trainable, exp_dir: 
     searcher = OptunaWithBaseline(sampler=sampler, points_to_evaluate=_baseline_point(exp),
                                   baseline_runs=exp.search.baseline_runs)
     searcher = ConcurrencyLimiter(searcher, max_concurrent=exp.search.max_concurrent)
-    scheduler = PersistentASHA(str(exp_dir / LEDGER_NAME), plan.target_task, time_attr="step",
+    scheduler = PersistentASHA(str(exp_dir / LEDGER_NAME), plan.target_task, final_step_key="intermediate_steps",
+                               time_attr="step",
                                max_t=max(exp.intermediate.steps), grace_period=exp.search.asha.grace_period,
                                reduction_factor=exp.search.asha.reduction_factor)
     return tune.Tuner(
@@ -120,7 +121,7 @@ def run_search(exp: Experiment, base: Path, name: str = "offline", *, address: s
             exp_dir.mkdir(parents=True, exist_ok=True)
             (exp_dir / EXPERIMENT_JSON).write_text(json.dumps(
                 {"name": name, "digest": exp.digest(), "config": exp.model_dump()}, indent=1))
-            tuner = _new_tuner(exp, name, plan, trainable, exp_dir, progress or ProgressView(exp.search.metric))
+            tuner = _new_tuner(exp, name, plan, trainable, exp_dir, progress or ProgressView(exp.search.metric, str(exp_dir / LEDGER_NAME)))
         tuner.fit()
     finally:
         ray.shutdown()

@@ -52,6 +52,7 @@ def test_sweep_end_to_end_then_rerun_is_idempotent(tmp_path, offline_plan):
     assert "best: trial" in out and "vs none" in out and "results:" in out
     assert "started" in out and "best so far" in out  # plain progress lines: stdout is not a terminal
     assert "== Status ==" not in out and "Trial status" not in out  # Ray's own table is off
+    assert "Trial run_trial" not in out and "Trial run_trial" not in first.stderr
     events = len(read_ledger(exp_dir / LEDGER_NAME))
 
     second = run_sweep(path)

@@ -1,0 +1,74 @@
+"""The live view: rows, states and best-so-far; plain lines when stdout is not a terminal."""
+
+import io
+from types import SimpleNamespace
+
+from rich.console import Console
+
+from xstilts.search.ledger import LEDGER_NAME, append_event
+from xstilts.search.progress import ProgressView
+
+
+def trial(tid, task="mnli", steps=200, status="RUNNING"):
+    return SimpleNamespace(trial_id=tid, status=status, last_result={}, error_file=None,
+                           config={"intermediate_task": task, "intermediate_steps": steps, "lr": 1e-3,
+                                   "batch_size": 16})
+
+
+def result(step, mean):
+    return {"step": step, "mean": mean, "low_resource_mean": mean - 5, "worst": mean - 10, "worst_lang": "sw"}
+
+
+def render_text(view):
+    buf = io.StringIO()
+    Console(file=buf, width=200).print(view.render())
+    return buf.getvalue()
+
+
+def test_plain_lines_and_table_when_not_a_terminal(tmp_path, capsys):
+    ledger = tmp_path / LEDGER_NAME
+    view = ProgressView("mean", str(ledger), force_terminal=False)
+    view.setup()
+    a, b, n = trial("a"), trial("b"), trial("n", task="none")
+    for t in (a, b, n):
+        view.on_trial_start(0, [], t)
+    view.on_trial_result(0, [], n, result(0, 35.0))
+    view.on_trial_result(0, [], a, result(100, 50.0))
+    view.on_trial_result(0, [], b, result(100, 40.0))
+    append_event(ledger, {"event": "end", "trial_id": "b", "how": "stopped"})
+    view.on_trial_complete(0, [], b)
+    view.on_trial_complete(0, [], n)
+    out = capsys.readouterr().out
+    assert "trial a started: mnli for 200 steps" in out
+    assert "trial a mnli step 100: mean 50.0 low-resource 45.0 worst 40.0 (sw)" in out
+    assert "best so far: a mnli step 100 mean=50.0" in out
+    assert "trial b stopped (ASHA) at step 100" in out and "trial n done at step 0" in out
+    assert "\x1b[" not in out  # no terminal control codes in CI logs
+    table = render_text(view)
+    assert "best mean 50.0 (a)" in table and "a ★" in table
+    assert "stopped (ASHA)" in table and "running" in table and "100/200" in table
+
+
+def test_resumed_view_rebuilds_rows_from_the_ledger(tmp_path, capsys):
+    ledger = tmp_path / LEDGER_NAME
+    cfg = trial("a").config
+    append_event(ledger, {"event": "result", "trial_id": "a", "step": 100, "config": cfg,
+                          "metrics": result(100, 47.0)})
+    append_event(ledger, {"event": "end", "trial_id": "a", "how": "stopped"})
+    view = ProgressView("mean", str(ledger), force_terminal=False)
+    view.setup()
+    assert capsys.readouterr().out == ""  # replay prints nothing
+    assert view.rows["a"]["state"] == "stopped (ASHA)" and view.rows["a"]["step"] == 100
+    assert view.best == (47.0, "a")
+
+
+def test_view_survives_pickling_into_tuner_pkl(tmp_path):
+    import pickle
+
+    view = ProgressView("mean", str(tmp_path / LEDGER_NAME), force_terminal=True)
+    view.setup()
+    try:
+        clone = pickle.loads(pickle.dumps(view))
+    finally:
+        view.on_experiment_end([])
+    assert clone._live is None and clone.metric == "mean"
