@@ -1,0 +1,93 @@
+"""Wall time and peak RSS of the offline default sweep (`xstilts sweep experiments.yaml`), on this machine.
+
+Runs, in a fresh storage directory each: a baseline sweep of one trial (Ray start-up, data, one probe:
+the fixed cost) and the offline default itself; prints one JSON line with both, their ratio, and the
+ratios to the targets (5 min, 4 GiB on 2 cores). RSS is summed over the driver's whole process tree
+(Ray's GCS, raylet and workers), sampled every 0.2 s.
+
+    .venv/bin/python benchmarks/offline_sweep.py [--fresh-cache]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_S, TARGET_GIB = 300.0, 4.0
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def timed(cmd: list[str], cwd: Path) -> dict:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, tree_rss(ps))
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    out = proc.stdout.read()
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-3000:]}")
+    return {"wall_s": round(time.perf_counter() - start, 1), "peak_rss_gib": round(peak / 2**30, 2)}
+
+
+def experiment_file(dir_: Path, cache: Path, overrides: dict) -> Path:
+    exp = yaml.safe_load((REPO / "experiments.yaml").read_text())["offline"]
+    exp.update(cache_dir=str(cache), storage_path=str(dir_ / "runs"))
+    exp["search"].update(overrides)
+    path = dir_ / "experiments.yaml"
+    path.write_text(yaml.safe_dump({"offline": exp}))
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fresh-cache", action="store_true", help="also time `xstilts prepare` from nothing")
+    args = ap.parse_args()
+    xstilts = [sys.executable, "-m", "xstilts"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cache = tmp / "cache" if args.fresh_cache else REPO / ".cache"
+        report: dict = {"machine": f"{platform.machine()} {os.cpu_count()} cpus", "python": platform.python_version()}
+        base_dir, full_dir = tmp / "baseline", tmp / "offline"
+        base_dir.mkdir()
+        full_dir.mkdir()
+        report["prepare"] = timed([*xstilts, "prepare", str(experiment_file(base_dir, cache, {}))], REPO)
+        base = experiment_file(base_dir, cache, {"num_samples": 1})
+        report["baseline_one_trial"] = timed([*xstilts, "sweep", str(base)], REPO)
+        full = experiment_file(full_dir, cache, {})
+        report["offline_default"] = timed([*xstilts, "sweep", str(full)], REPO)
+        report["config_hash"] = hashlib.sha256(full.read_bytes()).hexdigest()[:12]
+    sweep = report["offline_default"]
+    report["ratio_vs_baseline"] = round(sweep["wall_s"] / report["baseline_one_trial"]["wall_s"], 2)
+    report["ratio_vs_target_time"] = round(sweep["wall_s"] / TARGET_S, 2)
+    report["ratio_vs_target_rss"] = round(sweep["peak_rss_gib"] / TARGET_GIB, 2)
+    report["seed"] = 0
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
