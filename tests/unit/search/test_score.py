@@ -94,6 +94,9 @@ def _write(path: Path, text: str) -> None:
     ("labels/mlqa/test-de.json",
      '{"data": [{"paragraphs": [{"qas": [\n{"id": "de1", "question": "?"}\n]}]}]}\n',
      r"mlqa/test-de.json: line 2: data\[0\].paragraphs\[0\].qas\[0\] has no list \"answers\""),
+    ("labels/mlqa/test-de.json",
+     '{"data": [{"paragraphs": [{"qas": [\n{"id": "de1",\n "answers": [{"answer_start": 0}]}\n]}]}]}\n',
+     r"mlqa/test-de.json: line 2: .*\(de1\) has an answer without a string \"text\""),
     ("labels/mlqa/test-de.json", '{"version": 1.0}\n', r"mlqa/test-de.json: line 1: expected SQuAD JSON"),
     ("labels/xnli/test-de.tsv", b"entailment\n\xff\n", r"labels/xnli/test-de.tsv: line 2: not valid UTF-8"),
 ])
