@@ -14,6 +14,7 @@ from xstilts.tasks.languages import JOSHI_CLASS
 from xstilts.tasks.registry import build_registry, get_task, unknown_name_message
 
 REGISTRY = build_registry()
+TRAINABLE_KINDS = ("classification", "none")  # the kinds with a featuriser and head so far
 
 
 class ConfigError(ValueError):
@@ -59,7 +60,10 @@ class Intermediate(Strict):
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
         for name in v:
-            get_task(REGISTRY, name, role="intermediate")
+            spec = get_task(REGISTRY, name, role="intermediate")
+            if spec.kind not in TRAINABLE_KINDS:
+                raise ValueError(f"intermediate task {name!r} ({spec.kind}) cannot be trained yet; "
+                                 f"trainable kinds: {', '.join(TRAINABLE_KINDS)}")
         return v
 
     @model_validator(mode="after")
@@ -83,7 +87,10 @@ class Target(Strict):
     @field_validator("task")
     @classmethod
     def _known(cls, v: str) -> str:
-        get_task(REGISTRY, v, role="target")
+        spec = get_task(REGISTRY, v, role="target")
+        if spec.kind not in TRAINABLE_KINDS:
+            raise ValueError(f"target task {v!r} ({spec.kind}) cannot be probed yet; "
+                             f"probe-able kinds: {', '.join(TRAINABLE_KINDS[:-1])}")
         return v
 
     @model_validator(mode="after")

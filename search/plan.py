@@ -69,7 +69,7 @@ def make_plan(exp: Experiment, base: Path, prepare: bool = True) -> TrialPlan:
     registry = build_registry()
     source = resolve_source(exp, base, prepare)
     target = registry[exp.target.task]
-    splits = [(t, "train", "en") for t in exp.intermediate.tasks if registry[t].hub is not None]
+    splits = [(t, "train", "en") for t in exp.intermediate.tasks if registry[t].sources]
     splits += [(target.name, "train", "en")] + [(target.name, "dev", lang) for lang in exp.target.languages]
     for task, split, lang in splits:  # a missing or unreadable file fails before anything is built
         load_split(registry[task], split, lang, source)

@@ -43,3 +43,29 @@ def resource_tier(lang: str) -> str:
 def low_resource_langs(langs: list[str], max_class: int) -> list[str]:
     """Return the languages of `langs` whose Joshi class is at most `max_class`, English excluded."""
     return [lang for lang in langs if lang != "en" and JOSHI_CLASS[lang] <= max_class]
+
+# English names used by the `udpos.<Name>` configs of the hub's xtreme data set.
+LANG_NAME: dict[str, str] = {
+    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "de": "German", "el": "Greek",
+    "en": "English", "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish",
+    "fr": "French", "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian",
+    "ja": "Japanese", "jv": "Javanese", "ka": "Georgian", "kk": "Kazakh", "ko": "Korean", "ml": "Malayalam",
+    "mr": "Marathi", "ms": "Malay", "my": "Burmese", "nl": "Dutch", "pt": "Portuguese", "ru": "Russian",
+    "sw": "Swahili", "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish",
+    "ur": "Urdu", "vi": "Vietnamese", "yo": "Yoruba", "zh": "Chinese",
+}
+
+# ISO 639-3 codes of the `tatoeba.<code>` configs (REFERENCE.md §1b: zh = cmn, fa = pes, sw = swh).
+ISO3: dict[str, str] = {
+    "af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "en": "eng", "es": "spa",
+    "et": "est", "eu": "eus", "fa": "pes", "fi": "fin", "fr": "fra", "he": "heb", "hi": "hin", "hu": "hun",
+    "id": "ind", "it": "ita", "ja": "jpn", "jv": "jav", "ka": "kat", "kk": "kaz", "ko": "kor", "ml": "mal",
+    "mr": "mar", "nl": "nld", "pt": "por", "ru": "rus", "sw": "swh", "ta": "tam", "te": "tel", "th": "tha",
+    "tl": "tgl", "tr": "tur", "ur": "urd", "vi": "vie", "zh": "cmn",
+}
+
+
+def placeholders(lang: str) -> dict[str, str]:
+    """Values for a source config template: {lang}, {lang_name}, {lang_lower} and {iso3}."""
+    name = LANG_NAME.get(lang, lang)
+    return {"lang": lang, "lang_name": name, "lang_lower": name.lower(), "iso3": ISO3.get(lang, lang)}

@@ -1,72 +1,157 @@
-"""Every task declared once, as data (`TaskSpec`), and the lookup that names near matches."""
+"""Every task declared once, as data (`TaskSpec`), and the lookup that names near matches.
+
+Ids, configs, splits, columns and language lists follow ../shared/REFERENCE.md (XTREME's evaluate.py
+and the hub's dataset infos). Config templates take {lang}, {lang_name}, {lang_lower} and {iso3}.
+"""
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
 
-XNLI_LANGS = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 NLI_LABELS = ("entailment", "neutral", "contradiction")
+UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
+        "SCONJ", "SYM", "VERB", "X")
+NER = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+
+XNLI_LANGS = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
+PAWSX_LANGS = ("de", "en", "es", "fr", "ja", "ko", "zh")
+UDPOS_LANGS = ("af", "ar", "bg", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu", "id",
+               "it", "ja", "kk", "ko", "mr", "nl", "pt", "ru", "ta", "te", "th", "tl", "tr", "ur", "vi", "yo",
+               "zh")
+PANX_LANGS = ("af", "ar", "bg", "bn", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu",
+              "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "ms", "my", "nl", "pt", "ru", "sw", "ta",
+              "te", "th", "tl", "tr", "ur", "vi", "yo", "zh")
+XQUAD_LANGS = ("en", "es", "de", "el", "ru", "tr", "ar", "vi", "th", "zh", "hi")
+MLQA_LANGS = ("en", "es", "de", "ar", "hi", "vi", "zh")
+TYDIQA_LANGS = ("en", "ar", "bn", "fi", "id", "ko", "ru", "sw", "te")
+BUCC_LANGS = ("de", "fr", "ru", "zh")
+TATOEBA_LANGS = ("af", "ar", "bg", "bn", "de", "el", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu", "id",
+                 "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "nl", "pt", "ru", "sw", "ta", "te", "th", "tl",
+                 "tr", "ur", "vi", "zh")
+
+KINDS = ("classification", "multiple_choice", "span", "tagging", "retrieval", "multitask", "none")
 
 
 @dataclass(frozen=True)
-class HubSource:
-    """Where a task's real data lives: a Hugging Face dataset id, a config ({lang} filled in) and splits."""
+class Location:
+    """One split on the hub: dataset id, config template, split expression ('a+b' concatenates)."""
 
     dataset_id: str
-    config: str
-    splits: dict[str, str]  # our split name (train/dev/test) -> the data set's split name
+    config: str | None
+    split: str
+    id_prefix: str | None = None  # keep rows whose `id` starts with this (TyDiQA mixes languages)
+    local_only: bool = False  # not on the hub (licensed or a download script): local files only
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One task: its role, kind, labels, languages, data source, column mapping and metric."""
+    """One task: role, kind, labels, languages, where each split lives, its adapter and metric."""
 
     name: str
     role: str  # intermediate | target
-    kind: str  # classification | multiple_choice | tagging | span | retrieval | none
+    kind: str  # one of KINDS
     labels: tuple[str, ...]
     eval_langs: tuple[str, ...]
-    hub: HubSource | None
-    columns: dict[str, str] = field(default_factory=dict)  # internal name -> column in the data set
+    sources: dict[str, Location] = field(default_factory=dict)  # train | dev | test -> location
+    adapter: str = "columns"  # name in tasks/adapters.py: raw hub rows -> internal columns
+    columns: dict[str, str] = field(default_factory=dict)  # internal name -> hub column (for `columns`)
     metric: str = "accuracy"
     max_len: int = 128
     train_lang: str = "en"
+    members: tuple[str, ...] = ()  # multitask: the tasks trained together
 
     @property
     def num_labels(self) -> int:
         return len(self.labels)
 
+    @property
+    def source_label(self) -> str:
+        """'id config' of the training split (or dev/test for retrieval), for listings."""
+        loc = self.sources.get("train") or self.sources.get("dev") or self.sources.get("test")
+        if loc is None:
+            return "—"
+        where = "local files" if loc.local_only else loc.dataset_id
+        return f"{where} {loc.config or ''}".strip()
+
+
+def _glue(config: str, dev: str = "validation") -> dict[str, Location]:
+    return {"train": Location("nyu-mll/glue", config, "train"), "dev": Location("nyu-mll/glue", config, dev)}
+
+
+def _hub(dataset_id: str, config: str | None, **splits: str) -> dict[str, Location]:
+    return {ours: Location(dataset_id, config, theirs) for ours, theirs in splits.items()}
+
+
+SQUAD_COLUMNS = {"id": "id", "context": "context", "question": "question", "answers": "answers"}
+SQUAD_V1_TRAIN = Location("rajpurkar/squad", None, "train")
+INTERMEDIATE_TASKS = ("anli", "commonsense_qa", "cosmos_qa", "hellaswag", "mnli", "qqp", "squad_v2", "sst2", "ccg")
 
 TASKS: tuple[TaskSpec, ...] = (
-    TaskSpec(
-        name="none",
-        role="intermediate",
-        kind="none",
-        labels=(),
-        eval_langs=(),
-        hub=None,
-        metric="none",
-    ),
-    TaskSpec(
-        name="mnli",
-        role="intermediate",
-        kind="classification",
-        labels=NLI_LABELS,
-        eval_langs=("en",),
-        hub=HubSource("nyu-mll/glue", "mnli", {"train": "train", "dev": "validation_matched"}),
-        columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"},
-    ),
-    TaskSpec(
-        name="xnli",
-        role="target",
-        kind="classification",
-        labels=NLI_LABELS,
-        eval_langs=XNLI_LANGS,
-        # XNLI's English training set is MultiNLI; facebook/xnli ships it as the `en` train split.
-        hub=HubSource("facebook/xnli", "{lang}", {"train": "train", "dev": "validation", "test": "test"}),
-        columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"},
-    ),
+    # -- intermediate tasks (English) ---------------------------------------------------------------
+    TaskSpec("none", "intermediate", "none", (), (), metric="none"),
+    TaskSpec("anli", "intermediate", "classification", NLI_LABELS, ("en",),
+             _hub("facebook/anli", "plain_text", train="train_r1+train_r2+train_r3", dev="dev_r1+dev_r2+dev_r3"),
+             columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
+    TaskSpec("commonsense_qa", "intermediate", "multiple_choice", tuple("ABCDE"), ("en",),
+             _hub("tau/commonsense_qa", None, train="train", dev="validation"), adapter="commonsense_qa"),
+    TaskSpec("cosmos_qa", "intermediate", "multiple_choice", ("0", "1", "2", "3"), ("en",),
+             _hub("allenai/cosmos_qa", None, train="train", dev="validation"), adapter="cosmos_qa", max_len=256),
+    TaskSpec("hellaswag", "intermediate", "multiple_choice", ("0", "1", "2", "3"), ("en",),
+             _hub("Rowan/hellaswag", None, train="train", dev="validation"), adapter="hellaswag"),
+    TaskSpec("mnli", "intermediate", "classification", NLI_LABELS, ("en",), _glue("mnli", "validation_matched"),
+             columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
+    TaskSpec("qqp", "intermediate", "classification", ("not_duplicate", "duplicate"), ("en",), _glue("qqp"),
+             columns={"text_a": "question1", "text_b": "question2", "label": "label"}),
+    TaskSpec("squad_v2", "intermediate", "span", (), ("en",),
+             _hub("rajpurkar/squad_v2", None, train="train", dev="validation"), columns=SQUAD_COLUMNS,
+             metric="squad", max_len=384),
+    TaskSpec("sst2", "intermediate", "classification", ("negative", "positive"), ("en",), _glue("sst2"),
+             columns={"text_a": "sentence", "label": "label"}),
+    # CCGbank (LDC2005T13) is licensed: local files in jiant's format (tokens TAB supertags), with the
+    # tag inventory in tags_to_id.json beside them (1,363 supertags in CCGbank).
+    TaskSpec("ccg", "intermediate", "tagging", (), ("en",),
+             {s: Location("ccgbank", None, s, local_only=True) for s in ("train", "dev", "test")},
+             adapter="ccg", metric="tag_accuracy"),
+    TaskSpec("multitask", "intermediate", "multitask", (), ("en",), members=INTERMEDIATE_TASKS, metric="none"),
+    # -- XTREME targets (English training, zero-shot evaluation) --------------------------------------
+    TaskSpec("xnli", "target", "classification", NLI_LABELS, XNLI_LANGS,
+             # XNLI's English training set is MultiNLI; facebook/xnli ships it as the `en` train split.
+             {"train": Location("facebook/xnli", "en", "train"), **_hub("facebook/xnli", "{lang}", dev="validation",
+                                                                     test="test")},
+             columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
+    TaskSpec("pawsx", "target", "classification", ("0", "1"), PAWSX_LANGS,
+             {"train": Location("google-research-datasets/paws-x", "en", "train"),
+              **_hub("google-research-datasets/paws-x", "{lang}", dev="validation", test="test")},
+             columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}),
+    TaskSpec("udpos", "target", "tagging", UPOS, UDPOS_LANGS,
+             {"train": Location("google/xtreme", "udpos.English", "train"),
+              **_hub("google/xtreme", "udpos.{lang_name}", dev="validation", test="test")},
+             columns={"tokens": "tokens", "tags": "pos_tags"}, metric="pos"),
+    TaskSpec("panx", "target", "tagging", NER, PANX_LANGS,
+             {"train": Location("google/xtreme", "PAN-X.en", "train"),
+              **_hub("google/xtreme", "PAN-X.{lang}", dev="validation", test="test")},
+             columns={"tokens": "tokens", "tags": "ner_tags"}, metric="seqeval"),
+    # XQuAD has one set per language and no dev set: the probe and the test both read it (as XTREME does).
+    TaskSpec("xquad", "target", "span", (), XQUAD_LANGS,
+             {"train": SQUAD_V1_TRAIN, **_hub("google/xquad", "xquad.{lang}", dev="validation", test="validation")},
+             columns=SQUAD_COLUMNS, metric="squad", max_len=384),
+    TaskSpec("mlqa", "target", "span", (), MLQA_LANGS,
+             {"train": SQUAD_V1_TRAIN, **_hub("facebook/mlqa", "mlqa.{lang}.{lang}", dev="validation", test="test")},
+             columns=SQUAD_COLUMNS, metric="mlqa", max_len=384),
+    # TyDiQA-GoldP mixes languages in one split; ids start with the language's name. Its dev is the test.
+    TaskSpec("tydiqa", "target", "span", (), TYDIQA_LANGS,
+             {"train": Location("google-research-datasets/tydiqa", "secondary_task", "train", id_prefix="english-"),
+              **{s: Location("google-research-datasets/tydiqa", "secondary_task", "validation",
+                             id_prefix="{lang_lower}-") for s in ("dev", "test")}},
+             columns=SQUAD_COLUMNS, metric="squad", max_len=384),
+    # The hub's bucc18 configs lack the candidate pools; XTREME's download script gives them.
+    TaskSpec("bucc2018", "target", "retrieval", (), BUCC_LANGS,
+             {s: Location("bucc2018", "{lang}-en", s, local_only=True) for s in ("dev", "test")},
+             adapter="bucc", metric="bucc_f1", max_len=512),
+    TaskSpec("tatoeba", "target", "retrieval", (), TATOEBA_LANGS,
+             {s: Location("google/xtreme", "tatoeba.{iso3}", "validation") for s in ("dev", "test")},
+             columns={"text_a": "source_sentence", "text_b": "target_sentence"}, metric="accuracy", max_len=512),
 )
 
 
@@ -87,6 +172,8 @@ def build_registry(specs: tuple[TaskSpec, ...] = TASKS) -> dict[str, TaskSpec]:
     for spec in specs:
         if spec.name in registry:
             raise ValueError(f"task {spec.name!r} declared twice")
+        if spec.kind not in KINDS:
+            raise ValueError(f"task {spec.name!r}: unknown kind {spec.kind!r}")
         registry[spec.name] = spec
     return registry
 

@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 
 from xstilts.tasks import world
-from xstilts.tasks.loading import DataError, DataSource, load_split, local_path
+from xstilts.tasks.loading import DataError, DataSource, load_split, local_paths
 from xstilts.tasks.registry import build_registry
 
 SMALL = world.WorldSpec(seed=3, languages=("en", "de", "ru", "sw"), intermediate_train=60, intermediate_dev=20,
@@ -81,9 +81,9 @@ def test_missing_and_unreadable_files_name_the_path(tmp_path):
     src = DataSource("local", root, tmp_path / "hf")
     with pytest.raises(DataError, match="xnli/fr/validation.jsonl: file not found"):
         load_split(reg["xnli"], "dev", "fr", src)
-    local_path(root, reg["xnli"], "dev", "de").write_text("{not json\n")
-    with pytest.raises(DataError, match="unreadable as JSON lines"):
+    local_paths(root, reg["xnli"], "dev", "de")[0].write_text("{not json\n")
+    with pytest.raises(DataError, match="unreadable as json"):
         load_split(reg["xnli"], "dev", "de", src)
-    local_path(root, reg["xnli"], "dev", "sw").write_text('{"premise": "a", "label": 1}\n')
+    local_paths(root, reg["xnli"], "dev", "sw")[0].write_text('{"premise": "a", "label": 1}\n')
     with pytest.raises(DataError, match=r"missing column\(s\) \['hypothesis'\]"):
         load_split(reg["xnli"], "dev", "sw", src)
