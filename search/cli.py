@@ -43,9 +43,27 @@ def prepare(experiments: Path = EXPERIMENTS, name: str = NAME) -> None:
 
 
 @app.command()
+def tasks(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List every task: name, role, type, source, languages (with resource groups), metric."""
+    import json
+
+    from rich.console import Console
+
+    from xstilts.search.listing import task_records, task_table
+
+    records = task_records()
+    if as_json:
+        typer.echo(json.dumps(records, indent=1))
+    else:
+        Console().print(task_table(records))
+
+
+@app.command()
 def sweep(experiments: Path = EXPERIMENTS, name: str = NAME,
           address: str = typer.Option(None, help="Address of an existing Ray cluster (default: start one)."),
-          resume: bool = typer.Option(False, "--resume", help="Require an existing sweep to resume.")) -> None:
+          resume: bool = typer.Option(False, "--resume", help="Require an existing sweep to resume."),
+          dry_run: bool = typer.Option(False, "--dry-run", help="List what the sweep would download; run nothing.")
+          ) -> None:
     """Run the experiment's Ray Tune sweep; an interrupted sweep resumes where it stopped."""
     from xstilts.search.config import load_experiment
     from xstilts.search.results import RESULTS_NAME, summary_lines
@@ -53,6 +71,14 @@ def sweep(experiments: Path = EXPERIMENTS, name: str = NAME,
 
     try:
         exp, base = load_experiment(experiments, name)
+        if dry_run:
+            from xstilts.search.listing import planned_downloads
+
+            if exp.source != "hub":
+                typer.echo(f"source {exp.source!r}: nothing to download (local data)")
+            for line in planned_downloads(exp) if exp.source == "hub" else []:
+                typer.echo(line)
+            return
         result = run_search(exp, base, name, address=address, resume=True if resume else None)
     except _user_errors() as exc:
         _fail(exc)

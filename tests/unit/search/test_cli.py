@@ -1,0 +1,42 @@
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from tests.conftest import write_experiments
+from xstilts.search.cli import app
+
+
+def test_tasks_json_lists_every_task_with_languages_and_groups():
+    result = CliRunner().invoke(app, ["tasks", "--json"])
+    assert result.exit_code == 0
+    records = {r["name"]: r for r in json.loads(result.stdout)}
+    assert len(records) == 20
+    assert {"name", "role", "type", "languages", "metric"} <= set(records["panx"])
+    assert records["panx"]["type"] == "tagging" and len(records["panx"]["languages"]) == 40
+    assert records["panx"]["resource_groups"]["yo"] == {"tier": "low", "joshi_class": 2}
+    assert records["squad_v2"]["source"]["train"]["dataset_id"] == "rajpurkar/squad_v2"
+
+
+def test_tasks_table():
+    result = CliRunner().invoke(app, ["tasks"])
+    assert result.exit_code == 0
+    for name in ("anli", "multitask", "bucc2018", "tatoeba", "ccgbank"):
+        assert name in result.stdout
+
+
+def test_dry_run_lists_downloads_and_runs_nothing(tmp_path):
+    path = write_experiments(tmp_path, {"source": "hub", "model": "xlm-roberta-large"})
+    result = CliRunner().invoke(app, ["sweep", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "model xlm-roberta-large"
+    assert "hub: nyu-mll/glue mnli split=train" in lines
+    assert "hub: facebook/xnli sw split=validation" in lines
+    assert not (tmp_path / "runs").exists()
+
+
+def test_python_dash_m_runs_the_cli():
+    out = subprocess.run([sys.executable, "-m", "xstilts", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "sweep" in out.stdout and "prepare" in out.stdout
