@@ -55,7 +55,8 @@ def tasks(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
     if as_json:
         typer.echo(json.dumps(records, indent=1))
     else:
-        Console().print(task_table(records))
+        console = Console()
+        Console(width=None if console.is_terminal else 200).print(task_table(records))
 
 
 @app.command()
