@@ -88,6 +88,29 @@ def sweep(experiments: Path = EXPERIMENTS, name: str = NAME,
     typer.echo(f"results: {result.experiment_dir / RESULTS_NAME}")
 
 
+@app.command()
+def score(predictions: Path = typer.Argument(..., help="Directory of TASK/test-LANG.{tsv,json} predictions."),
+          labels: Path = typer.Argument(..., help="Directory of the same layout with the gold labels."),
+          xtreme: bool = typer.Option(False, "--xtreme", help="Read XTREME's official submission layout."),
+          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Score predictions as XTREME's official evaluate.py does: per language, per task, XTREME score."""
+    import json
+
+    from xstilts.search.score import format_xtreme, score_xtreme
+
+    if not xtreme:
+        _fail(ValueError("only --xtreme (XTREME's submission layout) is supported"))
+    try:
+        result = score_xtreme(predictions, labels)
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(result, indent=1))
+    else:
+        for line in format_xtreme(result):
+            typer.echo(line)
+
+
 def main() -> None:
     app(prog_name="xstilts")
 
