@@ -27,9 +27,13 @@ class SearchResult:
     metric: str
 
 
-def milestones_from_ledger(ledger: Path) -> list[dict]:
-    """One entry per (trial, step): the last journaled result, with how the trial ended."""
-    events = read_ledger(ledger)
+def milestones_from_ledger(ledger: Path, trials: set[str] | None = None) -> list[dict]:
+    """One entry per (trial, step): the last journaled result, with how the trial ended.
+
+    trials: keep only these (Ray's trials); a trial that reported before any experiment snapshot and
+    was then orphaned by a driver kill is rerun under a new id, and dropped here.
+    """
+    events = [e for e in read_ledger(ledger) if trials is None or e["trial_id"] in trials]
     ends = {e["trial_id"]: e["how"] for e in events if e["event"] == "end"}
     rows: dict[tuple[str, int], dict] = {}
     for e in events:
@@ -39,9 +43,9 @@ def milestones_from_ledger(ledger: Path) -> list[dict]:
     return sorted(rows.values(), key=lambda r: (r["trial_id"], r["step"]))
 
 
-def summarize(experiment_dir: Path, ledger: Path, metric: str) -> SearchResult:
+def summarize(experiment_dir: Path, ledger: Path, metric: str, trials: set[str] | None = None) -> SearchResult:
     """Return the milestones, the best (trial, milestone) by `metric`, and the best no-intermediate one."""
-    ms = milestones_from_ledger(ledger)
+    ms = milestones_from_ledger(ledger, trials or None)
 
     def best_of(rows: list[dict]) -> dict | None:
         scored = [r for r in rows if not math.isnan(r["metrics"].get(metric, math.nan))]

@@ -18,6 +18,9 @@ RAY_ENV = {  # quiet Ray's own console output; the ProgressView callback shows p
     "RAY_AUTH_MODE": "disabled",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
+    # Snapshot the experiment at most every second (Ray's default adapts to >= 10 s): a trial must be in a
+    # snapshot before its first result, or a driver kill orphans it and the searcher re-suggests it.
+    "TUNE_GLOBAL_CHECKPOINT_S": "1",
 }
 
 
@@ -91,6 +94,15 @@ def _check_same_experiment(exp: Experiment, exp_dir: Path) -> None:
                           "use another experiment name or remove the directory")
 
 
+def known_trials(exp_dir: Path) -> set[str]:
+    """Trial ids in Ray's latest experiment snapshot (ledger trials outside it were orphaned by a kill)."""
+    snapshots = sorted(exp_dir.glob("experiment_state-*.json"))
+    if not snapshots:
+        return set()
+    state = json.loads(snapshots[-1].read_text())
+    return {json.loads(trial)["trial_id"] for trial, _meta in state["trial_data"]}
+
+
 def run_search(exp: Experiment, base: Path, name: str = "offline", *, address: str | None = None,
                resume: bool | None = None, progress=None) -> SearchResult:
     """Run (or resume) the sweep of `exp`; returns its results, also written to results.parquet.
@@ -125,7 +137,7 @@ def run_search(exp: Experiment, base: Path, name: str = "offline", *, address: s
         tuner.fit()
     finally:
         ray.shutdown()
-    result = summarize(exp_dir, exp_dir / LEDGER_NAME, exp.search.metric)
+    result = summarize(exp_dir, exp_dir / LEDGER_NAME, exp.search.metric, known_trials(exp_dir))
     table = results_table(result, name, plan.target_task, plan.source.label, list(plan.low_resource))
     write_parquet(table, exp_dir / RESULTS_NAME)
     return result

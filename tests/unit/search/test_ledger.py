@@ -127,3 +127,13 @@ def test_baseline_runs_once_and_tpe_still_proposes_other_tasks():
         tasks.append(cfg["intermediate_task"])
         s.on_trial_complete(f"t{i}", {"mean": 30.0 if cfg["intermediate_task"] == "none" else 40.0 + i})
     assert tasks[0] == "none" and tasks.count("none") == 1
+
+
+def test_results_drop_trials_that_ray_never_snapshotted(tmp_path):
+    trials = {t: fake_trial(t) for t in "ab"}
+    sched = scheduler(tmp_path)
+    ctrl = FakeController(list(trials.values()))
+    for t in trials.values():
+        sched.on_trial_add(ctrl, t)
+    run(sched, ctrl, [("a", 100, 50.0), ("b", 100, 40.0)], trials)
+    assert [r["trial_id"] for r in milestones_from_ledger(tmp_path / LEDGER_NAME, {"a"})] == ["a"]
