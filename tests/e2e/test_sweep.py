@@ -34,7 +34,7 @@ def check_results(exp_dir, num_samples, langs=7):
     assert table["trial_id"].nunique() == num_samples, "every trial exactly once"
     assert (table.groupby(["trial_id", "step"]).size() == langs).all()
     assert set(table["source"]) == {"offline world"}
-    state = json.loads(next(exp_dir.glob("experiment_state-*.json")).read_text())
+    state = json.loads(sorted(exp_dir.glob("experiment_state-*.json"))[-1].read_text())  # the latest snapshot
     assert len(state["trial_data"]) == num_samples
     return table
 
