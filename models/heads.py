@@ -8,6 +8,10 @@ import torch
 
 from xstilts.tasks.registry import TaskSpec
 
+# The pooler belongs to some heads' encoders (MultipleChoice, the bare AutoModel) and not to others
+# (SequenceClassification, TokenClassification, QA): it is the one part a transfer may add or drop.
+POOLER_PREFIX = "pooler."
+
 
 def quiet_transformers() -> None:
     """Silence transformers' load reports and progress bars (they flood trial logs)."""
@@ -17,11 +21,16 @@ def quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def _auto_class(kind: str):
+def auto_class(kind: str):
+    """Return the transformers Auto class of a task kind (retrieval: the bare encoder)."""
     import transformers
 
     classes = {
         "classification": transformers.AutoModelForSequenceClassification,
+        "multiple_choice": transformers.AutoModelForMultipleChoice,
+        "tagging": transformers.AutoModelForTokenClassification,
+        "span": transformers.AutoModelForQuestionAnswering,
+        "retrieval": transformers.AutoModel,
         "mlm": transformers.AutoModelForMaskedLM,
     }
     if kind not in classes:
@@ -29,33 +38,50 @@ def _auto_class(kind: str):
     return classes[kind]
 
 
-def _label_kwargs(spec: TaskSpec) -> dict:
-    if spec.kind != "classification":
+def label_kwargs(spec: TaskSpec, labels: tuple[str, ...] | None = None) -> dict:
+    """Config overrides of the head: label maps for classification/tagging, 2 outputs for span."""
+    if spec.kind == "span":  # start and end logits; a config copied from a 3-label head would break it
+        return {"num_labels": 2}
+    if spec.kind not in ("classification", "tagging"):
         return {}
-    return {"num_labels": spec.num_labels, "id2label": dict(enumerate(spec.labels)),
-            "label2id": {label: i for i, label in enumerate(spec.labels)}}
+    labels = tuple(labels) if labels else spec.labels
+    if not labels:
+        raise ValueError(f"task {spec.name!r} declares no labels: pass labels= (e.g. tag_inventory(train))")
+    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+            "label2id": {label: i for i, label in enumerate(labels)}}
 
 
-def load_for_task(name_or_path: str | Path, spec: TaskSpec, seed: int = 0) -> torch.nn.Module:
+def load_for_task(name_or_path: str | Path, spec: TaskSpec, seed: int = 0,
+                  labels: tuple[str, ...] | None = None) -> torch.nn.Module:
     """Load an encoder (hub id or local dir, e.g. `xlm-roberta-large`) under a fresh head for `spec`.
 
     The checkpoint must hold an encoder without a head of this kind (a pretrained MLM model or an
     encoder saved by `save_encoder`), as in the paper's protocol: only the encoder carries over.
+    `labels` overrides spec.labels (CCG's tag inventory comes from its training data).
     """
     quiet_transformers()
     torch.manual_seed(seed)  # the new head's initialisation
-    return _auto_class(spec.kind).from_pretrained(str(name_or_path), **_label_kwargs(spec))
+    return auto_class(spec.kind).from_pretrained(str(name_or_path), **label_kwargs(spec, labels))
 
 
-def transfer_encoder(source: torch.nn.Module, spec: TaskSpec, seed: int = 0) -> torch.nn.Module:
+def copy_encoder(source: torch.nn.Module, target: torch.nn.Module) -> None:
+    """Copy `source`'s encoder weights into `target`'s; only the pooler may be missing on either side."""
+    result = target.base_model.load_state_dict(source.base_model.state_dict(), strict=False)
+    stray = [k for k in (*result.missing_keys, *result.unexpected_keys) if not k.startswith(POOLER_PREFIX)]
+    if stray:
+        raise ValueError(f"encoders differ beyond the pooler: {stray[:5]}")
+
+
+def transfer_encoder(source: torch.nn.Module, spec: TaskSpec, seed: int = 0,
+                     labels: tuple[str, ...] | None = None) -> torch.nn.Module:
     """Return a new model for `spec` whose encoder is a copy of `source`'s, in memory."""
     quiet_transformers()
     config = source.config.__class__.from_dict(source.config.to_dict())
-    for key, value in _label_kwargs(spec).items():
+    for key, value in label_kwargs(spec, labels).items():
         setattr(config, key, value)
     torch.manual_seed(seed)
-    model = _auto_class(spec.kind).from_config(config)
-    model.base_model.load_state_dict(source.base_model.state_dict())
+    model = auto_class(spec.kind).from_config(config)
+    copy_encoder(source, model)
     return model.to(next(source.parameters()).device)
 
 

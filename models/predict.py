@@ -1,24 +1,38 @@
-"""Prediction and collation: batches of featurised rows -> padded tensors -> label predictions."""
+"""Prediction and collation, per task kind: featurised rows -> padded tensors -> predictions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
+import numpy as np
 import torch
 
-from xstilts.models.train import autocast, resolve_device
+from xstilts.models.train import Collate, autocast, resolve_device
+from xstilts.tasks.registry import TaskSpec
+
+IGNORE = -100  # tasks.features.IGNORE: label positions the loss skips
 
 
-def pad_ids(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad to the longest sequence; returns input_ids and attention_mask [n, len]."""
+def pad_ids(seqs: list[list[int]], pad_id: int, value_pad: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad to the longest sequence; returns input_ids (padded with `value_pad`, default pad_id)
+    and attention_mask [n, len]."""
     width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    ids = torch.full((len(seqs), width), pad_id if value_pad is None else value_pad, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s)
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
         mask[i, : len(s)] = 1
     return ids, mask
 
 
-def classification_collate(pad_id: int):
+def pad_choices(rows: list[list[list[int]]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad [n][n_choices][len] ids to input_ids and attention_mask [n, n_choices, len]."""
+    ids, mask = pad_ids([choice for row in rows for choice in row], pad_id)
+    shape = (len(rows), len(rows[0]), ids.shape[-1])
+    return ids.view(shape), mask.view(shape)
+
+
+def classification_collate(pad_id: int) -> Collate:
     """Return a collate function for sequence classification (dynamic padding)."""
     def collate(data: dict[str, list], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
         ids, mask = pad_ids([data["input_ids"][i] for i in idx], pad_id)
@@ -27,7 +41,35 @@ def classification_collate(pad_id: int):
     return collate
 
 
-def mlm_collate(pad_id: int, mask_id: int, vocab_size: int, special_ids: list[int], prob: float = 0.15):
+def multiple_choice_collate(pad_id: int) -> Collate:
+    """Return a collate for multiple choice: input_ids [b, n_choices, len], labels [b]."""
+    def collate(data: dict[str, list], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        ids, mask = pad_choices([data["input_ids"][i] for i in idx], pad_id)
+        return {"input_ids": ids, "attention_mask": mask,
+                "labels": torch.tensor([data["labels"][i] for i in idx])}
+    return collate
+
+
+def tagging_collate(pad_id: int) -> Collate:
+    """Return a collate for token tagging: labels [b, len] padded with IGNORE."""
+    def collate(data: dict[str, list], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        ids, mask = pad_ids([data["input_ids"][i] for i in idx], pad_id)
+        labels, _ = pad_ids([data["labels"][i] for i in idx], pad_id, value_pad=IGNORE)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    return collate
+
+
+def span_collate(pad_id: int) -> Collate:
+    """Return a collate for extractive QA windows: start_positions and end_positions [b]."""
+    def collate(data: dict[str, list], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        ids, mask = pad_ids([data["input_ids"][i] for i in idx], pad_id)
+        return {"input_ids": ids, "attention_mask": mask,
+                "start_positions": torch.tensor([data["start_positions"][i] for i in idx]),
+                "end_positions": torch.tensor([data["end_positions"][i] for i in idx])}
+    return collate
+
+
+def mlm_collate(pad_id: int, mask_id: int, vocab_size: int, special_ids: list[int], prob: float = 0.15) -> Collate:
     """Return a collate function for masked-LM pretraining (BERT's 80/10/10 masking)."""
     special = torch.tensor(special_ids)
 
@@ -44,16 +86,107 @@ def mlm_collate(pad_id: int, mask_id: int, vocab_size: int, special_ids: list[in
     return collate
 
 
+COLLATES: dict[str, Callable[[int], Collate]] = {
+    "classification": classification_collate, "multiple_choice": multiple_choice_collate,
+    "tagging": tagging_collate, "span": span_collate,
+}
+
+
+def collate_for(spec: TaskSpec, pad_id: int) -> Collate:
+    """Return the training collate of `spec`'s kind (retrieval has no training)."""
+    if spec.kind not in COLLATES:
+        raise ValueError(f"task {spec.name!r} ({spec.kind}) has no training batches (kinds: {sorted(COLLATES)})")
+    return COLLATES[spec.kind](pad_id)
+
+
 @torch.no_grad()
+def _outputs(model: torch.nn.Module, input_ids: list, pad_id: int, batch_size: int, device: str,
+             pad: Callable = pad_ids) -> Iterator[tuple[int, object]]:
+    """Yield (first row, model output) per batch, in eval mode, without gradients."""
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    for start in range(0, len(input_ids), batch_size):
+        ids, mask = pad(input_ids[start:start + batch_size], pad_id)
+        with autocast(dev, True):
+            yield start, model(input_ids=ids.to(dev), attention_mask=mask.to(dev))
+
+
 def predict_labels(model: torch.nn.Module, input_ids: list[list[int]], pad_id: int,
                    batch_size: int = 128, device: str = "auto") -> list[int]:
     """Return the argmax label of each sequence (logits [n, n_labels])."""
-    dev = resolve_device(device)
-    model.to(dev).eval()
-    out: list[int] = []
-    for start in range(0, len(input_ids), batch_size):
-        ids, mask = pad_ids(input_ids[start:start + batch_size], pad_id)
-        with autocast(dev, True):
-            logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
-        out.extend(logits.argmax(-1).tolist())
+    return [y for _, out in _outputs(model, input_ids, pad_id, batch_size, device)
+            for y in out.logits.argmax(-1).tolist()]
+
+
+def predict_choices(model: torch.nn.Module, input_ids: list[list[list[int]]], pad_id: int,
+                    batch_size: int = 32, device: str = "auto") -> list[int]:
+    """Return the argmax choice of each row (logits [n, n_choices])."""
+    return [y for _, out in _outputs(model, input_ids, pad_id, batch_size, device, pad=pad_choices)
+            for y in out.logits.argmax(-1).tolist()]
+
+
+def truncated_tag(labels: tuple[str, ...]) -> str:
+    """Tag given to words with no sub-token in the window: "O" (outside) for NER-like inventories,
+    else the first label (a wrong guess that keeps sentence lengths equal for seqeval)."""
+    return "O" if "O" in labels else labels[0]
+
+
+def predict_tags(model: torch.nn.Module, input_ids: list[list[int]], word_starts: list[list[int]],
+                 labels: tuple[str, ...], pad_id: int, batch_size: int = 64,
+                 device: str = "auto") -> list[list[str]]:
+    """Return one tag string per word: the argmax at each word's first sub-token (logits [n, len, n_tags])."""
+    fill = truncated_tag(labels)
+    out: list[list[str]] = []
+    for start, output in _outputs(model, input_ids, pad_id, batch_size, device):
+        best = output.logits.argmax(-1).tolist()
+        for row, starts in zip(best, word_starts[start:start + batch_size]):
+            out.append([labels[row[pos]] if pos >= 0 else fill for pos in starts])
     return out
+
+
+def span_logits(model: torch.nn.Module, input_ids: list[list[int]], pad_id: int, batch_size: int = 64,
+                device: str = "auto") -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Return start and end logits per window, cut to the window's length ([len] float32 arrays)."""
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    for first, out in _outputs(model, input_ids, pad_id, batch_size, device):
+        s_batch, e_batch = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
+        for i, (s, e) in enumerate(zip(s_batch, e_batch)):
+            width = len(input_ids[first + i])
+            starts.append(s[:width])
+            ends.append(e[:width])
+    return starts, ends
+
+
+def postprocess_spans(features: dict[str, list], start_logits: list, end_logits: list, *,
+                      allow_no_answer: bool = False, n_best: int = 20, max_answer_len: int = 30) -> list[str]:
+    """Return one answer string per example: the best-scoring context span over all its windows.
+
+    A span scores start + end logit among each window's n_best starts and ends, with start <= end and at
+    most `max_answer_len` tokens (HF run_qa's postprocess_qa_predictions). With `allow_no_answer`
+    (SQuAD v2), "" is returned when the null score (CLS start + end, lowest over windows) beats it.
+    """
+    n = len(features["context"])
+    best_score, best_text, null = [-np.inf] * n, [""] * n, [np.inf] * n
+    for w, ex in enumerate(features["example_index"]):
+        s, e = np.asarray(start_logits[w], dtype=np.float64), np.asarray(end_logits[w], dtype=np.float64)
+        offsets = features["offset_mapping"][w][: len(s)]
+        null[ex] = min(null[ex], s[0] + e[0])
+        in_context = np.array([o is not None for o in offsets])
+        i = np.argsort(-s, kind="stable")[:n_best]
+        j = np.argsort(-e, kind="stable")[:n_best]
+        i, j = i[in_context[i]], j[in_context[j]]
+        length = j[None, :] - i[:, None] + 1
+        scores = np.where((length >= 1) & (length <= max_answer_len), s[i][:, None] + e[j][None, :], -np.inf)
+        if scores.size and scores.max() > best_score[ex]:
+            a, b = np.unravel_index(scores.argmax(), scores.shape)
+            best_score[ex] = scores[a, b]
+            best_text[ex] = features["context"][ex][offsets[i[a]][0]:offsets[j[b]][1]].strip()
+    return ["" if allow_no_answer and null[k] > best_score[k] else best_text[k] for k in range(n)]
+
+
+def predict_spans(model: torch.nn.Module, features: dict[str, list], pad_id: int, *,
+                  allow_no_answer: bool = False, batch_size: int = 64, device: str = "auto") -> list[str]:
+    """Return one answer string per example of eval span features ("" = no answer)."""
+    starts, ends = span_logits(model, features["input_ids"], pad_id, batch_size, device)
+    return postprocess_spans(features, starts, ends, allow_no_answer=allow_no_answer)
