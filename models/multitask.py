@@ -62,20 +62,26 @@ class MultiTaskModel(torch.nn.Module):
         (out / TASKS_FILE).write_text(json.dumps({"tasks": self.names}))
 
 
-def build_multitask(encoder: str | Path | torch.nn.Module, specs: list[TaskSpec], seed: int = 0) -> MultiTaskModel:
-    """A multi-task model from a pretrained encoder (path or hub id) or an in-memory model."""
+def build_multitask(encoder: str | Path | torch.nn.Module, specs: list[TaskSpec], seed: int = 0,
+                    labels: dict[str, tuple[str, ...] | None] | None = None) -> MultiTaskModel:
+    """A multi-task model from a pretrained encoder (path or hub id) or an in-memory model.
+
+    labels: tag inventories of tasks that declare none (CCG), by task name.
+    """
     models = {}
     for i, spec in enumerate(specs):
+        inventory = (labels or {}).get(spec.name)
         if isinstance(encoder, torch.nn.Module):
-            models[spec.name] = transfer_encoder(encoder, spec, seed=seed + i)
+            models[spec.name] = transfer_encoder(encoder, spec, seed=seed + i, labels=inventory)
         else:
-            models[spec.name] = load_for_task(encoder, spec, seed=seed + i)
+            models[spec.name] = load_for_task(encoder, spec, seed=seed + i, labels=inventory)
     return MultiTaskModel(models)
 
 
-def load_multitask(ckpt_dir: str | Path, specs: list[TaskSpec]) -> MultiTaskModel:
+def load_multitask(ckpt_dir: str | Path, specs: list[TaskSpec],
+                   labels: dict[str, tuple[str, ...] | None] | None = None) -> MultiTaskModel:
     """Reload a checkpoint written by MultiTaskModel.save_pretrained, heads included."""
-    model = build_multitask(ckpt_dir, specs)
+    model = build_multitask(ckpt_dir, specs, labels=labels)
     heads = load_file(str(Path(ckpt_dir) / HEADS_FILE))
     for name, sub in model.tasks.items():
         state = {k.split(".", 1)[1]: v for k, v in heads.items() if k.split(".", 1)[0] == name}

@@ -1,44 +1,60 @@
-"""Zero-shot transfer probe: fork a short English target fine-tune from an encoder in memory and
-score every target language's dev set with the task's official metric."""
+"""Zero-shot transfer probe: from an encoder in memory, fine-tune a copy briefly on each target's English
+data (retrieval targets use the encoder as it is) and score every probe language's dev set with the
+task's official metric."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
+from xstilts.models.evaluate import collate_for, evaluate_split, headline
 from xstilts.models.heads import transfer_encoder
-from xstilts.models.predict import classification_collate, predict_labels
 from xstilts.models.train import TrainConfig, train
-from xstilts.tasks.metrics import METRICS, summarize_transfer
+from xstilts.tasks.metrics import summarize_probe
 from xstilts.tasks.registry import TaskSpec
 
 
 @dataclass
 class TargetData:
-    """Featurised English train set and per-language dev sets of one target task."""
+    """Featurised English train set (None for retrieval) and per-language dev sets of one target task."""
 
     spec: TaskSpec
-    train: dict[str, list]
-    dev: dict[str, dict[str, list]]  # lang -> features
+    train: dict[str, list] | None
+    dev: dict[str, dict[str, list]]  # lang -> eval features
     pad_id: int
+    gold: dict[str, Any] | None = None  # lang -> gold when not in the features (BUCC's id pairs)
+    labels: tuple[str, ...] | None = None  # tag inventory when the spec declares none
 
 
-def fork_and_evaluate(source: torch.nn.Module, target: TargetData, recipe: TrainConfig,
-                      low_resource: list[str]) -> dict[str, float | str]:
-    """Fine-tune a copy of `source`'s encoder on English, then score every language.
-
-    Returns per-language scores under `<task>_<metric>_<lang>` plus mean, low_resource_mean, worst
-    and worst_lang over the non-English languages. `source` itself is left untouched.
-    """
-    model = transfer_encoder(source, target.spec, seed=recipe.seed)
-    train(model, target.train, classification_collate(target.pad_id), replace(recipe, eval_every=0))
-    metric = METRICS[target.spec.metric]
-    scores: dict[str, float] = {}
+def probe_target(source: torch.nn.Module, target: TargetData, recipe: TrainConfig) -> dict[str, float]:
+    """Return lang -> headline score of one target (accuracy, F1, or (EM + F1) / 2 for QA)."""
+    spec = target.spec
+    model = source
+    if target.train is not None:
+        model = transfer_encoder(source, spec, seed=recipe.seed, labels=target.labels)
+        train(model, target.train, collate_for(spec, target.pad_id), replace(recipe, eval_every=0))
+    scores = {}
     for lang, feats in target.dev.items():
-        preds = predict_labels(model, feats["input_ids"], target.pad_id, device=recipe.device)
-        scores[lang] = metric(feats["labels"], preds)[target.spec.metric]
-    out: dict[str, float | str] = {f"{target.spec.name}_{target.spec.metric}_{lang}": s for lang, s in scores.items()}
-    out.update(summarize_transfer(scores, low_resource))
-    del model
+        gold = (target.gold or {}).get(lang)
+        result = evaluate_split(model, spec, feats, gold, lang, target.pad_id, device=recipe.device,
+                                labels=target.labels)
+        scores[lang] = headline(spec, result)
+    return scores
+
+
+def fork_and_evaluate(source: torch.nn.Module, targets: list[TargetData], recipe: TrainConfig,
+                      low_resource: list[str]) -> dict[str, float | str]:
+    """Probe every target from `source` (left untouched).
+
+    Returns `probe/<task>/<lang>` scores plus mean, low_resource_mean, worst and worst_lang over the
+    non-English languages (tasks weighted equally, as XTREME averages tasks).
+    """
+    was_training = source.training
+    scores = {t.spec.name: probe_target(source, t, recipe) for t in targets}
+    source.train(was_training)
+    out: dict[str, float | str] = {f"probe/{task}/{lang}": s for task, langs in scores.items()
+                                   for lang, s in langs.items()}
+    out.update(summarize_probe(scores, low_resource))
     return out

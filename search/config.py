@@ -14,7 +14,7 @@ from xstilts.tasks.languages import JOSHI_CLASS
 from xstilts.tasks.registry import build_registry, get_task, unknown_name_message
 
 REGISTRY = build_registry()
-TRAINABLE_KINDS = ("classification", "none")  # the kinds with a featuriser and head so far
+TRAINABLE_KINDS = ("classification", "multiple_choice", "span", "tagging", "multitask", "none")
 
 
 class ConfigError(ValueError):
@@ -55,6 +55,7 @@ class Intermediate(Strict):
     tasks: list[str] = Field(default=["mnli", "none"], min_length=1)
     steps: list[int] = Field(default=[100, 200, 300], min_length=1)
     milestone_every: int = Field(default=100, gt=0)
+    multitask_cap: int = Field(default=2 ** 14, gt=0)  # examples-proportional mixing limit (models/multitask.py)
 
     @field_validator("tasks")
     @classmethod
@@ -62,8 +63,7 @@ class Intermediate(Strict):
         for name in v:
             spec = get_task(REGISTRY, name, role="intermediate")
             if spec.kind not in TRAINABLE_KINDS:
-                raise ValueError(f"intermediate task {name!r} ({spec.kind}) cannot be trained yet; "
-                                 f"trainable kinds: {', '.join(TRAINABLE_KINDS)}")
+                raise ValueError(f"intermediate task {name!r} ({spec.kind}) cannot be trained")
         return v
 
     @model_validator(mode="after")
@@ -75,32 +75,37 @@ class Intermediate(Strict):
 
 
 class Target(Strict):
-    """The short English target fine-tune forked at each milestone, and its zero-shot languages."""
+    """The target tasks probed at each milestone (a short English fine-tune, then zero-shot dev scores)."""
 
-    task: str = "xnli"
-    languages: list[str] = Field(min_length=2)
+    tasks: list[str] = Field(default=["xnli", "panx", "xquad", "tatoeba"], min_length=1)
+    languages: list[str] = Field(min_length=2)  # probe languages; each task uses those it has
     steps: int = Field(default=100, gt=0)
     lr: float = Field(default=1e-3, gt=0)
     batch_size: int = Field(default=16, gt=0)
     low_resource_max_class: int = Field(default=2, ge=0, le=5)
 
-    @field_validator("task")
+    @field_validator("tasks")
     @classmethod
-    def _known(cls, v: str) -> str:
-        spec = get_task(REGISTRY, v, role="target")
-        if spec.kind not in TRAINABLE_KINDS:
-            raise ValueError(f"target task {v!r} ({spec.kind}) cannot be probed yet; "
-                             f"probe-able kinds: {', '.join(TRAINABLE_KINDS[:-1])}")
+    def _known(cls, v: list[str]) -> list[str]:
+        for name in v:
+            get_task(REGISTRY, name, role="target")
+        if len(set(v)) != len(v):
+            raise ValueError(f"tasks listed twice: {v}")
         return v
+
+    def langs_for(self, task: str) -> list[str]:
+        """The probe languages that `task` has, in config order."""
+        return [lang for lang in self.languages if lang in REGISTRY[task].eval_langs]
 
     @model_validator(mode="after")
     def _languages(self) -> Target:
-        valid = list(REGISTRY[self.task].eval_langs)
+        valid = sorted({lang for t in self.tasks for lang in REGISTRY[t].eval_langs})
         for lang in self.languages:
-            if lang not in valid or lang not in JOSHI_CLASS:
-                raise ValueError(unknown_name_message(f"{self.task} language", lang, valid))
-        if "en" not in self.languages:
-            raise ValueError("languages must include 'en' (the training language)")
+            if lang not in valid:
+                raise ValueError(unknown_name_message(f"language of {'/'.join(self.tasks)}", lang, valid))
+        for task in self.tasks:
+            if not [lang for lang in self.langs_for(task) if lang != "en"]:
+                raise ValueError(f"task {task!r} has none of the languages {self.languages} besides English")
         if not any(lang != "en" and JOSHI_CLASS[lang] <= self.low_resource_max_class for lang in self.languages):
             raise ValueError(f"no language has Joshi class <= low_resource_max_class "
                              f"({self.low_resource_max_class}), so low_resource_mean is undefined")

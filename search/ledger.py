@@ -22,10 +22,12 @@ LEDGER_NAME = "xstilts-ledger.jsonl"
 SUMMARY_KEYS = ("mean", "low_resource_mean", "worst", "worst_lang")
 
 
-def score_keys(result: dict, target_task: str) -> dict:
-    """The metrics of a trial result that xstilts reported (step, summary, per-language scores)."""
-    return {k: v for k, v in result.items()
-            if k == "step" or k in SUMMARY_KEYS or k.startswith(f"{target_task}_")}
+PROBE_PREFIX = "probe/"  # probe/<target task>/<lang>
+
+
+def score_keys(result: dict) -> dict:
+    """The metrics of a trial result that xstilts reported (step, summary, per-task-language scores)."""
+    return {k: v for k, v in result.items() if k == "step" or k in SUMMARY_KEYS or k.startswith(PROBE_PREFIX)}
 
 
 def read_ledger(path: Path) -> list[dict]:
@@ -52,11 +54,10 @@ def append_event(path: Path, event: dict) -> None:
 class PersistentASHA(AsyncHyperBandScheduler):
     """ASHA (one bracket) whose results, decisions and trial ends are journaled and replayed."""
 
-    def __init__(self, ledger_path: str, target_task: str, final_step_key: str | None = None, **asha_kwargs):
+    def __init__(self, ledger_path: str, final_step_key: str | None = None, **asha_kwargs):
         super().__init__(brackets=1, **asha_kwargs)
         self._ledger_path = ledger_path
         self._final_step_key = final_step_key  # config key of a trial's own last step
-        self._target_task = target_task
         self._loaded = False
         self._seen: set[tuple[str, int]] = set()
         self._ended: dict[str, str] = {}
@@ -109,7 +110,7 @@ class PersistentASHA(AsyncHyperBandScheduler):
         self._seen.add((trial.trial_id, step))
         append_event(Path(self._ledger_path), {
             "event": "result", "trial_id": trial.trial_id, "step": step, "config": dict(trial.config),
-            "metrics": score_keys(result, self._target_task)})
+            "metrics": score_keys(result)})
         if action == TrialScheduler.STOP:
             last = trial.config.get(self._final_step_key, self._max_t) if self._final_step_key else self._max_t
             self._end(trial.trial_id, "complete" if step >= min(last, self._max_t) else "stopped")

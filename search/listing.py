@@ -48,11 +48,13 @@ def planned_downloads(exp: Experiment) -> list[str]:
     tasks = list(exp.intermediate.tasks)
     if "multitask" in tasks:
         tasks += list(registry["multitask"].members)
-    for name in tasks:
-        loc = registry[name].sources.get("train")
-        if loc is not None:
+    for name in dict.fromkeys(tasks):
+        if "train" in registry[name].sources:
             wanted.append((name, "en", "train"))
-    wanted += [(exp.target.task, "en", "train")] + [(exp.target.task, lang, "dev") for lang in exp.target.languages]
+    for task in exp.target.tasks:
+        if "train" in registry[task].sources:
+            wanted.append((task, "en", "train"))
+        wanted += [(task, lang, "dev") for lang in exp.target.langs_for(task)]
     lines: list[str] = [f"model {exp.model}"] if exp.model not in ("offline",) else []
     for name, lang, split in wanted:
         loc = registry[name].sources[split]

@@ -4,14 +4,15 @@ in the driver before Ray starts (a bad file fails here, with nothing written).""
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from xstilts.models.train import TrainConfig
 from xstilts.search.config import Experiment
 from xstilts.tasks.languages import low_resource_langs
-from xstilts.tasks.loading import DataSource, describe, load_split
-from xstilts.tasks.registry import build_registry
+from xstilts.tasks.loading import DataSource, describe, load_split, read_bucc
+from xstilts.tasks.registry import TaskSpec, build_registry
 from xstilts.tasks.world import WorldSpec, write_world
 
 
@@ -21,11 +22,11 @@ class TrialPlan:
 
     encoder: str  # local directory or hub id
     source: DataSource
-    target_task: str
-    languages: tuple[str, ...]
+    targets: tuple[tuple[str, tuple[str, ...]], ...]  # (target task, its probe languages)
     low_resource: tuple[str, ...]
     target_recipe: TrainConfig
     milestone_every: int
+    multitask_cap: int
     threads: int
     seed: int
     device: str
@@ -53,36 +54,55 @@ def resolve_encoder(exp: Experiment, base: Path, source: DataSource, prepare: bo
     from xstilts.models.pretrain import EncoderConfig, prepare_encoder
 
     cfg = EncoderConfig(seed=exp.seed, **exp.encoder.model_dump())
-    out = (base / exp.cache_dir).resolve() / f"encoder-{world_spec(exp).digest()}-{_digest(cfg)}"
+    digest = hashlib.sha256(repr(cfg).encode()).hexdigest()[:8]
+    out = (base / exp.cache_dir).resolve() / f"encoder-{world_spec(exp).digest()}-{digest}"
     if prepare:
         prepare_encoder(sorted((Path(source.root) / "text").glob("*.txt")), out, cfg, exp.device)
     return str(out)
 
 
-def _digest(obj) -> str:
-    import hashlib
-    return hashlib.sha256(repr(obj).encode()).hexdigest()[:8]
+def intermediate_specs(exp: Experiment) -> list[TaskSpec]:
+    """The trainable intermediate tasks of the experiment (multitask brings its members)."""
+    registry = build_registry()
+    names = list(exp.intermediate.tasks)
+    if "multitask" in names:
+        names += list(registry["multitask"].members)
+    return [registry[n] for n in dict.fromkeys(names) if registry[n].sources]
+
+
+def needed_splits(exp: Experiment) -> list[tuple[str, str, str]]:
+    """(task, split, lang) of every split a sweep reads."""
+    registry = build_registry()
+    splits = [(spec.name, "train", "en") for spec in intermediate_specs(exp)]
+    for task in exp.target.tasks:
+        if "train" in registry[task].sources:
+            splits.append((task, "train", "en"))
+        splits += [(task, "dev", lang) for lang in exp.target.langs_for(task)]
+    return splits
 
 
 def make_plan(exp: Experiment, base: Path, prepare: bool = True) -> TrialPlan:
     """Prepare data and encoder (when `prepare`), check every split loads and featurises, return the plan."""
     registry = build_registry()
     source = resolve_source(exp, base, prepare)
-    target = registry[exp.target.task]
-    splits = [(t, "train", "en") for t in exp.intermediate.tasks if registry[t].sources]
-    splits += [(target.name, "train", "en")] + [(target.name, "dev", lang) for lang in exp.target.languages]
+    splits = needed_splits(exp)
     for task, split, lang in splits:  # a missing or unreadable file fails before anything is built
-        load_split(registry[task], split, lang, source)
+        if registry[task].adapter == "bucc":
+            read_bucc(Path(source.root), registry[task], split, lang) if source.kind == "local" else None
+        else:
+            load_split(registry[task], split, lang, source)
     encoder = resolve_encoder(exp, base, source, prepare)
     for task, split, lang in splits:  # bad labels fail here, not inside a trial
         features_for(encoder, source, task, split, lang)
     recipe = TrainConfig(max_steps=exp.target.steps, lr=exp.target.lr, batch_size=exp.target.batch_size,
                          seed=exp.seed, device=exp.device)
     return TrialPlan(
-        encoder=encoder, source=source, target_task=target.name, languages=tuple(exp.target.languages),
+        encoder=encoder, source=source,
+        targets=tuple((t, tuple(exp.target.langs_for(t))) for t in exp.target.tasks),
         low_resource=tuple(low_resource_langs(exp.target.languages, exp.target.low_resource_max_class)),
         target_recipe=recipe, milestone_every=exp.intermediate.milestone_every,
-        threads=max(1, int(exp.resources.cpu)), seed=exp.seed, device=exp.device)
+        multitask_cap=exp.intermediate.multitask_cap, threads=max(1, int(exp.resources.cpu)), seed=exp.seed,
+        device=exp.device)
 
 
 @functools.lru_cache(maxsize=8)
@@ -91,11 +111,27 @@ def tokenizer_for(encoder: str):
     return AutoTokenizer.from_pretrained(encoder)
 
 
-@functools.lru_cache(maxsize=32)
-def features_for(encoder: str, source: DataSource, task: str, split: str, lang: str) -> dict[str, list]:
-    """Featurised split, cached per process (reused actors keep it across trials)."""
-    from xstilts.tasks.features import featurize
+@functools.lru_cache(maxsize=8)
+def tag_labels(encoder: str, source: DataSource, task: str) -> tuple[str, ...] | None:
+    """The tag inventory of a tagging task that declares none (CCG): read off its training data."""
+    from xstilts.tasks.features import tag_inventory
 
     spec = build_registry()[task]
-    return featurize(load_split(spec, split, lang, source), spec, tokenizer_for(encoder),
-                     where=describe(spec, split, lang, source))
+    if spec.kind != "tagging" or spec.labels:
+        return None
+    return tag_inventory(load_split(spec, "train", "en", source).to_dict())
+
+
+@functools.lru_cache(maxsize=64)
+def features_for(encoder: str, source: DataSource, task: str, split: str, lang: str):
+    """Featurised split (training features for train, eval features otherwise), cached per process
+    (reused actors keep it across trials). BUCC returns (features, gold id pairs)."""
+    from xstilts.tasks.features import featurize, featurize_bucc
+
+    spec = build_registry()[task]
+    tok = tokenizer_for(encoder)
+    if spec.adapter == "bucc":
+        src, tgt, gold = read_bucc(Path(source.root), spec, split, lang)
+        return featurize_bucc(src, tgt, tok, spec.max_len), gold
+    return featurize(load_split(spec, split, lang, source), spec, tok, where=describe(spec, split, lang, source),
+                     training=split == "train", labels=tag_labels(encoder, source, task))

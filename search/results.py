@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from xstilts.search.ledger import read_ledger
+from xstilts.search.ledger import PROBE_PREFIX, read_ledger
 from xstilts.tasks.languages import resource_tier
 
 RESULTS_NAME = "results.parquet"
@@ -55,19 +55,17 @@ def summarize(experiment_dir: Path, ledger: Path, metric: str, trials: set[str] 
                         best_of([r for r in ms if r["config"]["intermediate_task"] == "none"]), metric)
 
 
-def results_table(result: SearchResult, experiment: str, target_task: str, source: str,
-                  low_resource: list[str]) -> pa.Table:
-    """One row per trial x milestone x language, with the sampled config and the summary scores."""
+def results_table(result: SearchResult, experiment: str, source: str, low_resource: list[str]) -> pa.Table:
+    """One row per trial x milestone x target task x language, with the sampled config and the summary."""
     cols: dict[str, list] = {k: [] for k in (
         "experiment", "source", "trial_id", "intermediate_task", "intermediate_steps", "lr", "batch_size",
         "step", "end", "target_task", "lang", "resource_tier", "low_resource", "score", "mean",
         "low_resource_mean", "worst", "worst_lang")}
-    prefix = f"{target_task}_"
     for m in result.milestones:
         for key, score in sorted(m["metrics"].items()):
-            if not key.startswith(prefix):
+            if not key.startswith(PROBE_PREFIX):
                 continue
-            lang = key.rsplit("_", 1)[1]
+            target_task, lang = key[len(PROBE_PREFIX):].split("/")
             row = {"experiment": experiment, "source": source, "trial_id": m["trial_id"],
                    "intermediate_task": m["config"]["intermediate_task"],
                    "intermediate_steps": m["config"]["intermediate_steps"], "lr": m["config"]["lr"],

@@ -71,7 +71,7 @@ def _new_tuner(exp: Experiment, name: str, plan: TrialPlan, trainable, exp_dir: 
     searcher = OptunaWithBaseline(sampler=sampler, points_to_evaluate=_baseline_point(exp),
                                   baseline_runs=exp.search.baseline_runs)
     searcher = ConcurrencyLimiter(searcher, max_concurrent=exp.search.max_concurrent)
-    scheduler = PersistentASHA(str(exp_dir / LEDGER_NAME), plan.target_task, final_step_key="intermediate_steps",
+    scheduler = PersistentASHA(str(exp_dir / LEDGER_NAME), final_step_key="intermediate_steps",
                                time_attr="step",
                                max_t=max(exp.intermediate.steps), grace_period=exp.search.asha.grace_period,
                                reduction_factor=exp.search.asha.reduction_factor)
@@ -138,6 +138,6 @@ def run_search(exp: Experiment, base: Path, name: str = "offline", *, address: s
     finally:
         ray.shutdown()
     result = summarize(exp_dir, exp_dir / LEDGER_NAME, exp.search.metric, known_trials(exp_dir))
-    table = results_table(result, name, plan.target_task, plan.source.label, list(plan.low_resource))
+    table = results_table(result, name, plan.source.label, list(plan.low_resource))
     write_parquet(table, exp_dir / RESULTS_NAME)
     return result

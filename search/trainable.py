@@ -4,34 +4,64 @@ from __future__ import annotations
 
 import tempfile
 import zlib
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 from ray import tune
 
 from xstilts.models.checkpoint import load_resume, read_state
-from xstilts.models.heads import load_for_task
-from xstilts.models.predict import classification_collate
+from xstilts.models.evaluate import collate_for
+from xstilts.models.heads import auto_class, load_for_task, quiet_transformers
+from xstilts.models.multitask import build_multitask, load_multitask, mixing_weights, multitask_collate
 from xstilts.models.train import Snapshot, TrainConfig, train
 from xstilts.models.transfer import TargetData, fork_and_evaluate
-from xstilts.search.plan import TrialPlan, features_for, tokenizer_for
-from xstilts.tasks.registry import build_registry
+from xstilts.search.plan import TrialPlan, features_for, tag_labels, tokenizer_for
+from xstilts.tasks.registry import TaskSpec, build_registry
 
 
-def target_data(plan: TrialPlan) -> TargetData:
-    spec = build_registry()[plan.target_task]
-    return TargetData(
-        spec=spec,
-        train=features_for(plan.encoder, plan.source, spec.name, "train", "en"),
-        dev={lang: features_for(plan.encoder, plan.source, spec.name, "dev", lang) for lang in plan.languages},
-        pad_id=tokenizer_for(plan.encoder).pad_token_id,
-    )
+def target_data(plan: TrialPlan) -> list[TargetData]:
+    """Every probe target's English train features and per-language dev features."""
+    registry = build_registry()
+    pad_id = tokenizer_for(plan.encoder).pad_token_id
+    out = []
+    for task, langs in plan.targets:
+        spec = registry[task]
+        dev, gold = {}, {}
+        for lang in langs:
+            feats = features_for(plan.encoder, plan.source, task, "dev", lang)
+            dev[lang], gold[lang] = feats if spec.adapter == "bucc" else (feats, None)
+        train_feats = features_for(plan.encoder, plan.source, task, "train", "en") if "train" in spec.sources \
+            else None
+        out.append(TargetData(spec, train_feats, dev, pad_id, gold, tag_labels(plan.encoder, plan.source, task)))
+    return out
 
 
 def trial_seed(base: int, trial_id: str) -> int:
     """A seed per trial, stable across restores (trial ids survive them), so repeats add seed variance."""
     return base + zlib.crc32(trial_id.encode()) % 100_000
+
+
+def _setup(task: TaskSpec, plan: TrialPlan, seed: int, ckpt_dir: str | None):
+    """Return (model, data, collate) for one intermediate task or the multi-task mixture."""
+    registry = build_registry()
+    pad_id = tokenizer_for(plan.encoder).pad_token_id
+    start = ckpt_dir or plan.encoder
+    if task.kind == "multitask":
+        specs = [registry[m] for m in task.members]
+        data = {s.name: features_for(plan.encoder, plan.source, s.name, "train", "en") for s in specs}
+        if ckpt_dir:
+            model = load_multitask(ckpt_dir, specs, labels={s.name: tag_labels(plan.encoder, plan.source, s.name)
+                                                            for s in specs})
+        else:
+            model = build_multitask(start, specs, seed=seed,
+                                    labels={s.name: tag_labels(plan.encoder, plan.source, s.name) for s in specs})
+        sizes = {name: len(next(iter(d.values()))) for name, d in data.items()}
+        collate = multitask_collate({s.name: collate_for(s, pad_id) for s in specs}, data,
+                                    mixing_weights(sizes, plan.multitask_cap))
+        return model, {"index": list(range(max(sizes.values())))}, collate
+    # a checkpoint of the same task keeps its trained head; the pretrained encoder gets a fresh one
+    model = load_for_task(start, task, seed=seed, labels=tag_labels(plan.encoder, plan.source, task.name))
+    return model, features_for(plan.encoder, plan.source, task.name, "train", "en"), collate_for(task, pad_id)
 
 
 def run_trial(config: dict, plan: TrialPlan) -> None:
@@ -41,14 +71,13 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     at step 0. Results carry the scores of `fork_and_evaluate`.
     """
     torch.set_num_threads(plan.threads)  # 2 threads on 2 cores was 4-10x slower (STACK.md)
-    registry = build_registry()
-    task = registry[config["intermediate_task"]]
-    target = target_data(plan)
+    task = build_registry()[config["intermediate_task"]]
+    targets = target_data(plan)
     seed = trial_seed(plan.seed, tune.get_context().get_trial_id())
-    recipe = replace(plan.target_recipe, seed=seed)
+    recipe = TrainConfig(**{**plan.target_recipe.__dict__, "seed": seed})
 
     def report(model: torch.nn.Module, step: int, snapshot: Snapshot | None) -> None:
-        metrics = {"step": step, **fork_and_evaluate(model, target, recipe, list(plan.low_resource))}
+        metrics = {"step": step, **fork_and_evaluate(model, targets, recipe, list(plan.low_resource))}
         with tempfile.TemporaryDirectory() as tmp:
             if snapshot is None:
                 tune.report(metrics)
@@ -57,23 +86,18 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
     if task.kind == "none":
-        target_spec = registry[plan.target_task]
-        report(load_for_task(plan.encoder, target_spec, seed=seed), 0, None)
+        quiet_transformers()
+        report(auto_class("retrieval").from_pretrained(plan.encoder), 0, None)
         return
-
-    cfg = TrainConfig(max_steps=config["intermediate_steps"], lr=config["lr"],
-                      batch_size=config["batch_size"], seed=seed, device=plan.device,
-                      eval_every=plan.milestone_every)
-    checkpoint = tune.get_checkpoint()
-    resume = None
+    cfg = TrainConfig(max_steps=config["intermediate_steps"], lr=config["lr"], batch_size=config["batch_size"],
+                      seed=seed, device=plan.device, eval_every=plan.milestone_every)
+    checkpoint, resume = tune.get_checkpoint(), None
     if checkpoint is not None:
         with checkpoint.as_directory() as ckpt_dir:
-            model = load_for_task(ckpt_dir, task)  # same kind and labels: the trained head is kept
-            resume = load_resume(Path(ckpt_dir))
             if read_state(Path(ckpt_dir))["step"] >= cfg.max_steps:
                 return
+            model, data, collate = _setup(task, plan, seed, ckpt_dir)
+            resume = load_resume(Path(ckpt_dir))
     else:
-        model = load_for_task(plan.encoder, task, seed=seed)
-    data = features_for(plan.encoder, plan.source, task.name, "train", "en")
-    train(model, data, classification_collate(target.pad_id), cfg,
-          on_eval=lambda snap: report(snap.model, snap.step, snap), resume=resume)
+        model, data, collate = _setup(task, plan, seed, None)
+    train(model, data, collate, cfg, on_eval=lambda snap: report(snap.model, snap.step, snap), resume=resume)

@@ -339,3 +339,23 @@ def summarize_transfer(scores: dict[str, float], low_resource: Sequence[str]) ->
         "worst": zero_shot[worst_lang],
         "worst_lang": worst_lang,
     }
+
+
+def summarize_probe(scores: dict[str, dict[str, float]], low_resource: Sequence[str]) -> dict[str, float | str]:
+    """Summarise zero-shot probe scores (task -> lang -> headline score) over non-English languages.
+
+    mean and low_resource_mean average each task's language mean, then the tasks (equal task weights,
+    as XTREME); worst is the language whose score, averaged over the tasks that have it, is lowest.
+    """
+    per_task = [summarize_transfer(langs, low_resource) for langs in scores.values()]
+    lows = [s["low_resource_mean"] for s in per_task if not math.isnan(s["low_resource_mean"])]
+    by_lang: dict[str, list[float]] = {}
+    for langs in scores.values():
+        for lang, value in langs.items():
+            if lang != "en":
+                by_lang.setdefault(lang, []).append(value)
+    lang_means = {lang: sum(v) / len(v) for lang, v in by_lang.items()}
+    worst_lang = min(lang_means, key=lang_means.__getitem__)
+    return {"mean": sum(s["mean"] for s in per_task) / len(per_task),
+            "low_resource_mean": sum(lows) / len(lows) if lows else float("nan"),
+            "worst": lang_means[worst_lang], "worst_lang": worst_lang}

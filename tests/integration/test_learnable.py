@@ -34,19 +34,19 @@ def mnli_model(offline_plan):
 
 
 def scores(model, target, plan):
-    out = fork_and_evaluate(model, target, TARGET, list(plan.low_resource))
-    return {k.rsplit("_", 1)[1]: v for k, v in out.items() if k.startswith("xnli_accuracy_")}
+    out = fork_and_evaluate(model, [target], TARGET, list(plan.low_resource))
+    return {k.rsplit("/", 1)[1]: v for k, v in out.items() if k.startswith("probe/xnli/")}
 
 
 def test_english_learns_and_transfers_zero_shot(mnli_model, offline_plan):
-    acc = scores(mnli_model, target_data(offline_plan), offline_plan)
+    acc = scores(mnli_model, target_data(offline_plan)[0], offline_plan)
     assert acc["en"] >= CHANCE + 15, acc
     assert max(v for lang, v in acc.items() if lang != "en") >= CHANCE + 5, acc
     assert min(v for lang, v in acc.items() if lang != "en") < acc["en"]  # transfer is imperfect
 
 
 def test_control_broken_label_mapping_fails_the_bar(mnli_model, offline_plan):
-    target = target_data(offline_plan)
+    target = target_data(offline_plan)[0]
     shifted = {**target.train, "labels": [(y + 1) % 3 for y in target.train["labels"]]}
     acc = scores(mnli_model, replace(target, train=shifted), offline_plan)
     assert acc["en"] < CHANCE + 15, acc
@@ -57,5 +57,5 @@ def test_control_head_transfer_that_loses_the_encoder_fails_the_bar(mnli_model, 
 
     torch.manual_seed(0)
     fresh = AutoModelForSequenceClassification.from_config(mnli_model.config)
-    acc = scores(fresh, target_data(offline_plan), offline_plan)
+    acc = scores(fresh, target_data(offline_plan)[0], offline_plan)
     assert acc["en"] < CHANCE + 15, acc

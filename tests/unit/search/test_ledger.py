@@ -27,7 +27,7 @@ def fake_trial(tid, status=Trial.RUNNING):
 
 
 def scheduler(path):
-    s = PersistentASHA(str(path / LEDGER_NAME), "xnli", time_attr="step", max_t=300, grace_period=100,
+    s = PersistentASHA(str(path / LEDGER_NAME), time_attr="step", max_t=300, grace_period=100,
                        reduction_factor=2)
     s.set_search_properties("mean", "max")
     return s
@@ -41,7 +41,7 @@ STREAM = [("a", 100, 50.0), ("b", 100, 40.0), ("c", 100, 45.0), ("a", 200, 55.0)
 def run(sched, ctrl, events, trials):
     decisions = []
     for tid, step, value in events:
-        result = {"step": step, "mean": value, "xnli_accuracy_de": value, "worst_lang": "de"}
+        result = {"step": step, "mean": value, "probe/xnli/de": value, "worst_lang": "de", "pid": 7}
         decisions.append(sched.on_trial_result(ctrl, trials[tid], result))
     return decisions
 
@@ -107,7 +107,7 @@ def test_results_keep_one_row_per_milestone_and_survive_a_torn_line(tmp_path):
         fh.write('{"event": "result", "trial_')  # a kill mid-append
     rows = milestones_from_ledger(tmp_path / LEDGER_NAME)
     assert [(r["trial_id"], r["step"]) for r in rows] == [("a", 100), ("b", 100)]
-    assert rows[0]["metrics"] == {"step": 100, "mean": 50.0, "xnli_accuracy_de": 50.0, "worst_lang": "de"}
+    assert rows[0]["metrics"] == {"step": 100, "mean": 50.0, "probe/xnli/de": 50.0, "worst_lang": "de"}
 
 
 def test_baseline_runs_once_and_tpe_still_proposes_other_tasks():

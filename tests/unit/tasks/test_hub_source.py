@@ -103,4 +103,4 @@ def test_shipped_experiments_validate():
     large, _ = load_experiment(REPO / "experiments.yaml", "xlmr-large")
     assert offline.source == "offline" and offline.resources.cpu == 1
     assert large.model == "xlm-roberta-large" and large.resources.gpu == 0.5
-    assert len(large.target.languages) == 15
+    assert len(large.target.languages) == 21 and "multitask" not in large.intermediate.tasks
