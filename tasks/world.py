@@ -1,10 +1,6 @@
 """The offline world: a seeded synthetic multilingual world in the exact schemas of the real data sets.
-
-Languages render one shared concept grammar with their own surface forms: Latin-script languages
-keep some English forms (fewer for low-resource ones), other scripts keep only digits; SOV languages
-reorder; low-resource languages get less unlabelled (and less code-switched) text, so transfer is
-real but imperfect, and weaker where resources are scarce.
-"""
+Languages render one concept grammar with their own forms (Latin scripts share some English ones, SOV reorders);
+low-resource languages get less unlabelled text, so transfer is real but imperfect where resources are scarce."""
 
 from __future__ import annotations
 
@@ -18,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from xstilts.tasks.languages import JOSHI_CLASS, SCRIPT, SOV
+from xstilts.tasks.registry import TASKS, UnknownNameError, build_registry, unknown_name_message
 
 AGENTS = ["dog", "cat", "farmer", "teacher", "child", "doctor", "bird", "horse", "king", "student",
           "baker", "sailor", "girl", "boy", "driver", "singer", "painter", "pilot", "nurse", "soldier"]
@@ -35,27 +32,33 @@ FUNCTION = ["the", "not", "never", "maybe", "perhaps", "probably", "in", "near"]
 VERBS = [v for pair in VERB_PAIRS for v in pair]
 ANTONYM = {a: b for pair in VERB_PAIRS for a, b in (pair, pair[::-1])}
 CONCEPTS = AGENTS + OBJECTS + VERBS + ADJECTIVES + PLACES + NAMES + FUNCTION
+# Added for the tasks beyond NLI; coined after CONCEPTS, so the older words keep their forms.
+SURNAMES = ["Berg", "Silva", "Okafor", "Novak", "Haddad", "Larsen"]
+TOWNS = ["Norvik", "Talsen", "Brenmoor", "Eskdal", "Varnhem", "Lunden"]
+ORG_WORDS = ["Bank", "Company", "Council", "Club"]  # "Norvik Bank": an organisation
+QUESTION = ["who", "what", "where"]
+EXTRA = ["Port", "then", "is", "usually", "uses", "true", "good", "wonderful", "bad", "terrible"]
+PUNCT = [".", "?"]
+ALL_CONCEPTS = CONCEPTS + SURNAMES + TOWNS + ORG_WORDS + QUESTION + EXTRA + PUNCT
+PROPER = frozenset(NAMES + SURNAMES + TOWNS)  # kept as written by Latin scripts, transliterated by others
+_SHORT = frozenset(FUNCTION + QUESTION + ["then", "is"])  # one syllable
 
-GENERATOR_VERSION = 2  # bump when the generated data changes: it is part of the cache digest
+GENERATOR_VERSION = 4  # bump when the generated data changes: it is part of the cache digest
 _CONSONANTS = "ptkbdgmnslrvzfh"
 _VOWELS = "aeiou"
 # One letter per consonant / vowel in each non-Latin script (transliteration tables of the world).
 _SCRIPT_LETTERS = {
-    "cyrillic": ("пткбдгмнслрвзфх", "аеиоу"),
-    "greek": ("πτκβδγμνσλρφζθχ", "αειου"),
-    "arabic": ("پتکبدگمنسلروزفه", "اےیوُ"),
-    "devanagari": ("पतकबदगमनसलरवज़फह", "ािीोु"),
-    "thai": ("ปตกบดงมนสลรวซฟห", "ะแิโุ"),
-    "hebrew": ("פטקבדגמנסלרוזףה", "אעיוּ"),
-    "georgian": ("პტკბდგმნსლრვზფჰ", "აეიოუ"),
-    "hangul": ("ㅍㅌㅋㅂㄷㄱㅁㄴㅅㄹㄺㅇㅈㅊㅎ", "ㅏㅔㅣㅗㅜ"),
-    "kana": ("パタカバダガマナサラワヴザファハ", "アエイオウ"),
-    "bengali": ("পতকবদগমনসলরভজফহ", "ািীোু"),
-    "tamil": ("பதகவடஙமநசலரழஜஃஹ", "ாெிொு"),
-    "telugu": ("పతకబదగమనసలరవజఫహ", "ాెిొు"),
-    "malayalam": ("പതകബദഗമനസലരവജഫഹ", "ാെിൊു"),
-    "myanmar": ("ပတကဗဒဂမနသလရဝဇဖဟ", "ာေိုူ"),
+    "cyrillic": ("пткбдгмнслрвзфх", "аеиоу"), "greek": ("πτκβδγμνσλρφζθχ", "αειου"),
+    "arabic": ("پتکبدگمنسلروزفه", "اےیوُ"), "devanagari": ("पतकबदगमनसलरवज़फह", "ािीोु"),
+    "thai": ("ปตกบดงมนสลรวซฟห", "ะแิโุ"), "hebrew": ("פטקבדגמנסלרוזףה", "אעיוּ"),
+    "georgian": ("პტკბდგმნსლრვზფჰ", "აეიოუ"), "hangul": ("ㅍㅌㅋㅂㄷㄱㅁㄴㅅㄹㄺㅇㅈㅊㅎ", "ㅏㅔㅣㅗㅜ"),
+    "kana": ("パタカバダガマナサラワヴザファハ", "アエイオウ"), "bengali": ("পতকবদগমনসলরভজফহ", "ািীোু"),
+    "tamil": ("பதகவடஙமநசலரழஜஃஹ", "ாெிொு"), "telugu": ("పతకబదగమనసలరవజఫహ", "ాెిొు"),
+    "malayalam": ("പതകബദഗമനസലരവജഫഹ", "ാെിൊു"), "myanmar": ("ပတကဗဒဂမနသလရဝဇဖဟ", "ာေိုူ"),
 }
+# Full stop and question mark of each script ("." and "?" elsewhere).
+_PUNCT = {"han": ("。", "？"), "kana": ("。", "？"), "devanagari": ("।", "?"), "arabic": (".", "؟"),
+          "greek": (".", ";"), "myanmar": ("။", "?")}
 
 
 def latin_share(lang: str) -> float:
@@ -64,19 +67,32 @@ def latin_share(lang: str) -> float:
     return 0.25 + 0.07 * JOSHI_CLASS[lang]
 
 
+WORLD_TASKS = tuple(spec.name for spec in TASKS if spec.sources)  # every task with data, registry order
+
+
 @dataclass(frozen=True)
 class WorldSpec:
-    """Sizes and seed of the offline world; its hash names the generated files."""
+    """Sizes, seed, tasks and languages of the offline world; its hash names the generated files.
+
+    `languages` are generated for each target task where the task evaluates them; training sets are English.
+    """
 
     seed: int = 0
     languages: tuple[str, ...] = ("en", "de", "fr", "ru", "el", "ur", "sw")
-    intermediate_train: int = 3000
+    tasks: tuple[str, ...] = WORLD_TASKS
+    intermediate_train: int = 3000  # per intermediate task (ANLI: split 1:2:3 over its rounds)
     intermediate_dev: int = 300
-    target_train: int = 400
-    target_dev: int = 300
-    target_test: int = 300
+    target_train: int = 400  # English training set of each target task (SQuAD v1.1 for XQuAD/MLQA)
+    target_dev: int = 300  # per language (BUCC: gold pairs, plus half as many distractors per side)
+    target_test: int = 300  # per language (XQuAD, Tatoeba: their single set)
     text_class5: int = 4000  # unlabelled sentences of a class-5 language; halved per class below
     code_switch_fraction: float = 0.3  # of a language's unlabelled sentences, partly in English
+
+    def __post_init__(self) -> None:
+        for kind, names, valid in (("world task", self.tasks, WORLD_TASKS), ("language", self.languages, JOSHI_CLASS)):
+            for name in names:
+                if name not in valid:
+                    raise UnknownNameError(unknown_name_message(kind, name, list(valid)))
 
     def digest(self) -> str:
         payload = {**asdict(self), "generator": GENERATOR_VERSION}
@@ -96,23 +112,23 @@ def _render_syllables(syllables: list[tuple[int, int]], script: str) -> str:
 def build_lexicon(lang: str, seed: int) -> dict[str, str]:
     """Return concept -> surface form for one language (English is the identity)."""
     if lang == "en":
-        return {c: c for c in CONCEPTS}
+        return {c: c for c in ALL_CONCEPTS}
     rng = random.Random(f"{seed}-lexicon-{lang}")
     script = SCRIPT[lang]
     share = latin_share(lang)
     consonants = rng.sample(range(len(_CONSONANTS)), 9)  # each language its own phonology
-    lexicon: dict[str, str] = {}
-    used: set[str] = set(CONCEPTS)
-    for concept in CONCEPTS:
-        shared = concept in NAMES or (script == "latin" and rng.random() < share)
+    lexicon: dict[str, str] = dict(zip(PUNCT, _PUNCT.get(script, (".", "?"))))
+    used: set[str] = set(ALL_CONCEPTS)
+    for concept in ALL_CONCEPTS[:-len(PUNCT)]:
+        shared = concept in PROPER or (script == "latin" and rng.random() < share)
         if shared and script == "latin":
             lexicon[concept] = concept
             continue
         while True:
-            n = 1 if concept in FUNCTION else rng.choice((2, 3))
+            n = 1 if concept in _SHORT else rng.choice((2, 3))
             sylls = [(rng.choice(consonants), rng.randrange(len(_VOWELS))) for _ in range(n)]
             form = _render_syllables(sylls, script)
-            if concept in NAMES:
+            if concept[:1].isupper():  # names (and "Port", "Bank") are capitalised where the script has case
                 form = form[:1].upper() + form[1:]
             if form not in used:
                 break
@@ -121,7 +137,7 @@ def build_lexicon(lang: str, seed: int) -> dict[str, str]:
     return lexicon
 
 
-def _sample_frame(rng: random.Random) -> dict:
+def sample_frame(rng: random.Random) -> dict:
     """A premise as concepts: subject, verb, object (with optional number/adjectives), place."""
     subj = rng.choice(NAMES) if rng.random() < 0.3 else rng.choice(AGENTS)
     return {
@@ -137,25 +153,73 @@ def _sample_frame(rng: random.Random) -> dict:
     }
 
 
-def _concepts(frame: dict, sov: bool) -> list[str]:
-    subj = ([] if frame["subj"] in NAMES else ["the"]) + ([frame["subj_adj"]] if frame["subj_adj"] else [])
-    subj.append(frame["subj"])
-    obj = [frame["num"]] if frame["num"] else ["the"]
-    obj += ([frame["obj_adj"]] if frame["obj_adj"] else []) + [frame["obj"]]
-    verb = ([frame["neg"]] if frame["neg"] else []) + [frame["verb"]]
+def sample_entity(rng: random.Random, kind: str) -> tuple[str, ...]:
+    """A named entity as concepts: PER 'Anna (Berg)', ORG 'Norvik Bank', LOC '(Port) Talsen'."""
+    if kind == "PER":
+        return (rng.choice(NAMES), rng.choice(SURNAMES)) if rng.random() < 0.4 else (rng.choice(NAMES),)
+    if kind == "ORG":
+        return rng.choice(TOWNS), rng.choice(ORG_WORDS)
+    return ("Port", rng.choice(TOWNS)) if rng.random() < 0.3 else (rng.choice(TOWNS),)
+
+
+def sample_rich_frame(rng: random.Random, entities: bool = False, animate: bool = False) -> dict:
+    """A sentence frame ending in '.', with named entities (PER/ORG/LOC) and animate objects if asked."""
+    frame = dict(sample_frame(rng), end=".")
+    if entities:
+        r, s = rng.random(), rng.random()
+        if r < 0.45:
+            frame.update(subj=sample_entity(rng, "PER" if r < 0.3 else "ORG"), subj_adj=None)
+        if s < 0.35:
+            frame.update(obj=sample_entity(rng, "PER" if s < 0.25 else "ORG"), obj_adj=None, num=None)
+        if frame["place"] and rng.random() < 0.5:
+            frame["place"] = (frame["place"][0], sample_entity(rng, "LOC"))
+    if animate and frame["obj"] in OBJECTS and rng.random() < 0.4:
+        frame.update(obj=rng.choice([a for a in AGENTS if a != frame["subj"]]), num=None)
+    return frame
+
+
+def parts(frame: dict, sov: bool) -> list[tuple[str, str]]:
+    """Return (concept, role) pairs of a frame in a language's order.
+
+    Roles: subj, obj, place (the heads), det, adj, verb, neg, prep, hedge, wh, end. The role named by
+    `frame["wh"]` is asked for: its phrase becomes a question word in place (the world's questions are in situ).
+    """
+    wh = frame.get("wh")
+
+    def phrase(role: str, head, adj: str | None = None, det: str | None = None) -> list[tuple[str, str]]:
+        head = (head,) if isinstance(head, str) else tuple(head)
+        if wh == role:
+            return [("who" if head[0] in AGENTS or head[0] in NAMES else "what", "wh")]
+        out = [] if head[0][:1].isupper() else [(det or "the", "det")]  # proper names take no article
+        return out + ([(adj, "adj")] if adj else []) + [(c, role) for c in head]
+
+    subj = phrase("subj", frame["subj"], frame["subj_adj"])
+    obj = phrase("obj", frame["obj"], frame["obj_adj"], frame["num"])
+    verb = ([(frame["neg"], "neg")] if frame["neg"] else []) + [(frame["verb"], "verb")]
     core = subj + obj + verb if sov else subj + verb + obj
-    place = ["the", frame["place"][1], frame["place"][0]] if sov and frame["place"] else (
-        [frame["place"][0], "the", frame["place"][1]] if frame["place"] else [])
-    return ([frame["hedge"]] if frame["hedge"] else []) + core + place
+    place: list[tuple[str, str]] = []
+    if wh == "place":
+        place = [("where", "wh")]
+    elif frame["place"]:
+        noun = phrase("place", frame["place"][1])
+        place = noun + [(frame["place"][0], "prep")] if sov else [(frame["place"][0], "prep")] + noun
+    hedge = [(frame["hedge"], "hedge")] if frame["hedge"] else []
+    end = [(frame["end"], "end")] if frame.get("end") else []
+    return hedge + (place + core if frame.get("front") else core + place) + end
 
 
 def render(frame: dict, lexicon: dict[str, str], lang: str) -> str:
     """Render a frame as a sentence of `lang` (numbers are digits in every script)."""
-    words = [lexicon.get(c, c) for c in _concepts(frame, lang in SOV)]
-    return " ".join(words)
+    return " ".join(lexicon.get(c, c) for c, _ in parts(frame, lang in SOV))
 
 
-def _drop_modifiers(frame: dict, rng: random.Random) -> dict:
+def render_words(frame: dict, lexicon: dict[str, str], lang: str) -> list[tuple[str, str, str]]:
+    """Render a frame as (word, concept, role) triples of `lang`; `render` joins the words with spaces."""
+    return [(lexicon.get(c, c), c, role) for c, role in parts(frame, lang in SOV)]
+
+
+def drop_modifiers(frame: dict, rng: random.Random) -> dict:
+    """The frame without some of its adjectives, number and place (what it says still holds)."""
     out = dict(frame)
     for key in ("subj_adj", "obj_adj", "num", "place"):
         if out[key] is not None and rng.random() < 0.5:
@@ -165,9 +229,9 @@ def _drop_modifiers(frame: dict, rng: random.Random) -> dict:
 
 def make_pair(rng: random.Random) -> tuple[dict, dict, int]:
     """Return (premise, hypothesis, label) frames; 0 entailment, 1 neutral, 2 contradiction."""
-    premise = _sample_frame(rng)
+    premise = sample_frame(rng)
     label = rng.randrange(3)
-    hyp = _drop_modifiers(premise, rng)
+    hyp = drop_modifiers(premise, rng)
     if label == 1:
         if rng.random() < 0.5:
             hyp["obj"] = rng.choice([o for o in OBJECTS if o != premise["obj"]])
@@ -183,16 +247,46 @@ def make_pair(rng: random.Random) -> tuple[dict, dict, int]:
     return premise, hyp, label
 
 
+def world_facts(seed: int) -> dict[str, tuple[str, str]]:
+    """Return agent -> (the object it usually uses, the place it usually is): the world's common sense."""
+    rng = random.Random(f"{seed}-facts")
+    tools = rng.sample(OBJECTS, len(AGENTS))
+    return {agent: (tool, rng.choice(PLACES)) for agent, tool in zip(AGENTS, tools)}
+
+
+def fact_frame(agent: str, facts: dict[str, tuple[str, str]]) -> dict:
+    """'usually the farmer uses the key in the village .'"""
+    tool, home = facts[agent]
+    return {"subj": agent, "subj_adj": None, "verb": "uses", "num": None, "obj_adj": None, "obj": tool,
+            "place": ("in", home), "neg": None, "hedge": "usually", "end": "."}
+
+
 def _text_sentence(rng: random.Random, lexicon: dict[str, str], lang: str, switch: bool) -> str:
-    frame = _sample_frame(rng)
+    frame = sample_frame(rng)
     if rng.random() < 0.2:
         frame["neg"] = rng.choice(("not", "never"))
     if rng.random() < 0.15:
         frame["hedge"] = rng.choice(("maybe", "perhaps", "probably"))
-    words = _concepts(frame, lang in SOV)
+    words = [c for c, _ in parts(frame, lang in SOV)]
     if switch:  # code-switching: some words written the English way, as in real web text
         return " ".join(c if rng.random() < 0.4 else lexicon.get(c, c) for c in words)
     return " ".join(lexicon.get(c, c) for c in words)
+
+
+def _extra_sentence(rng: random.Random, lexicon: dict[str, str], lang: str, facts: dict) -> str:
+    """Text with what the newer tasks use: names, organisations, towns, questions, opinions, world facts."""
+    r = rng.random()
+    if r < 0.15:
+        return render(fact_frame(rng.choice(AGENTS), facts), lexicon, lang)
+    frame = sample_rich_frame(rng, entities=True, animate=True)
+    if r < 0.35:
+        frame.update(wh=rng.choice(("subj", "obj", "place") if frame["place"] else ("subj", "obj")), end="?")
+    elif r < 0.5 and frame["subj"] in AGENTS:
+        frame["subj_adj"] = rng.choice(("good", "wonderful", "bad", "terrible"))
+    elif r < 0.6:
+        frame["hedge"] = "then"
+    frame["front"] = frame["place"] is not None and rng.random() < 0.2
+    return render(frame, lexicon, lang)
 
 
 def _nli_rows(rng: random.Random, n: int, lexicon: dict[str, str], lang: str) -> list[dict]:
@@ -204,30 +298,57 @@ def _nli_rows(rng: random.Random, n: int, lexicon: dict[str, str], lang: str) ->
     return rows
 
 
-def _world_files(spec: WorldSpec) -> dict[str, list[dict] | list[str]]:
-    """Return relative path -> rows (jsonl) or lines (txt) for every file of the world."""
-    files: dict[str, list[dict] | list[str]] = {}
-    rng = random.Random(f"{spec.seed}-mnli")
-    en = build_lexicon("en", spec.seed)
-    for split, n in (("train", spec.intermediate_train), ("validation_matched", spec.intermediate_dev)):
-        rows = _nli_rows(rng, n, en, "en")
-        files[f"nyu-mll/glue/mnli/{split}.jsonl"] = [dict(r, idx=i) for i, r in enumerate(rows)]
-    # XNLI dev/test are one set of frames rendered in every language, as XNLI is translated.
-    for split, n in (("validation", spec.target_dev), ("test", spec.target_test)):
-        pairs = [make_pair(random.Random(f"{spec.seed}-xnli-{split}-{i}")) for i in range(n)]
-        for lang in spec.languages:
-            lex = build_lexicon(lang, spec.seed)
-            files[f"facebook/xnli/{lang}/{split}.jsonl"] = [
-                {"premise": render(p, lex, lang), "hypothesis": render(h, lex, lang), "label": y}
-                for p, h, y in pairs]
-    files["facebook/xnli/en/train.jsonl"] = _nli_rows(
-        random.Random(f"{spec.seed}-xnli-train"), spec.target_train, en, "en")
-    for lang in spec.languages:
-        lex = build_lexicon(lang, spec.seed)
+def task_languages(spec: WorldSpec, task: str) -> list[str]:
+    """The spec's languages that a target task evaluates (its dev/test sets are generated in these)."""
+    langs = build_registry()[task].eval_langs
+    return [lang for lang in spec.languages if lang in langs]
+
+
+def _nli_files(spec: WorldSpec, lexicons: dict[str, dict[str, str]]) -> dict[str, list]:
+    files: dict[str, list] = {}
+    if "mnli" in spec.tasks:
+        rng = random.Random(f"{spec.seed}-mnli")
+        for split, n in (("train", spec.intermediate_train), ("validation_matched", spec.intermediate_dev)):
+            rows = _nli_rows(rng, n, lexicons["en"], "en")
+            files[f"nyu-mll/glue/mnli/{split}.jsonl"] = [dict(r, idx=i) for i, r in enumerate(rows)]
+    if "xnli" in spec.tasks:
+        # XNLI dev/test are one set of frames rendered in every language, as XNLI is translated.
+        for split, n in (("validation", spec.target_dev), ("test", spec.target_test)):
+            pairs = [make_pair(random.Random(f"{spec.seed}-xnli-{split}-{i}")) for i in range(n)]
+            for lang in task_languages(spec, "xnli"):
+                lex = lexicons[lang]
+                files[f"facebook/xnli/{lang}/{split}.jsonl"] = [
+                    {"premise": render(p, lex, lang), "hypothesis": render(h, lex, lang), "label": y}
+                    for p, h, y in pairs]
+        files["facebook/xnli/en/train.jsonl"] = _nli_rows(
+            random.Random(f"{spec.seed}-xnli-train"), spec.target_train, lexicons["en"], "en")
+    return files
+
+
+def _text_files(spec: WorldSpec, lexicons: dict[str, dict[str, str]]) -> dict[str, list]:
+    """Unlabelled text per language (tokenizer and MLM); the extra quarter covers the newer tasks' words."""
+    files: dict[str, list] = {}
+    facts = world_facts(spec.seed)
+    for lang, lex in lexicons.items():
         n = int(spec.text_class5 * 2.0 ** (JOSHI_CLASS[lang] - 5))
         trng = random.Random(f"{spec.seed}-text-{lang}")
         n_switch = 0 if lang == "en" else int(n * spec.code_switch_fraction)
-        files[f"text/{lang}.txt"] = [_text_sentence(trng, lex, lang, i < n_switch) for i in range(n)]
+        lines = [_text_sentence(trng, lex, lang, i < n_switch) for i in range(n)]
+        xrng = random.Random(f"{spec.seed}-text-extra-{lang}")
+        files[f"text/{lang}.txt"] = lines + [_extra_sentence(xrng, lex, lang, facts) for _ in range(n // 4)]
+    return files
+
+
+def _world_files(spec: WorldSpec) -> dict[str, list[dict] | list[str]]:
+    """Return relative path -> rows (jsonl) or lines (txt) for every file of the world."""
+    from xstilts.tasks.world_tasks import TASK_FILES  # deferred: world_tasks builds on this module's grammar
+
+    lexicons = {lang: build_lexicon(lang, spec.seed) for lang in sorted({"en", *spec.languages})}
+    files = _nli_files(spec, lexicons)
+    for task in spec.tasks:
+        if task in TASK_FILES:
+            files.update(TASK_FILES[task](spec, lexicons))
+    files.update(_text_files(spec, lexicons))
     return files
 
 

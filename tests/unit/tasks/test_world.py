@@ -87,3 +87,33 @@ def test_missing_and_unreadable_files_name_the_path(tmp_path):
     local_paths(root, reg["xnli"], "dev", "sw")[0].write_text('{"premise": "a", "label": 1}\n')
     with pytest.raises(DataError, match=r"missing column\(s\) \['hypothesis'\]"):
         load_split(reg["xnli"], "dev", "sw", src)
+
+
+# sha256 (first 16 hex) of files written by generator 2: the other tasks must not change MNLI/XNLI
+GENERATOR_2 = {"nyu-mll/glue/mnli/train.jsonl": "e4d34acbadf0efbc",
+               "nyu-mll/glue/mnli/validation_matched.jsonl": "77b90a8ef57d3c00",
+               "facebook/xnli/ru/validation.jsonl": "350afb291a6f86b1",
+               "facebook/xnli/sw/test.jsonl": "8f5b2bb60282987c",
+               "facebook/xnli/en/train.jsonl": "0701cc6f3b220fa9"}
+
+
+def test_mnli_and_xnli_bytes_are_those_of_generator_2(tmp_path):
+    import hashlib
+
+    root = world.write_world(SMALL, tmp_path)
+    for rel, digest in GENERATOR_2.items():
+        assert hashlib.sha256((root / rel).read_bytes()).hexdigest()[:16] == digest, rel
+    text = (root / "text/ru.txt").read_text().splitlines()
+    assert len(text) == 40 + 10  # generator 2's 40 lines, then a quarter more with the newer tasks' words
+    assert hashlib.sha256(("\n".join(text[:40]) + "\n").encode()).hexdigest()[:16] == "79c29ca0599a0889"
+
+
+def test_default_spec_generates_every_task_and_a_subset_only_its_own(tmp_path):
+    reg = build_registry()
+    assert set(world.WorldSpec().tasks) == {n for n, s in reg.items() if s.sources} and len(world.WORLD_TASKS) == 18
+    root = world.write_world(world.WorldSpec(**{**SMALL.__dict__, "tasks": ("pawsx", "tatoeba")}), tmp_path)
+    files = set(world.verify_world(root)["files"])
+    assert {f.split("/")[0] for f in files} == {"google-research-datasets", "google", "text"}
+    assert "google-research-datasets/paws-x/de/test.jsonl" in files  # de: a PAWS-X language of the spec
+    assert not any("/ru/" in f or "/sw/" in f for f in files if "paws-x" in f)  # not PAWS-X languages
+    assert {f"text/{lang}.txt" for lang in SMALL.languages} <= files

@@ -1,0 +1,386 @@
+"""Every task of the offline world: exact hub schemas, loadable, consistent across languages and scripts, and
+learnable in principle (a trivial rule written here recovers the English labels)."""
+
+import functools
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from xstilts.tasks import world
+from xstilts.tasks.languages import ISO3, JOSHI_CLASS, LANG_NAME, SCRIPT
+from xstilts.tasks.loading import DataSource, load_split, local_paths, read_bucc
+from xstilts.tasks.registry import NER, UPOS, build_registry
+from xstilts.tasks.world_tasks import CCG_TAGS
+
+REG = build_registry()
+SPEC = world.WorldSpec(seed=1, languages=("en", "de", "ru", "zh", "ar", "sw"), intermediate_train=600,
+                       intermediate_dev=150, target_train=300, target_dev=60, target_test=60, text_class5=200)
+TARGETS = tuple(t for t in world.WORLD_TASKS if REG[t].role == "target")
+HUB_ROWS = json.loads((Path(__file__).parents[2] / "fixtures" / "hub_rows.json").read_text())
+INTERNAL = {"classification": {"text_a", "label"}, "multiple_choice": {"context", "question", "choices", "label"},
+            "span": {"id", "context", "question", "answers"}, "tagging": {"tokens", "tags"},
+            "retrieval": {"text_a", "text_b"}}
+ADJ = set(world.ADJECTIVES) | {"good", "wonderful", "bad", "terrible"}
+NOUNS = set(world.AGENTS) | set(world.OBJECTS) | set(world.NAMES)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return world.write_world(SPEC, tmp_path_factory.mktemp("world"))
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def english(root: Path, task: str, split: str) -> list[dict]:
+    found = [r for p in local_paths(root, REG[task], split, "en") for r in rows(p)]
+    return [r for r in found if r["id"].startswith("english-")] if task == "tydiqa" else found
+
+
+# -- schemas and loading ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("task", world.WORLD_TASKS)
+def test_every_task_loads_into_its_kind_s_columns(root, tmp_path, task):
+    spec, src = REG[task], DataSource("local", root, tmp_path / "hf")
+    for split in spec.sources:
+        lang = "en" if split == "train" else next(x for x in SPEC.languages[::-1] if x in spec.eval_langs)
+        if task == "bucc2018":
+            xx, en, gold = read_bucc(root, spec, split, lang)
+            assert len(gold) == SPEC.target_dev and len(xx) == len(en) == SPEC.target_dev * 3 // 2
+            continue
+        ds = load_split(spec, split, lang, src)
+        assert INTERNAL[spec.kind] <= set(ds.column_names) and len(ds) > 0, (task, split, ds.column_names)
+
+
+# the local file holding rows of each data set of tests/fixtures/hub_rows.json
+FIXTURE_FILES = {
+    "facebook/anli": "facebook/anli/plain_text/train_r2.jsonl", "tau/commonsense_qa": "tau/commonsense_qa/train.jsonl",
+    "allenai/cosmos_qa": "allenai/cosmos_qa/validation.jsonl", "Rowan/hellaswag": "Rowan/hellaswag/train.jsonl",
+    "nyu-mll/glue/mnli": "nyu-mll/glue/mnli/train.jsonl", "nyu-mll/glue/qqp": "nyu-mll/glue/qqp/train.jsonl",
+    "nyu-mll/glue/sst2": "nyu-mll/glue/sst2/validation.jsonl", "rajpurkar/squad_v2": "rajpurkar/squad_v2/train.jsonl",
+    "rajpurkar/squad": "rajpurkar/squad/train.jsonl", "facebook/xnli": "facebook/xnli/ru/test.jsonl",
+    "google-research-datasets/paws-x": "google-research-datasets/paws-x/zh/test.jsonl",
+    "google/xtreme/udpos": "google/xtreme/udpos.Arabic/validation.jsonl",
+    "google/xtreme/PAN-X": "google/xtreme/PAN-X.sw/test.jsonl",
+    "google/xtreme/tatoeba": "google/xtreme/tatoeba.cmn/validation.jsonl",
+    "google/xquad": "google/xquad/xquad.ru/validation.jsonl", "facebook/mlqa": "facebook/mlqa/mlqa.zh.zh/test.jsonl",
+    "google-research-datasets/tydiqa": "google-research-datasets/tydiqa/secondary_task/validation.jsonl"}
+
+
+def fits(value, hub) -> bool:
+    """Same type as the hub's value, recursively (dict keys, list elements)."""
+    if isinstance(hub, dict):
+        return isinstance(value, dict) and set(value) == set(hub) and all(fits(value[k], hub[k]) for k in hub)
+    if isinstance(hub, list):
+        return isinstance(value, list) and (not hub or all(fits(v, hub[0]) for v in value))
+    return type(value) is type(hub)
+
+
+@pytest.mark.parametrize("dataset", sorted(FIXTURE_FILES))
+def test_raw_files_have_the_exact_hub_columns_and_types(root, dataset):
+    ours = rows(root / FIXTURE_FILES[dataset])
+    hub = HUB_ROWS[dataset][0]
+    for row in ours[:20]:
+        assert set(row) == set(hub), (dataset, list(row))
+        assert all(fits(row[k], hub[k]) for k in hub), (dataset, row)
+
+
+def test_special_forms_of_the_hub(root):
+    tatoeba = rows(root / "google/xtreme/tatoeba.rus/validation.jsonl")
+    assert all(r["source_sentence"].endswith("\n") and r["target_sentence"].endswith("\n") for r in tatoeba)
+    assert {(r["source_lang"], r["target_lang"]) for r in tatoeba} == {("rus", "eng")}
+    hella = english(root, "hellaswag", "train")
+    assert all(isinstance(r["label"], str) and r["ctx"] == f"{r['ctx_a']} {r['ctx_b']}" for r in hella)
+    csqa = english(root, "commonsense_qa", "dev")
+    assert all(r["choices"]["label"] == list("ABCDE") and r["answerKey"] in "ABCDE" for r in csqa)
+    assert sorted(p.name for p in (root / "facebook/anli/plain_text").iterdir()) == [
+        "dev_r1.jsonl", "dev_r2.jsonl", "dev_r3.jsonl", "train_r1.jsonl", "train_r2.jsonl", "train_r3.jsonl"]
+    tydi = rows(root / "google-research-datasets/tydiqa/secondary_task/validation.jsonl")
+    names = {LANG_NAME[x].lower() for x in SPEC.languages if x in REG["tydiqa"].eval_langs}
+    assert {r["id"].split("-")[0] for r in tydi} == names == {"english", "russian", "arabic", "swahili"}
+    assert {r["id"].split("-")[0] for r in english(root, "tydiqa", "train")} == {"english"}
+    assert not (root / "google-research-datasets/paws-x/de/train.jsonl").exists()  # English training only
+
+
+def test_qa_answers_sit_at_their_offsets(root):
+    files = [p for pattern in ("rajpurkar/*/*.jsonl", "google/xquad/*/*.jsonl", "facebook/mlqa/*/*.jsonl",
+                               "google-research-datasets/tydiqa/*/*.jsonl") for p in root.glob(pattern)]
+    assert len(files) == 3 + 5 + 4 * 2 + 2  # SQuAD 2.0 and 1.1, XQuAD, MLQA and TyDiQA in the spec's languages
+    for path in files:
+        for r in rows(path):
+            for text, start in zip(r["answers"]["text"], r["answers"]["answer_start"]):
+                assert text and r["context"][start:start + len(text)] == text, (path, r)
+            assert "squad_v2" in str(path) or r["answers"]["text"], path  # only SQuAD 2.0 is unanswerable
+    squad2 = english(root, "squad_v2", "train")
+    share = sum(not r["answers"]["text"] for r in squad2) / len(squad2)
+    assert 0.2 < share < 0.45
+
+
+def test_tags_are_in_range_and_cover_the_inventory(root):
+    for path in root.glob("google/xtreme/udpos.*/*.jsonl"):
+        for r in rows(path):
+            assert len(r["tokens"]) == len(r["pos_tags"]) and all(0 <= t < len(UPOS) for t in r["pos_tags"])
+    seen = Counter()
+    for path in root.glob("google/xtreme/PAN-X.*/*.jsonl"):
+        lang = path.parent.name.split(".")[1]
+        for r in rows(path):
+            assert len(r["tokens"]) == len(r["ner_tags"]) and r["langs"] == [lang] * len(r["tokens"])
+            assert all(0 <= t < len(NER) for t in r["ner_tags"])
+            seen.update(NER[t] for t in r["ner_tags"])
+    assert set(seen) == set(NER)
+    inventory = json.loads((root / "ccgbank/tags_to_id.json").read_text())
+    assert list(inventory) == list(CCG_TAGS)
+    for split in ("train", "dev", "test"):
+        for line in (root / f"ccgbank/{split}.txt").read_text().splitlines():
+            tokens, tags = (part.split(" ") for part in line.split("\t"))
+            assert len(tokens) == len(tags) and set(tags) <= set(inventory)
+    assert r"(S\NP)/NP" in inventory and "NP/N" in inventory
+
+
+# -- languages ---------------------------------------------------------------------------------------------
+SCRIPT_RANGES = {"cyrillic": (0x400, 0x4FF), "greek": (0x370, 0x3FF), "arabic": (0x600, 0x6FF),
+                 "devanagari": (0x900, 0x97F), "bengali": (0x980, 0x9FF), "tamil": (0xB80, 0xBFF),
+                 "telugu": (0xC00, 0xC7F), "malayalam": (0xD00, 0xD7F), "thai": (0xE00, 0xE7F),
+                 "hebrew": (0x590, 0x5FF), "georgian": (0x10A0, 0x10FF), "myanmar": (0x1000, 0x109F),
+                 "hangul": (0x3130, 0x318F), "kana": (0x30A0, 0x30FF), "han": (0x4E00, 0x9FFF)}
+
+
+def in_script(text: str, lang: str) -> bool:
+    """The text has a character of the language's script (Latin: a word of its own, not an English one)."""
+    if SCRIPT[lang] == "latin":
+        return any(w.isalpha() and w.isascii() and w not in world.ALL_CONCEPTS for w in text.split())
+    low, high = SCRIPT_RANGES[SCRIPT[lang]]
+    return any(low <= ord(ch) <= high for ch in text)
+
+
+def target_texts(root: Path, task: str, lang: str) -> list[str]:
+    """Every text of one target task's test split in one language."""
+    if task == "bucc2018":
+        src, _, gold = read_bucc(root, REG[task], "test", lang)
+        return list(src.values()) if gold else []
+    found = [r for p in local_paths(root, REG[task], "test", lang) if p.is_file() for r in rows(p)]
+    if task == "tydiqa":
+        found = [r for r in found if r["id"].startswith(LANG_NAME[lang].lower() + "-")]
+    keys = ("premise", "sentence1", "tokens", "context", "question", "source_sentence")
+    return [" ".join(v) if isinstance(v, list) else v for r in found for k, v in r.items() if k in keys]
+
+
+def test_every_target_language_is_generated_in_its_script(tmp_path):
+    spec = world.WorldSpec(languages=tuple(JOSHI_CLASS), tasks=TARGETS, target_train=5, target_dev=5,
+                           target_test=8, text_class5=40)
+    root = world.write_world(spec, tmp_path)
+    for task in TARGETS:
+        for lang in REG[task].eval_langs:
+            texts = target_texts(root, task, lang)
+            assert texts and (lang == "en" or in_script(" ".join(texts), lang)), (task, lang)
+    for lang in JOSHI_CLASS:  # unlabelled text for every language, less of it where resources are scarce
+        assert in_script((root / f"text/{lang}.txt").read_text(), lang) or lang == "en"
+    by_class = defaultdict(set)
+    for lang, cls in JOSHI_CLASS.items():
+        by_class[cls].add(len((root / f"text/{lang}.txt").read_text().splitlines()))
+    assert all(len(n) == 1 for n in by_class.values())
+    sizes = [by_class[c].pop() for c in sorted(by_class)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    assert not (root / "nyu-mll").exists()  # only the asked tasks
+
+
+def test_spec_names_are_checked():
+    with pytest.raises(ValueError, match=r"Unknown world task 'pawx'. Did you mean 'pawsx'"):
+        world.WorldSpec(tasks=("pawx",))
+    with pytest.raises(ValueError, match="Unknown language 'xx'"):
+        world.WorldSpec(languages=("en", "xx"))
+
+
+@functools.lru_cache
+def inverse(lang: str) -> dict[str, str]:
+    return {form: concept for concept, form in world.build_lexicon(lang, SPEC.seed).items()}
+
+
+def meaning(sentence: str, lang: str) -> tuple:
+    """A sentence read back through the world's dictionary: its concepts in order, verb group aside (SOV moves it)."""
+    concepts = [inverse(lang).get(w, w) for w in sentence.split()]
+    verbish = set(world.VERBS) | {"not", "never", "in", "near", "uses"}
+    return tuple(c for c in concepts if c not in verbish), tuple(sorted(c for c in concepts if c in verbish))
+
+
+def test_translations_share_labels_and_meaning(root):
+    langs = SPEC.languages
+    paws = {x: [r["label"] for r in rows(root / f"google-research-datasets/paws-x/{x}/test.jsonl")]
+            for x in langs if x in REG["pawsx"].eval_langs}
+    assert len(paws) == 3 and all(v == paws["en"] for v in paws.values())
+    for task, column in (("udpos", "pos_tags"), ("panx", "ner_tags")):
+        tags = {x: [sorted(r[column]) for r in rows(local_paths(root, REG[task], "test", x)[0])]
+                for x in langs if x in REG[task].eval_langs}
+        assert len(tags) >= 4 and all(v == tags["en"] for v in tags.values())
+    xquad = {x: rows(root / f"google/xquad/xquad.{x}/validation.jsonl") for x in ("en", "de", "ru", "zh", "ar")}
+    for x, found in xquad.items():
+        assert [r["id"] for r in found] == [r["id"] for r in xquad["en"]]
+        assert [meaning(r["answers"]["text"][0], x) for r in found] == [
+            meaning(r["answers"]["text"][0], "en") for r in xquad["en"]]
+    tatoeba = {x: rows(root / f"google/xtreme/tatoeba.{ISO3[x]}/validation.jsonl")
+               for x in ("de", "ru", "zh", "ar", "sw")}
+    assert len({tuple(r["target_sentence"] for r in found) for found in tatoeba.values()}) == 1
+
+
+# -- learnability: trivial rules recover the English labels ---------------------------------------------------
+def accuracy(pairs) -> float:
+    pairs = list(pairs)
+    return sum(a == b for a, b in pairs) / len(pairs)
+
+
+def head_triple(sentence: str) -> tuple:
+    words = sentence.split()
+    nouns = [w for w in words if w in NOUNS]
+    verb = next(w for w in words if w in world.VERBS)
+    return (nouns[0], verb, nouns[1] if len(nouns) > 1 else None), bool({"not", "never"} & set(words))
+
+
+def nli_rule(premise: str, hypothesis: str) -> int:
+    """Contradiction if negated or the premise's verb is the antonym; entailment if the same subject does the
+    same thing to the same object; neutral otherwise (also when no premise sentence has the subject)."""
+    (subj, verb, obj), negated = head_triple(hypothesis)
+    for sentence in premise.split(" . "):
+        (s, v, o), _ = head_triple(sentence)
+        if s == subj:
+            return 2 if negated or v == world.ANTONYM[verb] else 0 if o == obj else 1
+    return 1
+
+
+@pytest.mark.parametrize("task", ["mnli", "anli", "xnli"])
+def test_nli_rule(root, task):
+    found = english(root, task, "dev")
+    assert accuracy((nli_rule(r["premise"], r["hypothesis"]), r["label"]) for r in found) > 0.97
+
+
+def sentiment_rule(sentence: str) -> int:
+    words = set(sentence.split())
+    positive = bool(words & {"loves", "likes", "accepts", "happy", "good", "wonderful"})
+    return int(positive) ^ bool(words & {"not", "never"})
+
+
+def test_sst2_rule(root):
+    found = english(root, "sst2", "dev")
+    assert accuracy((sentiment_rule(r["sentence"]), r["label"]) for r in found) == 1.0
+
+
+def core(sentence: str) -> list[str]:
+    """Drop adjectives, articles and the place phrase: what a paraphrase keeps and a swap changes."""
+    place = set(world.PLACES) | set(world.TOWNS) | {"in", "near", "Port", "the"}
+    return [w for w in sentence.split() if w not in ADJ and w not in place]
+
+
+@pytest.mark.parametrize("task,a,b", [("qqp", "question1", "question2"), ("pawsx", "sentence1", "sentence2")])
+def test_paraphrase_rule(root, task, a, b):
+    found = english(root, task, "train")
+    assert accuracy((int(core(r[a]) == core(r[b])), r["label"]) for r in found) == 1.0
+    assert 0.4 < sum(r["label"] for r in found) / len(found) < 0.6
+    overlap = [len(set(r[a].split()) & set(r[b].split())) / len(set(r[a].split())) for r in found if r["label"] == 0]
+    assert sum(overlap) / len(overlap) > 0.8  # non-paraphrases share their words (PAWS's adversarial idea)
+
+
+def test_commonsense_qa_facts_learned_from_train(root):
+    memory = {}
+    for r in english(root, "commonsense_qa", "train"):
+        memory[r["question"]] = r["choices"]["text"]["ABCDE".index(r["answerKey"])]
+    dev = english(root, "commonsense_qa", "dev")
+    assert accuracy((r["choices"]["text"].index(memory[r["question"]]), "ABCDE".index(r["answerKey"]))
+                    for r in dev) == 1
+
+
+def test_cosmos_qa_rule(root):
+    def true(statement: str, context: str) -> bool:
+        triple, negated = head_triple(statement)
+        return not negated and triple in {head_triple(s)[0] for s in context.split(" . ")}
+
+    found = english(root, "cosmos_qa", "dev")
+    assert accuracy(([true(r[f"answer{k}"], r["context"]) for k in range(4)].index(True), r["label"])
+                    for r in found) == 1.0
+
+
+def test_hellaswag_rule_learned_from_train(root):
+    def verb_obj(text: str) -> tuple:
+        words = text.split()
+        v = next(i for i, w in enumerate(words) if w in world.VERBS)
+        return words[v], next(w for w in words[v:] if w in world.OBJECTS)
+
+    follow = {}
+    for r in english(root, "hellaswag", "train"):
+        follow[verb_obj(r["ctx_a"])[0]] = verb_obj(r["endings"][int(r["label"])])[0]
+    dev = english(root, "hellaswag", "dev")
+    picks = [[verb_obj(e) == (follow[verb_obj(r["ctx_a"])[0]], verb_obj(r["ctx_a"])[1]) for e in r["endings"]]
+             for r in dev]
+    assert accuracy((p.index(True), int(r["label"])) for p, r in zip(picks, dev)) == 1.0
+
+
+def answer_rule(context: str, question: str) -> str:
+    """Align the question with a context sentence (adjectives aside): the words in the question word's place,
+    without article, number or preposition, are the answer; no aligned sentence means no answer."""
+    q = [w for w in question.split()[:-1] if w not in ADJ]
+    k = next(i for i, w in enumerate(q) if w in world.QUESTION)
+    before, after = q[:k], q[k + 1:]
+    for sentence in context.split(" . "):
+        s = [w for w in sentence.split() if w not in ADJ and w != "."]
+        if len(s) > k + len(after) and s[:k] == before and s[len(s) - len(after):] == after:
+            return " ".join(w for w in s[k:len(s) - len(after)] if w not in ("the", "in", "near") and not w.isdigit())
+    return ""
+
+
+@pytest.mark.parametrize("task", ["squad_v2", "xquad", "mlqa", "tydiqa"])
+def test_qa_rule(root, task):
+    found = english(root, task, "dev") + english(root, task, "train")
+    assert accuracy((answer_rule(r["context"], r["question"]), (r["answers"]["text"] or [""])[0])
+                    for r in found) == 1.0
+
+
+def window_tagger(train: list[tuple[list, list]]):
+    """Majority tag of a word given its neighbours' classes (a class: a word's own majority tag)."""
+    by_word = defaultdict(Counter)
+    for tokens, tags in train:
+        for w, t in zip(tokens, tags):
+            by_word[w][t] += 1
+
+    def windows(tokens: list) -> list[tuple]:
+        classes = ["<s>"] + [by_word[w].most_common(1)[0][0] if w in by_word else None for w in tokens] + ["</s>"]
+        return [(classes[i], w, classes[i + 2]) for i, w in enumerate(tokens)]
+
+    votes = defaultdict(Counter)
+    for tokens, tags in train:
+        for window, tag in zip(windows(tokens), tags):
+            votes[window][tag] += 1
+
+    def tag(tokens: list) -> list:
+        return [(votes.get(window) or by_word.get(window[1]) or Counter({None: 1})).most_common(1)[0][0]
+                for window in windows(tokens)]
+    return tag
+
+
+@pytest.mark.parametrize("task,column", [("udpos", "pos_tags"), ("panx", "ner_tags"), ("ccg", None)])
+def test_tagging_rule_learned_from_train(root, task, column):
+    def examples(split):
+        if task == "ccg":
+            lines = (root / f"ccgbank/{split}.txt").read_text().splitlines()
+            return [tuple(p.split(" ") for p in line.split("\t")) for line in lines]
+        return [(r["tokens"], r[column]) for r in english(root, task, split)]
+
+    tag = window_tagger(examples("train"))
+    dev = examples("dev")
+    pairs = [(p, t) for tokens, tags in dev for p, t in zip(tag(tokens), tags)]
+    assert accuracy(pairs) > 0.97
+    if task == "panx":  # the entities themselves, not only the many O tags
+        assert accuracy((p, t) for p, t in pairs if t != 0) > 0.9
+
+
+def test_retrieval_by_the_world_s_dictionary(root):
+    """Reading each sentence back through the world's dictionary finds its translation: tatoeba's aligned
+    row, and BUCC's gold pairs (distractors have none)."""
+    for lang in ("de", "ru", "zh", "ar", "sw"):
+        found = rows(root / f"google/xtreme/tatoeba.{ISO3[lang]}/validation.jsonl")
+        english_side = [meaning(r["target_sentence"], "en") for r in found]
+        assert accuracy((english_side.index(meaning(r["source_sentence"], lang)), i) for i, r in enumerate(found)) == 1
+    for lang in ("de", "ru", "zh"):
+        src, tgt, gold = read_bucc(root, REG["bucc2018"], "dev", lang)
+        by_meaning = {meaning(text, "en"): i for i, text in tgt.items()}
+        mined = {(i, by_meaning[meaning(t, lang)]) for i, t in src.items() if meaning(t, lang) in by_meaning}
+        assert mined == gold and len(src) > len(gold)
