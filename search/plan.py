@@ -126,12 +126,12 @@ def tag_labels(encoder: str, source: DataSource, task: str) -> tuple[str, ...] |
 def features_for(encoder: str, source: DataSource, task: str, split: str, lang: str):
     """Featurised split (training features for train, eval features otherwise), cached per process
     (reused actors keep it across trials). BUCC returns (features, gold id pairs)."""
-    from xstilts.tasks.features import featurize, featurize_bucc
+    from xstilts.tasks.features import effective_max_len, featurize, featurize_bucc
 
     spec = build_registry()[task]
     tok = tokenizer_for(encoder)
     if spec.adapter == "bucc":
         src, tgt, gold = read_bucc(Path(source.root), spec, split, lang)
-        return featurize_bucc(src, tgt, tok, spec.max_len), gold
+        return featurize_bucc(src, tgt, tok, effective_max_len(spec, tok)), gold
     return featurize(load_split(spec, split, lang, source), spec, tok, where=describe(spec, split, lang, source),
                      training=split == "train", labels=tag_labels(encoder, source, task))

@@ -7,6 +7,7 @@ metric's format and, for spans, the offsets that map token positions back to the
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from xstilts.tasks.loading import DataError
@@ -201,6 +202,11 @@ FEATURIZERS: dict[str, Featurizer] = {
 }
 
 
+def effective_max_len(spec: TaskSpec, tokenizer: Any) -> int:
+    """The task's max_len, cut to what the encoder can take (the offline encoder has 128 positions)."""
+    return min(spec.max_len, int(getattr(tokenizer, "model_max_length", spec.max_len)))
+
+
 def featurize(dataset, spec: TaskSpec, tokenizer: Callable[..., Any], where: str = "", *,
               training: bool = True, labels: tuple[str, ...] | None = None) -> Features:
     """Return the features of a loaded split (a `datasets.Dataset` or a dict of columns).
@@ -209,6 +215,7 @@ def featurize(dataset, spec: TaskSpec, tokenizer: Callable[..., Any], where: str
     """
     if spec.kind not in FEATURIZERS:
         raise ValueError(f"no featurisation for task kind {spec.kind!r} (have {sorted(FEATURIZERS)})")
+    spec = replace(spec, max_len=effective_max_len(spec, tokenizer))
     rows = dataset if isinstance(dataset, dict) else dataset.to_dict()
     return FEATURIZERS[spec.kind](rows, spec, tokenizer, where or spec.name, training,
                                   tuple(labels) if labels else spec.labels)

@@ -27,12 +27,12 @@ def run_sweep(path, *extra, timeout=600):
                           start_new_session=True)
 
 
-def check_results(exp_dir, num_samples, langs=7):
+def check_results(exp_dir, num_samples, langs):
     table = pq.read_table(exp_dir / "results.parquet").to_pandas()
     keys = table[["trial_id", "step", "lang"]]
     assert not keys.duplicated().any(), "a milestone row appears twice"
     assert table["trial_id"].nunique() == num_samples, "every trial exactly once"
-    assert (table.groupby(["trial_id", "step"]).size() == langs).all()
+    assert (table.groupby(["trial_id", "step"]).size() == langs).all()  # every probed task x language
     assert set(table["source"]) == {"offline world"}
     state = json.loads(sorted(exp_dir.glob("experiment_state-*.json"))[-1].read_text())  # the latest snapshot
     assert len(state["trial_data"]) == num_samples
@@ -44,8 +44,9 @@ def test_sweep_end_to_end_then_rerun_is_idempotent(tmp_path, offline_plan):
     first = run_sweep(path)
     assert first.returncode == 0, first.stderr[-3000:]
     exp_dir = tmp_path / "runs" / "offline"
-    table = check_results(exp_dir, 5)
-    assert {"none", "mnli"} <= set(table["intermediate_task"])
+    table = check_results(exp_dir, 5, langs=7 + 7 + 4 + 6)  # xnli, panx, xquad (en de ru el), tatoeba (no en)
+    assert "none" in set(table["intermediate_task"]) and len(set(table["intermediate_task"])) >= 2
+    assert set(table["target_task"]) == {"xnli", "panx", "xquad", "tatoeba"}
     assert set(table.columns) >= {"lr", "batch_size", "intermediate_steps", "score", "mean", "low_resource_mean",
                                   "worst", "worst_lang", "resource_tier", "low_resource"}
     out = first.stdout
@@ -59,7 +60,7 @@ def test_sweep_end_to_end_then_rerun_is_idempotent(tmp_path, offline_plan):
     assert second.returncode == 0, second.stderr[-3000:]
     assert len(read_ledger(exp_dir / LEDGER_NAME)) == events  # nothing rerun
     assert pq.read_table(exp_dir / "results.parquet").equals(pq.read_table(exp_dir / "results.parquet"))
-    check_results(exp_dir, 5)
+    check_results(exp_dir, 5, langs=24)
 
 
 def wait_for_kill_point(ledger, proc, deadline):
@@ -76,7 +77,8 @@ def wait_for_kill_point(ledger, proc, deadline):
 
 def test_sigkill_then_resume_loses_nothing_and_revives_nothing(tmp_path, offline_plan):
     n = 7
-    path = write_experiments(tmp_path, {**SMALL, "search": {"num_samples": n}})
+    path = write_experiments(tmp_path, {**SMALL, "search": {"num_samples": n},
+                                        "target": {"steps": 40, "tasks": ["xnli"]}})
     exp_dir = tmp_path / "runs" / "offline"
     log = open(tmp_path / "first.log", "w")
     proc = subprocess.Popen(sweep_cmd(path), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -104,7 +106,7 @@ def test_sigkill_then_resume_loses_nothing_and_revives_nothing(tmp_path, offline
     for e in after:  # running trials continue from their checkpoint: no milestone journaled twice
         if e["event"] == "result":
             assert e["step"] > last_step.get(e["trial_id"], -1), e
-    table = check_results(exp_dir, n)
+    table = check_results(exp_dir, n, langs=7)
     for tid, how in ended_before.items():
         assert table[table.trial_id == tid]["end"].iloc[0] == how
     assert set(table["end"]) <= {"complete", "stopped"}

@@ -28,7 +28,7 @@ CASES = {
     "unknown task": ({"intermediate": {"tasks": ["mnli", "mlni"]}},
                      ["offline.intermediate.tasks", "Unknown intermediate task 'mlni'", "Did you mean 'mnli'"]),
     "unknown language": ({"target": {"languages": ["en", "de", "xx"]}},
-                         ["offline.target", "Unknown language of xnli 'xx'"]),
+                         ["offline.target", "Unknown language of xnli/panx/xquad/tatoeba 'xx'"]),
     "lr bounds": ({"search": {"space": {"lr": {"low": 0.1, "high": 0.01}}}},
                   ["offline.search.space.lr", "low (0.1) must be <= high (0.01)"]),
     "negative lr": ({"search": {"space": {"lr": {"low": -1}}}}, ["offline.search.space.lr.low", "-1"]),

@@ -1,0 +1,42 @@
+"""Each task type learns the offline world: after a short English fine-tune it beats its chance level,
+and retrieval from the pretrained encoder beats random ranking."""
+
+import pytest
+import torch
+
+from xstilts.models.evaluate import collate_for, evaluate_split
+from xstilts.models.heads import auto_class, load_for_task
+from xstilts.models.train import TrainConfig, train
+from xstilts.search.plan import features_for, tag_labels, tokenizer_for
+from xstilts.tasks.registry import build_registry
+
+pytestmark = pytest.mark.integration
+REG = build_registry()
+
+# kind: (train task, eval task, eval lang, steps, score key, chance level, margin)
+CASES = {
+    "classification": ("xnli", "xnli", "en", 200, "accuracy", 100 / 3, 10),
+    "multiple_choice": ("commonsense_qa", "commonsense_qa", "en", 300, "accuracy", 20.0, 10),
+    "span": ("xquad", "xquad", "en", 300, "f1", 0.0, 15),  # trains on SQuAD v1.1, as XQuAD does
+    "tagging": ("panx", "panx", "en", 150, "f1", 0.0, 25),
+    "retrieval": (None, "tatoeba", "de", 0, "accuracy", 100 / 300, 10),  # random ranking of 300 candidates
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_each_task_type_beats_chance(kind, offline_plan):
+    torch.set_num_threads(1)
+    train_task, eval_task, lang, steps, key, chance, margin = CASES[kind]
+    plan, spec = offline_plan, REG[eval_task]
+    pad = tokenizer_for(plan.encoder).pad_token_id
+    labels = tag_labels(plan.encoder, plan.source, eval_task)
+    if train_task is None:
+        model = auto_class("retrieval").from_pretrained(plan.encoder)
+    else:
+        model = load_for_task(plan.encoder, spec, seed=0, labels=labels)
+        data = features_for(plan.encoder, plan.source, train_task, "train", "en")
+        train(model, data, collate_for(spec, pad), TrainConfig(max_steps=steps, lr=1e-3, batch_size=16, device="cpu"))
+    split = "dev" if "dev" in spec.sources else "test"
+    scores = evaluate_split(model, spec, features_for(plan.encoder, plan.source, eval_task, split, lang), None,
+                            lang, pad, device="cpu", labels=labels)
+    assert scores[key] >= chance + margin, scores
