@@ -11,7 +11,7 @@ from pathlib import Path
 from xstilts.models.train import TrainConfig
 from xstilts.search.config import Experiment
 from xstilts.tasks.languages import low_resource_langs
-from xstilts.tasks.loading import DataSource, describe, load_split, read_bucc
+from xstilts.tasks.loading import DataError, DataSource, describe, load_split, read_bucc
 from xstilts.tasks.registry import TaskSpec, build_registry
 from xstilts.tasks.world import WorldSpec, write_world
 
@@ -87,10 +87,13 @@ def make_plan(exp: Experiment, base: Path, prepare: bool = True) -> TrialPlan:
     source = resolve_source(exp, base, prepare)
     splits = needed_splits(exp)
     for task, split, lang in splits:  # a missing or unreadable file fails before anything is built
-        if registry[task].adapter == "bucc":
-            read_bucc(Path(source.root), registry[task], split, lang) if source.kind == "local" else None
-        else:
+        if registry[task].adapter != "bucc":
             load_split(registry[task], split, lang, source)
+        elif source.kind == "local":
+            read_bucc(Path(source.root), registry[task], split, lang)
+        else:
+            raise DataError("task bucc2018 is not on the hub (its candidate pools come from XTREME's "
+                            "download script); set `source` to a directory holding bucc2018/")
     encoder = resolve_encoder(exp, base, source, prepare)
     for task, split, lang in splits:  # bad labels fail here, not inside a trial
         features_for(encoder, source, task, split, lang)

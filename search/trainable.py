@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -74,7 +75,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     task = build_registry()[config["intermediate_task"]]
     targets = target_data(plan)
     seed = trial_seed(plan.seed, tune.get_context().get_trial_id())
-    recipe = TrainConfig(**{**plan.target_recipe.__dict__, "seed": seed})
+    recipe = replace(plan.target_recipe, seed=seed)
 
     def report(model: torch.nn.Module, step: int, snapshot: Snapshot | None) -> None:
         metrics = {"step": step, **fork_and_evaluate(model, targets, recipe, list(plan.low_resource))}

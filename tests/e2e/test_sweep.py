@@ -29,7 +29,7 @@ def run_sweep(path, *extra, timeout=600):
 
 def check_results(exp_dir, num_samples, langs):
     table = pq.read_table(exp_dir / "results.parquet").to_pandas()
-    keys = table[["trial_id", "step", "lang"]]
+    keys = table[["trial_id", "step", "target_task", "lang"]]
     assert not keys.duplicated().any(), "a milestone row appears twice"
     assert table["trial_id"].nunique() == num_samples, "every trial exactly once"
     assert (table.groupby(["trial_id", "step"]).size() == langs).all()  # every probed task x language
