@@ -37,8 +37,10 @@ class MultiTaskModel(torch.nn.Module):
         super().__init__()
         self.names = list(models)
         self.tasks = torch.nn.ModuleDict(models)
-        shared = models[self.names[0]].base_model
-        for model in models.values():  # tie every task's encoder to the first one's
+        # tie every task's encoder to one; take one with a pooler (multiple choice reads it) if any has it
+        encoders = [m.base_model for m in models.values()]
+        shared = next((e for e in encoders if getattr(e, "pooler", None) is not None), encoders[0])
+        for model in models.values():
             setattr(model, model.base_model_prefix, shared)
         self.config = models[self.names[0]].config
 
