@@ -52,21 +52,22 @@ def _score_tags(spec: TaskSpec, gold: list[list[str]], preds: list[list[str]]) -
 
 
 def _retrieval(model: torch.nn.Module, spec: TaskSpec, features: dict[str, list], gold: Any, pad_id: int,
-               device: str, dev: tuple[dict[str, list], Any] | None) -> dict[str, float]:
+               device: str, dev: tuple[dict[str, list], Any] | None, layer: int) -> dict[str, float]:
     if spec.metric == "bucc_f1":
-        candidates = retrieval.bucc_candidates(model, features, pad_id, device=device)
+        candidates = retrieval.bucc_candidates(model, features, pad_id, layer, device=device)
         dev_candidates, dev_gold = None, None
         if dev is not None:
-            dev_candidates = retrieval.bucc_candidates(model, dev[0], pad_id, device=device)
+            dev_candidates = retrieval.bucc_candidates(model, dev[0], pad_id, layer, device=device)
             dev_gold = dev[1]
         return retrieval.score_bucc(candidates, gold, dev_candidates, dev_gold)
-    preds = retrieval.tatoeba_predictions(model, features, pad_id, device=device)
+    preds = retrieval.tatoeba_predictions(model, features, pad_id, layer, device=device)
     return accuracy(list(range(len(preds))) if gold is None else list(gold), preds)
 
 
 def evaluate_split(model: torch.nn.Module, spec: TaskSpec, features: dict[str, list], gold: Any, lang: str,
                    pad_id: int, device: str = "auto", *, labels: tuple[str, ...] | None = None,
-                   dev: tuple[dict[str, list], Any] | None = None) -> dict[str, float]:
+                   dev: tuple[dict[str, list], Any] | None = None,
+                   layer: int = retrieval.DEFAULT_LAYER) -> dict[str, float]:
     """Predict on eval features (featurize(..., training=False)) and score with spec.metric.
 
     `gold` in the metric's format, or None to take it from the features: labels (classification,
@@ -90,5 +91,5 @@ def evaluate_split(model: torch.nn.Module, spec: TaskSpec, features: dict[str, l
                               device=device)
         return mlqa_em_f1(gold, preds, lang) if spec.metric == "mlqa" else squad_em_f1(gold, preds)
     if spec.kind == "retrieval":
-        return _retrieval(model, spec, features, gold, pad_id, device, dev)
+        return _retrieval(model, spec, features, gold, pad_id, device, dev, layer)
     raise ValueError(f"task {spec.name!r}: kind {spec.kind!r} has no evaluation")

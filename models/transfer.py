@@ -26,6 +26,7 @@ class TargetData:
     pad_id: int
     gold: dict[str, Any] | None = None  # lang -> gold when not in the features (BUCC's id pairs)
     labels: tuple[str, ...] | None = None  # tag inventory when the spec declares none
+    layer: int = 14  # retrieval: hidden layer mean-pooled (XTREME: 14 of XLM-R Large's 24; clamped)
 
 
 def probe_target(source: torch.nn.Module, target: TargetData, recipe: TrainConfig) -> dict[str, float]:
@@ -39,7 +40,7 @@ def probe_target(source: torch.nn.Module, target: TargetData, recipe: TrainConfi
     for lang, feats in target.dev.items():
         gold = (target.gold or {}).get(lang)
         result = evaluate_split(model, spec, feats, gold, lang, target.pad_id, device=recipe.device,
-                                labels=target.labels)
+                                labels=target.labels, layer=target.layer)
         scores[lang] = headline(spec, result)
     return scores
 

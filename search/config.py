@@ -83,6 +83,7 @@ class Target(Strict):
     lr: float = Field(default=1e-3, gt=0)
     batch_size: int = Field(default=16, gt=0)
     low_resource_max_class: int = Field(default=2, ge=0, le=5)
+    retrieval_layer: int = Field(default=14, ge=0)  # BUCC/Tatoeba: mean-pooled layer (clamped to the depth)
 
     @field_validator("tasks")
     @classmethod

@@ -27,6 +27,7 @@ class TrialPlan:
     target_recipe: TrainConfig
     milestone_every: int
     multitask_cap: int
+    retrieval_layer: int
     threads: int
     seed: int
     device: str
@@ -104,7 +105,7 @@ def make_plan(exp: Experiment, base: Path, prepare: bool = True) -> TrialPlan:
         targets=tuple((t, tuple(exp.target.langs_for(t))) for t in exp.target.tasks),
         low_resource=tuple(low_resource_langs(exp.target.languages, exp.target.low_resource_max_class)),
         target_recipe=recipe, milestone_every=exp.intermediate.milestone_every,
-        multitask_cap=exp.intermediate.multitask_cap, threads=max(1, int(exp.resources.cpu)), seed=exp.seed,
+        multitask_cap=exp.intermediate.multitask_cap, retrieval_layer=exp.target.retrieval_layer, threads=max(1, int(exp.resources.cpu)), seed=exp.seed,
         device=exp.device)
 
 

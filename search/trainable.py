@@ -33,7 +33,8 @@ def target_data(plan: TrialPlan) -> list[TargetData]:
             dev[lang], gold[lang] = feats if spec.adapter == "bucc" else (feats, None)
         train_feats = features_for(plan.encoder, plan.source, task, "train", "en") if "train" in spec.sources \
             else None
-        out.append(TargetData(spec, train_feats, dev, pad_id, gold, tag_labels(plan.encoder, plan.source, task)))
+        out.append(TargetData(spec, train_feats, dev, pad_id, gold, tag_labels(plan.encoder, plan.source, task),
+                              plan.retrieval_layer))
     return out
 
 
