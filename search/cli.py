@@ -89,6 +89,20 @@ def sweep(experiments: Path = EXPERIMENTS, name: str = NAME,
 
 
 @app.command()
+def evaluate(experiment_dir: Path = typer.Argument(..., help="A sweep's experiment directory (runs/NAME)."),
+             address: str = typer.Option(None, help="Address of an existing Ray cluster (default: start one).")
+             ) -> None:
+    """Fully evaluate the sweep's winners on the XTREME targets (Ray tasks; a rerun skips what is done)."""
+    from xstilts.search.evaluate import run_evaluation
+
+    try:
+        path = run_evaluation(experiment_dir, address=address)
+    except _user_errors() as exc:
+        _fail(exc)
+    typer.echo(f"evaluation: {path}")
+
+
+@app.command()
 def score(predictions: Path = typer.Argument(..., help="Directory of TASK/test-LANG.{tsv,json} predictions."),
           labels: Path = typer.Argument(..., help="Directory of the same layout with the gold labels."),
           xtreme: bool = typer.Option(False, "--xtreme", help="Read XTREME's official submission layout."),

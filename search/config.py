@@ -146,6 +146,27 @@ class Encoder(Strict):
     mlm_steps: int = Field(default=1200, ge=0)
 
 
+class Evaluation(Strict):
+    """The winners' full evaluation (`xstilts evaluate`): which winners, which targets, how many seeds."""
+
+    select: Literal["mean", "low_resource_mean", "worst"] = "low_resource_mean"
+    durations: bool = True  # also the best trial of each intermediate task at each milestone step
+    tasks: list[str] = Field(default=["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018",
+                                      "tatoeba"], min_length=1)
+    seeds: int = Field(default=3, gt=0)
+    steps: int = Field(default=200, gt=0)  # English fine-tune of each target task
+    lr: float = Field(default=1e-3, gt=0)
+    batch_size: int = Field(default=16, gt=0)
+    resources: Resources = Resources()
+
+    @field_validator("tasks")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        for name in v:
+            get_task(REGISTRY, name, role="target")
+        return v
+
+
 class Experiment(Strict):
     """One named experiment of experiments.yaml."""
 
@@ -162,6 +183,7 @@ class Experiment(Strict):
     search: Search = Search()
     resources: Resources = Resources()
     encoder: Encoder = Encoder()
+    evaluation: Evaluation = Evaluation()
 
     @model_validator(mode="after")
     def _consistent(self) -> Experiment:

@@ -176,3 +176,48 @@ class _LedgerTrial:
 
     def __init__(self, trial_id: str, config: dict):
         self.trial_id, self.config = trial_id, config
+
+
+class JobProgress:
+    """Done / running / failed counts of a batch of Ray tasks: a rich progress bar, or plain lines."""
+
+    def __init__(self, title: str, force_terminal: bool | None = None):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console(force_terminal=force_terminal, highlight=False)
+        self.done = self.running = self.failed = 0
+        self._bar = None
+        if self.console.is_terminal:
+            self._bar = Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                                 TimeElapsedColumn(), console=self.console)
+            self._task = self._bar.add_task(title, total=0, info="")
+            self._bar.start()
+
+    def _update(self) -> None:
+        info = f"running {self.running} · failed {self.failed}"
+        if self._bar is not None:
+            self._bar.update(self._task, total=self.done + self.running + self.failed, completed=self.done, info=info)
+
+    def add_done(self, n: int) -> None:
+        self.done += n
+        self._update()
+
+    def add_running(self, what: str) -> None:
+        self.running += 1
+        self._update()
+
+    def finished(self, what: str, ok: bool) -> None:
+        self.running -= 1
+        self.done += ok
+        self.failed += not ok
+        self._update()
+        line = f"[{time.strftime('%H:%M:%S')}] {'done' if ok else 'FAILED'}: {what} ({self.done} done, " \
+               f"{self.running} running, {self.failed} failed)"
+        if self._bar is None:
+            self.console.print(line, markup=False, soft_wrap=True)
+        elif not ok:
+            self._bar.console.print(line, markup=False, soft_wrap=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()

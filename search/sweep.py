@@ -132,7 +132,8 @@ def run_search(exp: Experiment, base: Path, name: str = "offline", *, address: s
         else:
             exp_dir.mkdir(parents=True, exist_ok=True)
             (exp_dir / EXPERIMENT_JSON).write_text(json.dumps(
-                {"name": name, "digest": exp.digest(), "config": exp.model_dump()}, indent=1))
+                {"name": name, "digest": exp.digest(), "base": str(base.resolve()), "config": exp.model_dump()},
+                indent=1))
             tuner = _new_tuner(exp, name, plan, trainable, exp_dir, progress or ProgressView(exp.search.metric, str(exp_dir / LEDGER_NAME)))
         tuner.fit()
     finally:

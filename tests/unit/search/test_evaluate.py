@@ -1,0 +1,37 @@
+"""Winner selection and the resumable parts of `xstilts evaluate`."""
+
+import pyarrow.parquet as pq
+
+from xstilts.search.evaluate import collect, part_path, select_winners, write_rows
+
+
+def ms(trial, task, step, mean, low):
+    return {"trial_id": trial, "step": step, "config": {"intermediate_task": task, "intermediate_steps": 300},
+            "metrics": {"mean": mean, "low_resource_mean": low, "worst": low - 5}, "end": "complete"}
+
+
+MILESTONES = [ms("a", "mnli", 100, 50, 40), ms("a", "mnli", 200, 52, 45), ms("b", "mnli", 100, 55, 38),
+              ms("b", "mnli", 200, 53, 44), ms("c", "sst2", 100, 41, 39), ms("n", "none", 0, 35, 33),
+              ms("m", "none", 0, 36, float("nan"))]
+
+
+def test_best_per_task_per_duration_and_the_baseline_by_the_selection_rule():
+    winners = {w.name: w for w in select_winners(MILESTONES, "low_resource_mean", durations=True)}
+    assert set(winners) == {"mnli@best", "mnli@step100", "mnli@step200", "sst2@best", "sst2@step100", "none"}
+    assert (winners["mnli@best"].trial_id, winners["mnli@best"].step) == ("a", 200)  # low 45 beats 44
+    assert winners["mnli@step100"].trial_id == "a"  # 40 > 38 at step 100
+    assert winners["none"].trial_id == "n" and winners["none"].role == "baseline"  # NaN never wins
+    by_mean = {w.name: w for w in select_winners(MILESTONES, "mean", durations=False)}
+    assert set(by_mean) == {"mnli@best", "sst2@best", "none"}
+    assert (by_mean["mnli@best"].trial_id, by_mean["mnli@best"].step) == ("b", 100)
+    assert by_mean["none"].trial_id == "m"
+
+
+def test_parts_are_written_atomically_and_collected(tmp_path):
+    rows = [{"winner": "none", "target_task": "xnli", "seed": 0, "lang": "de", "score": 40.0}]
+    write_rows(rows, part_path(tmp_path, "mnli@best", "xnli", 0))
+    write_rows(rows, part_path(tmp_path, "none", "xnli", 0))
+    assert part_path(tmp_path, "mnli@best", "xnli", 0).name == "mnli_best__xnli__seed0.parquet"
+    assert not list(tmp_path.glob("parts/*.tmp"))
+    table = collect(tmp_path)
+    assert table.num_rows == 2 and pq.read_table(tmp_path / "evaluation.parquet").num_rows == 2
