@@ -103,6 +103,19 @@ def evaluate(experiment_dir: Path = typer.Argument(..., help="A sweep's experime
 
 
 @app.command()
+def report(experiment_dir: Path = typer.Argument(..., help="A sweep's experiment directory (runs/NAME)."),
+           split: str = typer.Option("test", help="Which split's scores to report (test or dev).")) -> None:
+    """Write EXPERIMENT_DIR/report/: XTREME scores vs the baseline, duration curves, robustness tables."""
+    from xstilts.search.report import write_report
+
+    try:
+        path = write_report(experiment_dir, split=split)
+    except (*_user_errors(), ValueError) as exc:
+        _fail(exc)
+    typer.echo(f"report: {path}")
+
+
+@app.command()
 def score(predictions: Path = typer.Argument(..., help="Directory of TASK/test-LANG.{tsv,json} predictions."),
           labels: Path = typer.Argument(..., help="Directory of the same layout with the gold labels."),
           xtreme: bool = typer.Option(False, "--xtreme", help="Read XTREME's official submission layout."),

@@ -55,3 +55,13 @@ def test_score_xtreme_cli(tmp_path):
                                                   + out["tasks"]["xquad"]["avg_f1"]) / 2
     missing = CliRunner().invoke(app, ["score", "--xtreme", str(fixtures / "predictions"), str(tmp_path)])
     assert missing.exit_code == 2 and "file not found" in missing.stderr and len(missing.stderr.splitlines()) == 1
+
+
+def test_report_without_an_evaluation_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "xstilts evaluate" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_evaluate_without_a_sweep_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path)])
+    assert result.exit_code == 2 and "xstilts-experiment.json: not found" in result.stderr

@@ -1,0 +1,249 @@
+"""write_report on a small synthetic evaluation: every number the report shows is recomputed here with
+plain pandas (not the report's functions), and the plots are real, non-blank images."""
+
+import base64
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from xstilts.search.plots import plot_delta_heatmap
+from xstilts.search.report import write_report
+from xstilts.tasks.languages import JOSHI_CLASS, resource_tier
+
+t_dist = pytest.importorskip("scipy.stats").t
+
+SEEDS = (0, 1, 2)
+LANGS = {"xnli": ("en", "de", "ru", "el", "th", "sw"), "xquad": ("en", "de", "ru", "el", "th", "hi")}
+LOW = {lang for langs in LANGS.values() for lang in langs if lang != "en" and JOSHI_CLASS[lang] <= 3}
+# winner id -> (role, intermediate task, step, trial id, offset added to every score)
+WINNERS = {
+    "none": ("baseline", "none", 0, "t0", 0.0),
+    "mnli@best": ("best", "mnli", 200, "t1", 4.0),
+    "mnli@step100": ("duration", "mnli", 100, "t2", 2.0),
+    "mnli@step200": ("duration", "mnli", 200, "t1", 4.0),
+    "qqp@best": ("best", "qqp", 100, "t3", 1.0),
+    "qqp@step100": ("duration", "qqp", 100, "t3", 1.0),
+    "qqp@step200": ("duration", "qqp", 200, "t4", -1.5),
+}
+
+
+def evaluation_rows(seeds=SEEDS, langs=LANGS, winners=WINNERS, source="offline world") -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    rows = []
+    for winner, (role, task, step, trial, offset) in winners.items():
+        for target, target_langs in langs.items():
+            for seed in seeds:
+                for lang in target_langs:
+                    base = dict(winner=winner, role=role, intermediate_task=task, step=step, trial_id=trial,
+                                target_task=target, seed=seed, lang=lang, resource_tier=resource_tier(lang),
+                                low_resource=lang in LOW, source=source)
+                    for split in ("dev", "test"):
+                        acc = float(np.clip(50 + offset - 2 * JOSHI_CLASS[lang] ** -0.5 * 10 + rng.normal(0, 3), 0, 100))
+                        if target == "xquad":
+                            em, f1 = acc - 10, acc + rng.uniform(0, 5)
+                            rows += [{**base, "split": split, "metric": "exact_match", "score": em, "headline": False},
+                                     {**base, "split": split, "metric": "f1", "score": f1, "headline": False},
+                                     {**base, "split": split, "metric": "avg_metric", "score": (em + f1) / 2,
+                                      "headline": True}]
+                        else:
+                            rows.append({**base, "split": split, "metric": "accuracy", "score": acc, "headline": True})
+    return pd.DataFrame(rows)
+
+
+def make_experiment(root, **kw):
+    exp = root / "exp"
+    (exp / "evaluation").mkdir(parents=True)
+    evaluation_rows(**kw).to_parquet(exp / "evaluation" / "evaluation.parquet", index=False)
+    trials = {w[3]: w for w in WINNERS.values()}
+    pd.DataFrame([{"trial_id": t, "intermediate_task": w[1], "lr": 1e-3 * (i + 1), "batch_size": 16, "step": w[2]}
+                  for i, (t, w) in enumerate(sorted(trials.items()))]).to_parquet(exp / "results.parquet")
+    (exp / "xstilts-experiment.json").write_text(json.dumps(
+        {"name": "synthetic", "digest": "abc123def456", "config": {"seed": 0, "evaluation": {"select": "low_resource_mean"}}}))
+    return exp
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    exp = make_experiment(tmp_path_factory.mktemp("report"))
+    md_path = write_report(exp)
+    head = pd.read_parquet(exp / "evaluation" / "evaluation.parquet").query("split == 'test' and headline")
+    return exp, md_path, head
+
+
+def ci(values):
+    v = np.asarray(values, dtype=float)
+    return t_dist.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+
+
+def expected_xtreme(head):
+    """winner -> (mean, ci, delta, delta ci) recomputed with a plain groupby."""
+    per_seed = head.groupby(["winner", "target_task", "seed"])["score"].mean().groupby(["winner", "seed"]).mean()
+    table = per_seed.unstack("seed")
+    out = {}
+    for winner, row in table.iterrows():
+        diffs = row - table.loc["none"]
+        out[winner] = (row.mean(), ci(row), row.mean() - table.loc["none"].mean(), ci(diffs))
+    return out
+
+
+def test_report_files_are_written(report):
+    exp, md_path, _ = report
+    out = exp / "report"
+    assert md_path == out / "report.md"
+    for name in ("winners", "xtreme_per_seed", "xtreme_scores", "task_deltas", "duration", "language_deltas",
+                 "tier_deltas", "robustness_per_seed", "provenance"):
+        assert (out / "tables" / f"{name}.parquet").stat().st_size > 0
+
+
+def test_xtreme_scores_cis_and_deltas(report):
+    exp, md_path, head = report
+    md = md_path.read_text()
+    html = (md_path.parent / "report.html").read_text()
+    table = pd.read_parquet(exp / "report" / "tables" / "xtreme_scores.parquet").set_index("winner")
+    for winner, (mean, half, delta, dhalf) in expected_xtreme(head).items():
+        got = table.loc[winner]
+        assert (got["mean"], got["ci95"], got["delta"]) == pytest.approx((mean, half, delta))
+        cell = f"{mean:.2f} ± {half:.2f}"
+        assert f"| {cell} |" in md and f"<td>{cell}</td>" in html, winner
+        if winner != "none":
+            assert got["delta_ci95"] == pytest.approx(dhalf)
+            dcell = f"{delta:+.2f} ± {dhalf:.2f}"
+            assert f"| {dcell} |" in md and f"<td>{dcell}</td>" in html, winner
+    assert "synthetic" in md and "not benchmark numbers" in html
+
+
+def test_per_task_deltas(report):
+    exp, md_path, head = report
+    md = md_path.read_text()
+    table = pd.read_parquet(exp / "report" / "tables" / "task_deltas.parquet").set_index(["winner", "target_task"])
+    lang_mean = head.groupby(["winner", "target_task", "seed"])["score"].mean().unstack("seed")
+    for (winner, task), row in lang_mean.iterrows():
+        diffs = row - lang_mean.loc[("none", task)]
+        got = table.loc[(winner, task)]
+        assert got["delta"] == pytest.approx(diffs.mean())
+        if winner != "none":
+            assert got["delta_ci95"] == pytest.approx(ci(diffs))
+            assert f"{diffs.mean():+.2f} ± {ci(diffs):.2f}" in md
+
+
+def test_duration_answer_in_numbers(report):
+    exp, md_path, head = report
+    zs = head[head["lang"] != "en"]
+    low = zs[zs["low_resource"]].groupby(["winner", "seed", "target_task"])["score"].mean().groupby(["winner", "seed"]).mean()
+    worst = zs.groupby(["winner", "seed", "lang"])["score"].mean().groupby(["winner", "seed"]).min()
+    table = pd.read_parquet(exp / "report" / "tables" / "duration.parquet").set_index("winner")
+    assert set(table.index) == {w for w, v in WINNERS.items() if v[0] in ("duration", "baseline")}
+    assert table.loc["none", "step"] == 0
+    md = md_path.read_text()
+    for winner in table.index:
+        lr_mean, worst_mean = low[winner].mean(), worst[winner].mean()
+        assert table.loc[winner, "low_resource_mean"] == pytest.approx(lr_mean)
+        assert table.loc[winner, "worst"] == pytest.approx(worst_mean)
+        assert table.loc[winner, "delta_low_resource_mean"] == pytest.approx(lr_mean - low["none"].mean())
+        assert table.loc[winner, "worst_min"] == pytest.approx(worst[winner].min())
+        assert f"{lr_mean:.2f} ± {low[winner].std(ddof=1):.2f}" in md
+    # the sentence of the answer: low-resource mean from the shortest to the longest duration
+    assert f"{low['mnli@step100'].mean():.2f} → {low['mnli@step200'].mean():.2f}" in md
+
+
+def test_language_deltas_grouped_by_tier(report):
+    exp, md_path, head = report
+    table = pd.read_parquet(exp / "report" / "tables" / "language_deltas.parquet")
+    means = head.groupby(["winner", "target_task", "lang"])["score"].mean()
+    row = table.query("winner == 'qqp@best' and target_task == 'xnli' and lang == 'sw'").iloc[0]
+    assert row["delta"] == pytest.approx(means[("qqp@best", "xnli", "sw")] - means[("none", "xnli", "sw")])
+    assert row["resource_tier"] == "low"
+    tiers = pd.read_parquet(exp / "report" / "tables" / "tier_deltas.parquet").set_index(["winner", "resource_tier"])
+    mid = {"el", "th"}
+    d = (means["mnli@best"] - means["none"]).reset_index()
+    per_lang = d[d["lang"].isin(mid)].groupby("lang")["score"].mean()
+    assert tiers.loc[("mnli@best", "mid"), "delta"] == pytest.approx(per_lang.mean())
+    md = md_path.read_text()
+    assert md.index("### mnli@best") < md.index("### qqp@best")
+
+
+def check_png(path):
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = imread(path)
+    assert img.ndim == 3 and img.shape[0] > 200 and img.shape[1] > 200
+    assert img[..., :3].std() > 0.05  # not blank
+
+
+def test_plots_are_images_and_embedded(report):
+    exp, md_path, _ = report
+    plots = exp / "report" / "plots"
+    pngs = sorted(plots.glob("*.png"))
+    assert {p.stem for p in pngs} == {"duration_curves", "heatmap_mnli_best", "heatmap_qqp_best"}
+    html = (md_path.parent / "report.html").read_text()
+    md = md_path.read_text()
+    embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    for png in pngs:
+        check_png(png)
+        svg = png.with_suffix(".svg").read_text()
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "</svg>" in svg
+        assert base64.b64encode(png.read_bytes()).decode() in embedded
+        assert f"(plots/{png.name})" in md
+    assert "src=\"plots/" not in html  # self-contained
+
+
+def test_provenance(report):
+    exp, md_path, _ = report
+    prov = pd.read_parquet(exp / "report" / "tables" / "provenance.parquet").set_index("key")["value"]
+    assert prov["experiment"] == "synthetic" and prov["config digest"] == "abc123def456"
+    assert prov["data source"] == "offline world" and prov["target fine-tune seeds"] == "0, 1, 2"
+    assert {"package torch", "package ray", "package optuna", "package xstilts"} <= set(prov.index)
+    assert "abc123def456" in md_path.read_text()
+
+
+def test_same_input_same_numbers(report, tmp_path):
+    exp, _, _ = report
+    write_report(exp, tmp_path / "again")
+    for name in ("xtreme_scores", "task_deltas", "duration", "language_deltas", "tier_deltas"):
+        pd.testing.assert_frame_equal(pd.read_parquet(exp / "report" / "tables" / f"{name}.parquet"),
+                                      pd.read_parquet(tmp_path / "again" / "tables" / f"{name}.parquet"))
+    strip = lambda p: re.sub(r"\| date \(UTC\) \|[^\n]*", "", p.read_text())  # noqa: E731
+    assert strip(exp / "report" / "report.md") == strip(tmp_path / "again" / "report.md")
+
+
+def test_one_seed_says_no_ci(tmp_path):
+    exp = make_experiment(tmp_path, seeds=(5,), source="hub")
+    md = write_report(exp).read_text()
+    xtreme = md.split("## Per-task deltas")[0]
+    rows = [line for line in xtreme.splitlines() if line.startswith(("| none |", "| mnli@best |"))]
+    assert rows[0].endswith("(n=1, no CI) | – |")
+    assert rows[1].endswith("(n=1, no CI) |") and not any("±" in r for r in rows)
+    assert "not benchmark numbers" not in md and "offline world" not in md
+
+
+def test_missing_baseline_or_split_is_a_clear_error(tmp_path):
+    exp = make_experiment(tmp_path, winners={k: v for k, v in WINNERS.items() if k != "none"})
+    with pytest.raises(ValueError, match="no baseline"):
+        write_report(exp)
+    with pytest.raises(ValueError, match="Available splits: dev, test"):
+        write_report(exp, split="validation")
+
+
+def test_heatmap_with_forty_languages_is_readable(tmp_path):
+    langs = sorted(JOSHI_CLASS)
+    assert len(langs) == 40
+    rng = np.random.default_rng(0)
+    deltas = pd.DataFrame([{"target_task": task, "lang": lang, "resource_tier": resource_tier(lang),
+                            "delta": rng.normal(0, 3)} for task in ("xnli", "panx", "udpos", "tatoeba", "xquad",
+                                                                    "mlqa", "tydiqa", "pawsx", "bucc2018")
+                           for lang in langs if task != "pawsx" or lang in ("de", "en", "fr", "ja", "ko", "zh")])
+    png, svg = plot_delta_heatmap(deltas, tmp_path / "heatmap40", title="40 languages")
+    check_png(png)
+    assert imread(png).shape[1] > 1.5 * imread(png).shape[0]  # wider than tall: scales with languages
+    assert svg.stat().st_size > 0
+
+
+def test_duration_curves_fall_back_to_best_winners(tmp_path):
+    exp = make_experiment(tmp_path, winners={k: v for k, v in WINNERS.items() if v[0] != "duration"})
+    write_report(exp)
+    table = pd.read_parquet(exp / "report" / "tables" / "duration.parquet")
+    assert table[["winner", "step"]].values.tolist() == [["none", 0], ["mnli@best", 200], ["qqp@best", 100]]
+    check_png(exp / "report" / "plots" / "duration_curves.png")
