@@ -94,8 +94,8 @@ def train(model: torch.nn.Module, data: dict[str, list], collate: Collate, cfg: 
     device = resolve_device(cfg.device)
     model.to(device).train()
     n = len(next(iter(data.values())))
-    decay = [p for name, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for name, p in model.named_parameters() if p.ndim < 2]
+    decay = [p for p in model.parameters() if p.ndim >= 2]  # no weight decay on biases and LayerNorms
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
     warmup = int(cfg.warmup_ratio * cfg.max_steps)

@@ -13,9 +13,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 EXPERIMENTS = typer.Argument(Path("experiments.yaml"), help="YAML file of named experiments.")
 NAME = typer.Option("offline", "--name", "-n", help="Experiment name in the file.")
 
-USER_ERRORS: tuple[type[Exception], ...] = ()
-
-
 def _user_errors() -> tuple[type[Exception], ...]:
     from xstilts.search.config import ConfigError
     from xstilts.tasks.loading import DataError

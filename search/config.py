@@ -196,7 +196,7 @@ class Experiment(Strict):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
 
 
-def _format_error(path: Path, name: str, raw: dict, err: dict) -> str:
+def _format_error(name: str, err: dict) -> str:
     loc = ".".join(str(p) for p in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
@@ -225,7 +225,7 @@ def load_experiment(path: Path, name: str = "offline") -> tuple[Experiment, Path
     try:
         exp = Experiment.model_validate(raw[name])
     except ValidationError as exc:
-        errors = "; ".join(_format_error(path, name, raw, e) for e in exc.errors())
+        errors = "; ".join(_format_error(name, e) for e in exc.errors())
         raise ConfigError(f"{path}: {errors}") from None
     base = path.resolve().parent
     checks = (("source", exp.source, exp.source not in ("offline", "hub")),

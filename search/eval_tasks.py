@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -52,7 +53,7 @@ def materialize_encoder(plan: TrialPlan, exp_dir: str, winner: dict, out_dir: st
             if snap.step >= stop:
                 raise _Stop
         try:
-            train(model, data, collate, TrainConfig(**{**cfg.__dict__, "eval_every": stop}), on_eval=on_eval)
+            train(model, data, collate, replace(cfg, eval_every=stop), on_eval=on_eval)
         except _Stop:
             pass
     tmp = out.with_name(out.name + ".tmp")
@@ -75,7 +76,7 @@ def evaluate_target(plan: TrialPlan, encoder: str, task_name: str, seed: int, la
     else:
         model = load_for_task(encoder, spec, seed=seed, labels=labels)
         data = features_for(plan.encoder, plan.source, task_name, "train", "en")
-        train(model, data, collate_for(spec, pad), TrainConfig(**{**recipe.__dict__, "seed": seed}))
+        train(model, data, collate_for(spec, pad), replace(recipe, seed=seed))
     rows = []
     for split in ("dev", "test"):
         if split not in spec.sources:

@@ -65,15 +65,6 @@ class TaskSpec:
     def num_labels(self) -> int:
         return len(self.labels)
 
-    @property
-    def source_label(self) -> str:
-        """'id config' of the training split (or dev/test for retrieval), for listings."""
-        loc = self.sources.get("train") or self.sources.get("dev") or self.sources.get("test")
-        if loc is None:
-            return "—"
-        where = "local files" if loc.local_only else loc.dataset_id
-        return f"{where} {loc.config or ''}".strip()
-
 
 def _glue(config: str, dev: str = "validation") -> dict[str, Location]:
     return {"train": Location("nyu-mll/glue", config, "train"), "dev": Location("nyu-mll/glue", config, dev)}
