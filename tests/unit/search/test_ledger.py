@@ -33,6 +33,16 @@ def scheduler(path):
     return s
 
 
+def started(path, names, status=Trial.RUNNING):
+    """A scheduler on the ledger at `path` with trials `names` added: (scheduler, controller, trials)."""
+    trials = {t: fake_trial(t, status) for t in names}
+    sched = scheduler(path)
+    ctrl = FakeController(list(trials.values()))
+    for t in trials.values():
+        sched.on_trial_add(ctrl, t)
+    return sched, ctrl, trials
+
+
 # (trial, step, mean) in arrival order: enough trials for ASHA to cut at both rungs
 STREAM = [("a", 100, 50.0), ("b", 100, 40.0), ("c", 100, 45.0), ("a", 200, 55.0), ("d", 100, 30.0),
           ("c", 200, 44.0), ("e", 100, 48.0), ("e", 200, 60.0), ("f", 100, 20.0), ("b", 200, 41.0)]
@@ -73,11 +83,7 @@ def test_resumed_scheduler_makes_the_same_decisions(tmp_path):
 
 
 def test_trials_that_ended_before_the_kill_are_not_revived(tmp_path):
-    trials = {t: fake_trial(t) for t in "abcd"}
-    sched = scheduler(tmp_path)
-    ctrl = FakeController(list(trials.values()))
-    for t in trials.values():
-        sched.on_trial_add(ctrl, t)
+    sched, ctrl, trials = started(tmp_path, "abcd")
     decisions = run(sched, ctrl, [("a", 100, 50.0), ("b", 100, 45.0), ("c", 100, 10.0)], trials)
     assert decisions[2] == TrialScheduler.STOP
     sched.on_trial_complete(ctrl, trials["a"], {"step": 100, "mean": 50.0})
@@ -85,11 +91,7 @@ def test_trials_that_ended_before_the_kill_are_not_revived(tmp_path):
         "b": "stopped", "c": "stopped", "a": "complete"}
 
     # the experiment snapshot lagged: Ray restores a, b and c as PENDING beside d, which never reported
-    restored = {t: fake_trial(t, Trial.PENDING) for t in "abcd"}
-    ctrl2 = FakeController(list(restored.values()))
-    fresh = scheduler(tmp_path)
-    for t in restored.values():
-        fresh.on_trial_add(ctrl2, t)
+    fresh, ctrl2, restored = started(tmp_path, "abcd", Trial.PENDING)
     chosen = fresh.choose_trial_to_run(ctrl2)
     assert sorted(ctrl2.stopped) == ["a", "b", "c"]
     assert chosen.trial_id == "d"
@@ -97,11 +99,7 @@ def test_trials_that_ended_before_the_kill_are_not_revived(tmp_path):
 
 
 def test_results_keep_one_row_per_milestone_and_survive_a_torn_line(tmp_path):
-    trials = {t: fake_trial(t) for t in "ab"}
-    sched = scheduler(tmp_path)
-    ctrl = FakeController(list(trials.values()))
-    for t in trials.values():
-        sched.on_trial_add(ctrl, t)
+    sched, ctrl, trials = started(tmp_path, "ab")
     run(sched, ctrl, [("a", 100, 50.0), ("b", 100, 40.0), ("a", 100, 50.0)], trials)
     with open(tmp_path / LEDGER_NAME, "a") as fh:
         fh.write('{"event": "result", "trial_')  # a kill mid-append
@@ -130,10 +128,6 @@ def test_baseline_runs_once_and_tpe_still_proposes_other_tasks():
 
 
 def test_results_drop_trials_that_ray_never_snapshotted(tmp_path):
-    trials = {t: fake_trial(t) for t in "ab"}
-    sched = scheduler(tmp_path)
-    ctrl = FakeController(list(trials.values()))
-    for t in trials.values():
-        sched.on_trial_add(ctrl, t)
+    sched, ctrl, trials = started(tmp_path, "ab")
     run(sched, ctrl, [("a", 100, 50.0), ("b", 100, 40.0)], trials)
     assert [r["trial_id"] for r in milestones_from_ledger(tmp_path / LEDGER_NAME, {"a"})] == ["a"]
