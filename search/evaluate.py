@@ -28,6 +28,10 @@ EVAL_DIR = "evaluation"
 EVAL_NAME = "evaluation.parquet"
 
 
+class EvaluationFailed(RuntimeError):
+    """Some jobs failed (each was reported); the others' parts are written, and a rerun retries the rest."""
+
+
 @dataclass(frozen=True)
 class Winner:
     name: str  # e.g. mnli@best, mnli@step200, none
@@ -115,13 +119,42 @@ def load_experiment_dir(exp_dir: Path) -> tuple[Experiment, Path, str]:
     return exp, Path(meta.get("base", Path(exp_dir).resolve().parent.parent)), meta["name"]
 
 
+def encoder_groups(winners: list[Winner]) -> list[list[Winner]]:
+    """Winners that share an encoder (same trial and step: a task's best is also the best at its step),
+    in order; each group is evaluated once and its rows are written for every winner in it."""
+    groups: dict[tuple[str, int], list[Winner]] = {}
+    for w in winners:
+        groups.setdefault((w.trial_id, w.step), []).append(w)
+    return list(groups.values())
+
+
+def jobs_of(tasks: list[str], seeds: list[int]) -> list[tuple[str, list[int]]]:
+    """(target task, seeds its job covers): retrieval tasks are not fine-tuned, so their scores do not
+    depend on the seed: one job scores them and its rows stand for every seed."""
+    from xstilts.tasks.registry import build_registry
+
+    registry = build_registry()
+    jobs: list[tuple[str, list[int]]] = []
+    for task in tasks:
+        jobs += [(task, list(seeds))] if registry[task].kind == "retrieval" else [(task, [s]) for s in seeds]
+    return jobs
+
+
+def write_job(rows: list[dict], group: list[Winner], task: str, seeds: list[int], out: Path) -> None:
+    """One part per (winner, task, seed) the job covers, each row relabelled with that winner and seed."""
+    for w in group:
+        for seed in seeds:
+            write_rows([{**r, "winner": w.name, "role": w.role, "seed": seed} for r in rows],
+                       part_path(out, w.name, task, seed))
+
+
 def run_evaluation(exp_dir: Path, *, address: str | None = None, progress=None) -> Path:
     """Evaluate the winners of the sweep in `exp_dir`; returns the path of evaluation.parquet."""
     import ray
 
     from xstilts.models.train import TrainConfig
     from xstilts.search.eval_tasks import evaluate_target, materialize_encoder
-    from xstilts.search.plan import make_plan
+    from xstilts.search.plan import make_plan, release_plan_check
     from xstilts.search.progress import JobProgress
     from xstilts.search.sweep import _init_ray
 
@@ -129,8 +162,10 @@ def run_evaluation(exp_dir: Path, *, address: str | None = None, progress=None) 
     exp_dir, winners = winners_of(exp, base, name)
     out = exp_dir / EVAL_DIR
     plan = make_plan(exp, base)
+    release_plan_check()
     ev = exp.evaluation
     recipe = TrainConfig(max_steps=ev.steps, lr=ev.lr, batch_size=ev.batch_size, device=exp.device)
+    seeds = [exp.seed + i for i in range(ev.seeds)]
     label = plan.source.label
     _init_ray(address, exp)
     view = progress or JobProgress("xstilts evaluate")
@@ -139,29 +174,37 @@ def run_evaluation(exp_dir: Path, *, address: str | None = None, progress=None) 
         encode = ray.remote(**opts)(materialize_encoder)
         score = ray.remote(max_retries=2, **opts)(evaluate_target)
         pending: dict = {}
-        for w in winners:
-            jobs = [(task, exp.seed + i) for task in ev.tasks for i in range(ev.seeds)]
-            todo = [(t, s) for t, s in jobs if not part_path(out, w.name, t, s).is_file()]
+        for group in encoder_groups(winners):
+            first = group[0]
+            jobs = jobs_of(ev.tasks, seeds)
+            todo = [(t, s) for t, s in jobs
+                    if not all(part_path(out, w.name, t, seed).is_file() for w in group for seed in s)]
             view.add_done(len(jobs) - len(todo))
             if not todo:
                 continue
-            encoder = encode.remote(plan, str(exp_dir), asdict(w), str(out / "encoders" / w.name))
-            for task, seed in todo:
-                ref = score.remote(plan, encoder, task, seed, eval_langs(exp, task), recipe, asdict(w), label)
-                pending[ref] = (w.name, task, seed)
-                view.add_running(f"{w.name} {task} seed {seed}")
+            encoder = encode.remote(plan, str(exp_dir), asdict(first), str(out / "encoders" / first.name))
+            for task, job_seeds in todo:
+                ref = score.remote(plan, encoder, task, job_seeds[0], eval_langs(exp, task), recipe, asdict(first),
+                                   label)
+                pending[ref] = (group, task, job_seeds)
+                view.add_running(_job_name(group, task, job_seeds))
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
-            job = pending.pop(done[0])
+            group, task, job_seeds = job = pending.pop(done[0])
             try:
-                write_rows(ray.get(done[0]), part_path(out, *job))
-                view.finished(f"{job[0]} {job[1]} seed {job[2]}", ok=True)
+                write_job(ray.get(done[0]), *job, out)
+                view.finished(_job_name(group, task, job_seeds), ok=True)
             except Exception as exc:  # a failed job is reported and left for a rerun
-                view.finished(f"{job[0]} {job[1]} seed {job[2]}: {type(exc).__name__}: {exc}", ok=False)
+                view.finished(f"{_job_name(group, task, job_seeds)}: {type(exc).__name__}: {exc}", ok=False)
     finally:
         view.close()
         ray.shutdown()
     collect(out)
     if view.failed:
-        raise RuntimeError(f"{view.failed} evaluation job(s) failed; rerun `xstilts evaluate {exp_dir}` to retry them")
+        raise EvaluationFailed(f"{view.failed} evaluation job(s) failed; rerun `xstilts evaluate {exp_dir}` to retry them")
     return out / EVAL_NAME
+
+
+def _job_name(group: list[Winner], task: str, seeds: list[int]) -> str:
+    seed = f"seed {seeds[0]}" if len(seeds) == 1 else "all seeds"
+    return f"{' = '.join(w.name for w in group)} {task} {seed}"

@@ -109,6 +109,14 @@ def make_plan(exp: Experiment, base: Path, prepare: bool = True) -> TrialPlan:
         device=exp.device)
 
 
+def release_plan_check() -> None:
+    """Drop this process's cached features (the driver's, after `make_plan` checked every split)."""
+    from xstilts.models.train import release_memory
+
+    features_for.cache_clear()
+    release_memory()
+
+
 @functools.lru_cache(maxsize=8)
 def tokenizer_for(encoder: str):
     from transformers import AutoTokenizer
@@ -126,7 +134,7 @@ def tag_labels(encoder: str, source: DataSource, task: str) -> tuple[str, ...] |
     return tag_inventory(load_split(spec, "train", "en", source).to_dict())
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)  # evaluate: 9 targets x languages x 2 splits
 def features_for(encoder: str, source: DataSource, task: str, split: str, lang: str):
     """Featurised split (training features for train, eval features otherwise), cached per process
     (reused actors keep it across trials). BUCC returns (features, gold id pairs)."""

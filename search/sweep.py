@@ -9,7 +9,7 @@ from pathlib import Path
 
 from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.ledger import LEDGER_NAME, PersistentASHA
-from xstilts.search.plan import TrialPlan, make_plan
+from xstilts.search.plan import TrialPlan, make_plan, release_plan_check
 from xstilts.search.results import RESULTS_NAME, SearchResult, results_table, summarize, write_parquet
 
 EXPERIMENT_JSON = "xstilts-experiment.json"
@@ -122,6 +122,7 @@ def run_search(exp: Experiment, base: Path, name: str = "offline", *, address: s
         raise ConfigError(f"{exp_dir}: already exists; resume it or choose another name")
     _check_same_experiment(exp, exp_dir)
     plan = make_plan(exp, base)
+    release_plan_check()  # the driver featurised every split to check it; the trials featurise their own
     _init_ray(address, exp)
     import ray
     try:

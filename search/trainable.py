@@ -14,7 +14,7 @@ from xstilts.models.checkpoint import load_resume, read_state
 from xstilts.models.evaluate import collate_for
 from xstilts.models.heads import auto_class, load_for_task, quiet_transformers
 from xstilts.models.multitask import build_multitask, load_multitask, mixing_weights, multitask_collate
-from xstilts.models.train import Snapshot, TrainConfig, train
+from xstilts.models.train import Snapshot, TrainConfig, release_memory, train
 from xstilts.models.transfer import TargetData, fork_and_evaluate
 from xstilts.search.plan import TrialPlan, features_for, tag_labels, tokenizer_for
 from xstilts.tasks.registry import TaskSpec, build_registry
@@ -80,6 +80,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
 
     def report(model: torch.nn.Module, step: int, snapshot: Snapshot | None) -> None:
         metrics = {"step": step, **fork_and_evaluate(model, targets, recipe, list(plan.low_resource))}
+        release_memory()  # the probes' copies are gone; Ray keeps this worker for the next trial
         with tempfile.TemporaryDirectory() as tmp:
             if snapshot is None:
                 tune.report(metrics)
@@ -103,3 +104,5 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     else:
         model, data, collate = _setup(task, plan, seed, None)
     train(model, data, collate, cfg, on_eval=lambda snap: report(snap.model, snap.step, snap), resume=resume)
+    del model, data, collate
+    release_memory()

@@ -83,8 +83,8 @@ class WorldSpec:
     intermediate_train: int = 3000  # per intermediate task (ANLI: split 1:2:3 over its rounds)
     intermediate_dev: int = 300
     target_train: int = 400  # English training set of each target task (SQuAD v1.1 for XQuAD/MLQA)
-    target_dev: int = 300  # per language (BUCC: gold pairs, plus half as many distractors per side)
-    target_test: int = 300  # per language (XQuAD, Tatoeba: their single set)
+    target_dev: int = 150  # per language (BUCC: gold pairs, plus half as many distractors per side)
+    target_test: int = 150  # per language (XQuAD, Tatoeba: their single set)
     text_class5: int = 4000  # unlabelled sentences of a class-5 language; halved per class below
     code_switch_fraction: float = 0.3  # of a language's unlabelled sentences, partly in English
 

@@ -46,8 +46,15 @@ def test_bad_config_field(tmp_path, case):
     assert_rejected(invoke("sweep", path), tmp_path, str(path), *needles)
 
 
-def test_missing_experiments_file(tmp_path):
-    assert_rejected(invoke("sweep", tmp_path / "nope.yaml"), tmp_path, "nope.yaml", "cannot read")
+def test_run_needs_the_none_baseline(tmp_path):
+    path = write_experiments(tmp_path, {"intermediate": {"tasks": ["mnli", "qqp"]}})
+    assert_rejected(invoke("run", path), tmp_path, str(path), "offline.intermediate.tasks", "'none' baseline",
+                    "['mnli', 'qqp']")
+
+
+@pytest.mark.parametrize("command", ["sweep", "run"])
+def test_missing_experiments_file(tmp_path, command):
+    assert_rejected(invoke(command, tmp_path / "nope.yaml"), tmp_path, "nope.yaml", "cannot read")
 
 
 def test_invalid_yaml(tmp_path):

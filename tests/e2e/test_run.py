@@ -1,0 +1,101 @@
+"""`xstilts run` end to end on the offline world: sweep -> evaluate (Ray tasks) -> report, with the
+driver SIGKILLed in the middle of the evaluation and the same command run again."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from tests.conftest import write_experiments
+from xstilts.search.ledger import LEDGER_NAME, read_ledger
+from xstilts.tasks.registry import build_registry
+
+pytestmark = pytest.mark.e2e
+NINE = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"]
+LANGS = ["en", "de", "fr", "ru", "el", "ur", "sw"]
+SMALL = {"intermediate": {"tasks": ["mnli", "none"], "steps": [100], "milestone_every": 100},
+         "target": {"tasks": ["xnli"], "steps": 30},
+         "search": {"num_samples": 3},
+         "evaluation": {"seeds": 2, "steps": 20, "tasks": NINE}}
+
+
+def run_cmd(path):
+    return [sys.executable, "-m", "xstilts", "run", str(path)]
+
+
+def kill_when_parts(proc, parts, n, deadline):
+    """SIGKILL the driver once `n` evaluation parts are on disk (the evaluation is under way)."""
+    while time.time() < deadline and proc.poll() is None:
+        if len(list(parts.glob("*.parquet"))) >= n:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            return
+        time.sleep(0.05)
+    raise AssertionError("the run finished or stalled before the evaluation's kill point")
+
+
+def recomputed_xtreme(ev: pd.DataFrame, winner: str) -> float:
+    """XTREME score on test, recomputed independently: language mean per task, task mean, seed mean."""
+    head = ev[(ev.split == "test") & ev.headline & (ev.winner == winner)]
+    return head.groupby(["seed", "target_task"])["score"].mean().groupby("seed").mean().mean()
+
+
+def test_run_killed_during_evaluation_reruns_to_a_full_report(tmp_path, offline_plan):
+    path = write_experiments(tmp_path, SMALL)
+    exp_dir = tmp_path / "runs" / "offline"
+    parts = exp_dir / "evaluation" / "parts"
+    with open(tmp_path / "first.log", "w") as log:
+        proc = subprocess.Popen(run_cmd(path), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            kill_when_parts(proc, parts, 6, time.time() + 500)
+        finally:
+            time.sleep(5)  # Ray's processes notice the dead driver; sweep up any stragglers of its session
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert not (exp_dir / "report").exists()
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in parts.glob("*.parquet")}
+    assert not list(parts.glob("*.tmp")), "a kill left a half-written part"
+    events = len(read_ledger(exp_dir / LEDGER_NAME))
+
+    second = subprocess.run(run_cmd(path), capture_output=True, text=True, timeout=600, start_new_session=True)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert len(read_ledger(exp_dir / LEDGER_NAME)) == events, "the finished sweep ran again"
+    for name, (data, mtime) in before.items():  # what was done before the kill is kept, not redone
+        assert (parts / name).read_bytes() == data and (parts / name).stat().st_mtime_ns == mtime, name
+    assert str(exp_dir / "report" / "report.md") in second.stdout
+
+    winners = json.loads((exp_dir / "evaluation" / "winners.json").read_text())
+    names = {w["name"] for w in winners}
+    assert "none" in names and "mnli@best" in names
+    ev = pd.read_parquet(exp_dir / "evaluation" / "evaluation.parquet")
+    assert set(ev["winner"]) == names and set(ev["source"]) == {"offline world"}
+    keys = ["winner", "target_task", "seed", "lang", "split", "metric"]
+    assert not ev.duplicated(keys).any(), "a result row appears twice"
+    registry = build_registry()
+    head = ev[ev.headline]
+    for task in NINE:  # every winner x target x seed x language x split, exactly one headline score
+        spec = registry[task]
+        langs = [lang for lang in spec.eval_langs if lang in LANGS]
+        splits = [s for s in ("dev", "test") if s in spec.sources]
+        got = head[head.target_task == task].groupby(["winner", "seed"]).size()
+        assert len(got) == len(names) * 2 and (got == len(langs) * len(splits)).all(), task
+
+    report = (exp_dir / "report" / "report.md").read_text()
+    for winner in names:  # the report's XTREME score column is what the Parquet holds
+        row = next(line for line in report.splitlines() if line.startswith(f"| {winner} |"))
+        shown = float(re.search(r"\| (-?\d+\.\d+) ± ", row).group(1))
+        assert shown == pytest.approx(recomputed_xtreme(ev, winner), abs=0.006), winner
+    pngs = sorted((exp_dir / "report" / "plots").glob("*.png"))
+    assert any(p.name == "duration_curves.png" for p in pngs) and len(pngs) >= 2
+    for png in pngs:
+        image = imread(png)
+        assert image.shape[0] > 100 and image[..., :3].std() > 0.01, png  # a real picture, not blank
