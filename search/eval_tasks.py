@@ -63,30 +63,45 @@ def materialize_encoder(plan: TrialPlan, exp_dir: str, winner: dict, out_dir: st
     return str(out)
 
 
-def evaluate_target(plan: TrialPlan, encoder: str, task_name: str, seed: int, langs: list[str],
-                    recipe: TrainConfig, winner: dict, source_label: str) -> list[dict]:
-    """Fine-tune on English (retrieval: no training), score every language on dev and test; one row a metric."""
+def evaluate_targets(plan: TrialPlan, encoder: str, task_names: list[str], seed: int,
+                     langs: dict[str, list[str]], recipe: TrainConfig, winner: dict,
+                     source_label: str) -> list[dict]:
+    """Fine-tune on the English training set the tasks share (retrieval: no training), then score every
+    task's languages on dev and test; one row a metric. Several tasks share one fine-tune only when they
+    train on the same data with the same head (XQuAD and MLQA: SQuAD v1.1, as XTREME's train_qa.sh does)."""
     torch.set_num_threads(plan.threads)
     quiet_transformers()
-    spec = build_registry()[task_name]
+    registry = build_registry()
+    first = registry[task_names[0]]
+    if len({(registry[t].kind, registry[t].sources.get("train"), registry[t].max_len) for t in task_names}) > 1:
+        raise ValueError(f"tasks {task_names} do not share a training set and head")
     pad = tokenizer_for(plan.encoder).pad_token_id
-    labels = tag_labels(plan.encoder, plan.source, task_name)
-    if spec.kind == "retrieval":
+    labels = tag_labels(plan.encoder, plan.source, first.name)
+    if first.kind == "retrieval":
         model = auto_class("retrieval").from_pretrained(encoder)
     else:
-        model = load_for_task(encoder, spec, seed=seed, labels=labels)
-        data = features_for(plan.encoder, plan.source, task_name, "train", "en")
-        train(model, data, collate_for(spec, pad), replace(recipe, seed=seed))
+        model = load_for_task(encoder, first, seed=seed, labels=labels)
+        data = features_for(plan.encoder, plan.source, first.name, "train", "en")
+        train(model, data, collate_for(first, pad), replace(recipe, seed=seed))
+    rows = []
+    for task_name in task_names:
+        rows += _score_task(plan, model, registry[task_name], langs[task_name], pad, labels, seed, winner,
+                            source_label)
+    return rows
+
+
+def _score_task(plan: TrialPlan, model, spec, langs: list[str], pad: int, labels, seed: int, winner: dict,
+                source_label: str) -> list[dict]:
     rows = []
     for split in ("dev", "test"):
         if split not in spec.sources:
             continue
         for lang in langs:
-            feats, gold, dev = features_for(plan.encoder, plan.source, task_name, split, lang), None, None
+            feats, gold, dev = features_for(plan.encoder, plan.source, spec.name, split, lang), None, None
             if spec.adapter == "bucc":
                 (feats, gold) = feats
                 if split == "test":
-                    dev = features_for(plan.encoder, plan.source, task_name, "dev", lang)
+                    dev = features_for(plan.encoder, plan.source, spec.name, "dev", lang)
             scores = evaluate_split(model, spec, feats, gold, lang, pad, device=plan.device, labels=labels,
                                     dev=dev, layer=plan.retrieval_layer)
             if spec.metric in QA_METRICS:
@@ -95,7 +110,7 @@ def evaluate_target(plan: TrialPlan, encoder: str, task_name: str, seed: int, la
             for metric, score in scores.items():
                 rows.append({"winner": winner["name"], "role": winner["role"],
                              "intermediate_task": winner["intermediate_task"], "step": winner["step"],
-                             "trial_id": winner["trial_id"], "target_task": task_name, "seed": seed, "lang": lang,
+                             "trial_id": winner["trial_id"], "target_task": spec.name, "seed": seed, "lang": lang,
                              "resource_tier": resource_tier(lang), "low_resource": lang in plan.low_resource,
                              "split": split, "metric": metric, "score": float(score), "headline": metric == head,
                              "source": source_label})

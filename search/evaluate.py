@@ -128,24 +128,31 @@ def encoder_groups(winners: list[Winner]) -> list[list[Winner]]:
     return list(groups.values())
 
 
-def jobs_of(tasks: list[str], seeds: list[int]) -> list[tuple[str, list[int]]]:
-    """(target task, seeds its job covers): retrieval tasks are not fine-tuned, so their scores do not
-    depend on the seed: one job scores them and its rows stand for every seed."""
+def jobs_of(tasks: list[str], seeds: list[int]) -> list[tuple[tuple[str, ...], list[int]]]:
+    """(target tasks, seeds) of each job. Tasks that train on the same English data with the same head share
+    one fine-tune per seed (XQuAD and MLQA: SQuAD v1.1, as in XTREME). Retrieval tasks are not fine-tuned,
+    so their scores do not depend on the seed: one job scores them all and its rows stand for every seed."""
     from xstilts.tasks.registry import build_registry
 
     registry = build_registry()
-    jobs: list[tuple[str, list[int]]] = []
+    shared: dict[tuple, list[str]] = {}
     for task in tasks:
-        jobs += [(task, list(seeds))] if registry[task].kind == "retrieval" else [(task, [s]) for s in seeds]
+        spec = registry[task]
+        shared.setdefault((spec.kind, spec.sources.get("train"), spec.max_len), []).append(task)
+    jobs: list[tuple[tuple[str, ...], list[int]]] = []
+    for (kind, _, _), group in shared.items():
+        jobs += [(tuple(group), list(seeds))] if kind == "retrieval" else [(tuple(group), [s]) for s in seeds]
     return jobs
 
 
-def write_job(rows: list[dict], group: list[Winner], task: str, seeds: list[int], out: Path) -> None:
+def write_job(rows: list[dict], group: list[Winner], tasks: tuple[str, ...], seeds: list[int], out: Path) -> None:
     """One part per (winner, task, seed) the job covers, each row relabelled with that winner and seed."""
-    for w in group:
-        for seed in seeds:
-            write_rows([{**r, "winner": w.name, "role": w.role, "seed": seed} for r in rows],
-                       part_path(out, w.name, task, seed))
+    for task in tasks:
+        task_rows = [r for r in rows if r["target_task"] == task]
+        for w in group:
+            for seed in seeds:
+                write_rows([{**r, "winner": w.name, "role": w.role, "seed": seed} for r in task_rows],
+                           part_path(out, w.name, task, seed))
 
 
 def run_evaluation(exp_dir: Path, *, address: str | None = None, progress=None) -> Path:
@@ -153,7 +160,7 @@ def run_evaluation(exp_dir: Path, *, address: str | None = None, progress=None) 
     import ray
 
     from xstilts.models.train import TrainConfig
-    from xstilts.search.eval_tasks import evaluate_target, materialize_encoder
+    from xstilts.search.eval_tasks import evaluate_targets, materialize_encoder
     from xstilts.search.plan import make_plan, release_plan_check
     from xstilts.search.progress import JobProgress
     from xstilts.search.sweep import _init_ray
@@ -172,30 +179,30 @@ def run_evaluation(exp_dir: Path, *, address: str | None = None, progress=None) 
     try:
         opts = {"num_cpus": ev.resources.cpu, "num_gpus": ev.resources.gpu}
         encode = ray.remote(**opts)(materialize_encoder)
-        score = ray.remote(max_retries=2, **opts)(evaluate_target)
+        score = ray.remote(max_retries=2, **opts)(evaluate_targets)
         pending: dict = {}
         for group in encoder_groups(winners):
             first = group[0]
             jobs = jobs_of(ev.tasks, seeds)
-            todo = [(t, s) for t, s in jobs
-                    if not all(part_path(out, w.name, t, seed).is_file() for w in group for seed in s)]
+            todo = [(tasks, s) for tasks, s in jobs
+                    if not all(part_path(out, w.name, t, seed).is_file() for t in tasks for w in group for seed in s)]
             view.add_done(len(jobs) - len(todo))
             if not todo:
                 continue
             encoder = encode.remote(plan, str(exp_dir), asdict(first), str(out / "encoders" / first.name))
-            for task, job_seeds in todo:
-                ref = score.remote(plan, encoder, task, job_seeds[0], eval_langs(exp, task), recipe, asdict(first),
-                                   label)
-                pending[ref] = (group, task, job_seeds)
-                view.add_running(_job_name(group, task, job_seeds))
+            for tasks, job_seeds in todo:
+                langs = {t: eval_langs(exp, t) for t in tasks}
+                ref = score.remote(plan, encoder, list(tasks), job_seeds[0], langs, recipe, asdict(first), label)
+                pending[ref] = (group, tasks, job_seeds)
+                view.add_running(_job_name(group, tasks, job_seeds))
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
-            group, task, job_seeds = job = pending.pop(done[0])
+            group, tasks, job_seeds = job = pending.pop(done[0])
             try:
                 write_job(ray.get(done[0]), *job, out)
-                view.finished(_job_name(group, task, job_seeds), ok=True)
+                view.finished(_job_name(group, tasks, job_seeds), ok=True)
             except Exception as exc:  # a failed job is reported and left for a rerun
-                view.finished(f"{_job_name(group, task, job_seeds)}: {type(exc).__name__}: {exc}", ok=False)
+                view.finished(f"{_job_name(group, tasks, job_seeds)}: {type(exc).__name__}: {exc}", ok=False)
     finally:
         view.close()
         ray.shutdown()
@@ -205,6 +212,6 @@ def run_evaluation(exp_dir: Path, *, address: str | None = None, progress=None) 
     return out / EVAL_NAME
 
 
-def _job_name(group: list[Winner], task: str, seeds: list[int]) -> str:
+def _job_name(group: list[Winner], tasks: tuple[str, ...], seeds: list[int]) -> str:
     seed = f"seed {seeds[0]}" if len(seeds) == 1 else "all seeds"
-    return f"{' = '.join(w.name for w in group)} {task} {seed}"
+    return f"{' = '.join(w.name for w in group)} {' + '.join(tasks)} {seed}"

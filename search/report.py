@@ -262,7 +262,9 @@ def _task_section(td: pd.DataFrame) -> list[tuple]:
     wide = wide.reindex(cells["winner"].unique()).fillna("–").reset_index()
     return [("h", 2, "Per-task deltas"),
             ("p", "Each cell: the winner's language mean of the task minus the baseline's (points), mean over seeds "
-                  "± the 95% t-interval of the per-seed differences; the first row is the baseline's own score (%)."),
+                  "± the 95% t-interval of the per-seed differences; the first row is the baseline's own score (%). "
+                  "Retrieval targets (bucc2018, tatoeba) score the encoder without fine-tuning, so they do not vary "
+                  "with the seed: their intervals are 0."),
             ("table", wide)]
 
 

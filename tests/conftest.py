@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -45,3 +48,13 @@ def offline_plan():
     exp, base = load_experiment(REPO / "experiments.yaml", "offline")
     exp = exp.model_copy(update={"cache_dir": str(CACHE)})
     return make_plan(exp, base)
+
+
+def sweep_up(proc) -> None:
+    """After the driver `proc` (started with start_new_session=True) was killed: let Ray's processes notice
+    the dead driver, then SIGKILL any stragglers of its session."""
+    time.sleep(5)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from tests.conftest import write_experiments
+from tests.conftest import sweep_up, write_experiments
 from xstilts.search.ledger import LEDGER_NAME, read_ledger
 from xstilts.tasks.registry import build_registry
 
@@ -56,11 +56,7 @@ def test_run_killed_during_evaluation_reruns_to_a_full_report(tmp_path, offline_
         try:
             kill_when_parts(proc, parts, 6, time.time() + 500)
         finally:
-            time.sleep(5)  # Ray's processes notice the dead driver; sweep up any stragglers of its session
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            sweep_up(proc)
     assert not (exp_dir / "report").exists()
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in parts.glob("*.parquet")}
     assert not list(parts.glob("*.tmp")), "a kill left a half-written part"

@@ -10,7 +10,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import write_experiments
+from tests.conftest import sweep_up, write_experiments
 from xstilts.search.ledger import LEDGER_NAME, read_ledger
 
 pytestmark = pytest.mark.e2e
@@ -87,11 +87,7 @@ def test_sigkill_then_resume_loses_nothing_and_revives_nothing(tmp_path, offline
         os.kill(proc.pid, signal.SIGKILL)  # the driver, at once
         proc.wait(timeout=30)
     finally:
-        time.sleep(5)  # Ray's processes notice the dead driver; sweep up any stragglers of its session
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        sweep_up(proc)
     ended_before = {e["trial_id"]: e["how"] for e in before if e["event"] == "end"}
     last_step = {}
     for e in before:

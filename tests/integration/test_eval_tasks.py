@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from xstilts.models.train import TrainConfig
-from xstilts.search.eval_tasks import evaluate_target, materialize_encoder
+from xstilts.search.eval_tasks import evaluate_targets, materialize_encoder
 
 pytestmark = pytest.mark.integration
 
@@ -21,13 +21,22 @@ def test_winner_encoder_then_every_language_on_dev_and_test(offline_plan, tmp_pa
 
     recipe = TrainConfig(max_steps=5, batch_size=8, device="cpu")
     langs = ["en", "de", "ru"]
-    rows = evaluate_target(offline_plan, enc, "xquad", 0, langs, recipe, winner, "offline world")
-    assert {(r["split"], r["lang"]) for r in rows} == {(s, lang) for s in ("dev", "test") for lang in langs}
-    head = [r for r in rows if r["headline"]]
+    # One SQuAD fine-tune scores XQuAD and MLQA, each with its own metric (MLQA's normalisation).
+    rows = evaluate_targets(offline_plan, enc, ["xquad", "mlqa"], 0, {"xquad": langs, "mlqa": ["en", "de"]},
+                            recipe, winner, "offline world")
+    xquad = [r for r in rows if r["target_task"] == "xquad"]
+    assert {(r["split"], r["lang"]) for r in xquad} == {(s, lang) for s in ("dev", "test") for lang in langs}
+    assert {(r["split"], r["lang"]) for r in rows if r["target_task"] == "mlqa"} == {
+        (s, lang) for s in ("dev", "test") for lang in ("en", "de")}
+    head = [r for r in xquad if r["headline"]]
     assert {r["metric"] for r in head} == {"avg_metric"} and len(head) == 6
-    by = {(r["split"], r["lang"], r["metric"]): r["score"] for r in rows}
+    by = {(r["split"], r["lang"], r["metric"]): r["score"] for r in xquad}
     assert by[("dev", "de", "avg_metric")] == (by[("dev", "de", "exact_match")] + by[("dev", "de", "f1")]) / 2
+    with pytest.raises(ValueError, match="do not share a training set"):
+        evaluate_targets(offline_plan, enc, ["xquad", "tydiqa"], 0, {"xquad": langs, "tydiqa": ["en"]}, recipe,
+                         winner, "offline world")
 
-    tatoeba = evaluate_target(offline_plan, enc, "tatoeba", 0, ["de", "sw"], recipe, winner, "offline world")
+    tatoeba = evaluate_targets(offline_plan, enc, ["tatoeba"], 0, {"tatoeba": ["de", "sw"]}, recipe, winner,
+                               "offline world")
     assert {r["metric"] for r in tatoeba if r["headline"]} == {"accuracy"}
     assert all(r["resource_tier"] in ("high", "mid", "low") and r["source"] == "offline world" for r in tatoeba)

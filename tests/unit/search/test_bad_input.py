@@ -5,7 +5,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import CACHE, write_experiments
+from tests.conftest import write_experiments
 from xstilts.search.cli import app
 
 

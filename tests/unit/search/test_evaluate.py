@@ -2,7 +2,7 @@
 
 import pyarrow.parquet as pq
 
-from xstilts.search.evaluate import collect, part_path, select_winners, write_rows
+from xstilts.search.evaluate import collect, jobs_of, part_path, select_winners, write_rows
 
 
 def ms(trial, task, step, mean, low):
@@ -35,3 +35,15 @@ def test_parts_are_written_atomically_and_collected(tmp_path):
     assert not list(tmp_path.glob("parts/*.tmp"))
     table = collect(tmp_path)
     assert table.num_rows == 2 and pq.read_table(tmp_path / "evaluation.parquet").num_rows == 2
+
+
+def test_jobs_share_a_fine_tune_only_where_xtreme_does_and_retrieval_runs_once():
+    nine = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"]
+    jobs = jobs_of(nine, [0, 1])
+    assert jobs == [(("xnli",), [0]), (("xnli",), [1]), (("pawsx",), [0]), (("pawsx",), [1]),
+                    (("udpos",), [0]), (("udpos",), [1]), (("panx",), [0]), (("panx",), [1]),
+                    (("xquad", "mlqa"), [0]), (("xquad", "mlqa"), [1]), (("tydiqa",), [0]), (("tydiqa",), [1]),
+                    (("bucc2018", "tatoeba"), [0, 1])]
+    covered = {(t, s) for tasks, seeds in jobs for t in tasks for s in seeds}
+    assert covered == {(t, s) for t in nine for s in (0, 1)}  # every (task, seed) exactly in one job
+    assert sum(len(tasks) * len(seeds) for tasks, seeds in jobs) == len(covered)
