@@ -90,6 +90,10 @@ def main() -> None:
         exp_dir = full_dir / "runs" / "offline"
         report["evaluate"] = timed([*xstilts, "evaluate", str(exp_dir)], REPO)
         report["report"] = timed([*xstilts, "report", str(exp_dir)], REPO)
+        # The evaluation's size depends on how many distinct (trial, step) encoders won (seeds vary per run).
+        winners = json.loads((exp_dir / "evaluation" / "winners.json").read_text())
+        report["winners"] = len(winners)
+        report["winner_encoders"] = len({(w["trial_id"], w["step"]) for w in winners})
     sweep = report["offline_default"]
     report["ratio_vs_baseline"] = round(sweep["wall_s"] / report["baseline_one_trial"]["wall_s"], 2)
     report["ratio_vs_target_time"] = round(sweep["wall_s"] / TARGET_S, 2)
