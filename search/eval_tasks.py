@@ -92,20 +92,24 @@ def evaluate_targets(plan: TrialPlan, encoder: str, task_names: list[str], seed:
 
 def _score_task(plan: TrialPlan, model, spec, langs: list[str], pad: int, labels, seed: int, winner: dict,
                 source_label: str) -> list[dict]:
-    rows = []
+    rows, scored = [], {}
     for split in ("dev", "test"):
         if split not in spec.sources:
             continue
         for lang in langs:
-            feats, gold, dev = features_for(plan.encoder, plan.source, spec.name, split, lang), None, None
-            if spec.adapter == "bucc":
-                (feats, gold) = feats
-                if split == "test":
-                    dev = features_for(plan.encoder, plan.source, spec.name, "dev", lang)
-            scores = evaluate_split(model, spec, feats, gold, lang, pad, device=plan.device, labels=labels,
-                                    dev=dev, layer=plan.retrieval_layer)
-            if spec.metric in QA_METRICS:
-                scores["avg_metric"] = (scores["exact_match"] + scores["f1"]) / 2  # XTREME's QA task score
+            same = (spec.sources[split], lang)  # XQuAD, TyDiQA-GoldP, Tatoeba: dev and test are one set
+            if same in scored and spec.adapter != "bucc":
+                scores = scored[same]
+            else:
+                feats, gold, dev = features_for(plan.encoder, plan.source, spec.name, split, lang), None, None
+                if spec.adapter == "bucc":
+                    (feats, gold) = feats
+                    if split == "test":  # BUCC's threshold is chosen on dev
+                        dev = features_for(plan.encoder, plan.source, spec.name, "dev", lang)
+                scores = scored[same] = evaluate_split(model, spec, feats, gold, lang, pad, device=plan.device,
+                                                       labels=labels, dev=dev, layer=plan.retrieval_layer)
+                if spec.metric in QA_METRICS:
+                    scores["avg_metric"] = (scores["exact_match"] + scores["f1"]) / 2  # XTREME's QA task score
             head = "avg_metric" if spec.metric in QA_METRICS else HEADLINE_KEY[spec.metric]
             for metric, score in scores.items():
                 rows.append({"winner": winner["name"], "role": winner["role"],

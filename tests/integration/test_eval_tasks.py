@@ -32,6 +32,8 @@ def test_winner_encoder_then_every_language_on_dev_and_test(offline_plan, tmp_pa
     assert {r["metric"] for r in head} == {"avg_metric"} and len(head) == 6
     by = {(r["split"], r["lang"], r["metric"]): r["score"] for r in xquad}
     assert by[("dev", "de", "avg_metric")] == (by[("dev", "de", "exact_match")] + by[("dev", "de", "f1")]) / 2
+    # XQuAD's dev and test are one set (as on the hub): scored once, reported under both splits.
+    assert all(by[("dev", lang, m)] == by[("test", lang, m)] for lang in langs for m in ("exact_match", "f1"))
     with pytest.raises(ValueError, match="do not share a training set"):
         evaluate_targets(offline_plan, enc, ["xquad", "tydiqa"], 0, {"xquad": langs, "tydiqa": ["en"]}, recipe,
                          winner, "offline world")
