@@ -39,7 +39,7 @@ def materialize_encoder(plan: TrialPlan, exp_dir: str, winner: dict, out_dir: st
         return str(out)
     task = build_registry()[winner["intermediate_task"]]
     ckpt = _trial_checkpoint(Path(exp_dir), winner["trial_id"], winner["step"])
-    seed = trial_seed(plan.seed, winner["trial_id"])
+    seed = trial_seed(plan.seed, winner["trial_id"], winner["config"])
     model, data, collate = _setup(task, plan, seed, str(ckpt) if ckpt else None)
     if ckpt is None:  # retrain to the winner's step: same config, seed and batches as the trial
         cfg = TrainConfig(max_steps=winner["config"]["intermediate_steps"], lr=winner["config"]["lr"],

@@ -59,7 +59,7 @@ def results_table(result: SearchResult, experiment: str, source: str, low_resour
     """One row per trial x milestone x target task x language, with the sampled config and the summary."""
     cols: dict[str, list] = {k: [] for k in (
         "experiment", "source", "trial_id", "intermediate_task", "intermediate_steps", "lr", "batch_size",
-        "step", "end", "target_task", "lang", "resource_tier", "low_resource", "score", "mean",
+        "seed", "step", "end", "target_task", "lang", "resource_tier", "low_resource", "score", "mean",
         "low_resource_mean", "worst", "worst_lang")}
     for m in result.milestones:
         for key, score in sorted(m["metrics"].items()):
@@ -69,7 +69,8 @@ def results_table(result: SearchResult, experiment: str, source: str, low_resour
             row = {"experiment": experiment, "source": source, "trial_id": m["trial_id"],
                    "intermediate_task": m["config"]["intermediate_task"],
                    "intermediate_steps": m["config"]["intermediate_steps"], "lr": m["config"]["lr"],
-                   "batch_size": m["config"]["batch_size"], "step": m["step"], "end": m["end"],
+                   "batch_size": m["config"]["batch_size"], "seed": m["config"].get("seed"),
+                   "step": m["step"], "end": m["end"],
                    "target_task": target_task, "lang": lang, "resource_tier": resource_tier(lang),
                    "low_resource": lang in low_resource, "score": score,
                    **{k: m["metrics"][k] for k in ("mean", "low_resource_mean", "worst", "worst_lang")}}

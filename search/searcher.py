@@ -3,6 +3,10 @@
 "none" is one point of the searched space, but all its other parameters are inert, so TPE would
 happily spend half a small budget re-running it. Once the baseline has its runs, a repeated proposal
 is told to Optuna (with the baseline's score when known, so TPE learns from it) and drawn again.
+
+Each suggestion also carries the trial's `seed`: the experiment seed plus the suggestion's index, so a
+sweep run again draws the same seeds (Ray's trial ids are random); the searcher's state, counter included,
+is saved with Ray's experiment and restored with it.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ MAX_REDRAWS = 50
 
 
 class OptunaWithBaseline(OptunaSearch):
-    def __init__(self, *args, baseline_runs: int = 1, **kwargs):
+    def __init__(self, *args, baseline_runs: int = 1, seed_base: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
+        self._seed_base, self._suggested = seed_base, 0
         self._baseline_runs = baseline_runs
         self._baseline_ids: list[str] = []
         self._baseline_value: float | None = None
@@ -32,9 +37,12 @@ class OptunaWithBaseline(OptunaSearch):
             else:
                 self._ot_study.tell(ot_trial, self._baseline_value, state=TrialState.COMPLETE)
             config = super().suggest(trial_id)
-        if config is not None and config.get("intermediate_task") == "none":
+        if config is None:
+            return None
+        if config.get("intermediate_task") == "none":
             self._baseline_ids.append(trial_id)
-        return config
+        self._suggested += 1
+        return {**config, "seed": self._seed_base + self._suggested - 1}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._baseline_ids and result and result.get(self.metric) is not None:

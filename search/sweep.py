@@ -69,7 +69,7 @@ def _new_tuner(exp: Experiment, name: str, plan: TrialPlan, trainable, exp_dir: 
     sampler = optuna.samplers.TPESampler(seed=exp.search.seed, constant_liar=True,
                                          n_startup_trials=max(2, exp.search.num_samples // 3))
     searcher = OptunaWithBaseline(sampler=sampler, points_to_evaluate=_baseline_point(exp),
-                                  baseline_runs=exp.search.baseline_runs)
+                                  baseline_runs=exp.search.baseline_runs, seed_base=exp.seed)
     searcher = ConcurrencyLimiter(searcher, max_concurrent=exp.search.max_concurrent)
     scheduler = PersistentASHA(str(exp_dir / LEDGER_NAME), final_step_key="intermediate_steps",
                                time_attr="step",

@@ -38,8 +38,11 @@ def target_data(plan: TrialPlan) -> list[TargetData]:
     return out
 
 
-def trial_seed(base: int, trial_id: str) -> int:
-    """A seed per trial, stable across restores (trial ids survive them), so repeats add seed variance."""
+def trial_seed(base: int, trial_id: str, config: dict) -> int:
+    """The trial's seed: the searcher's (experiment seed + suggestion index, in the config), else one derived
+    from the trial id; both stable across restores, so repeated configurations add seed variance."""
+    if config.get("seed") is not None:
+        return int(config["seed"])
     return base + zlib.crc32(trial_id.encode()) % 100_000
 
 
@@ -75,7 +78,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     torch.set_num_threads(plan.threads)  # 2 threads on 2 cores was 4-10x slower (STACK.md)
     task = build_registry()[config["intermediate_task"]]
     targets = target_data(plan)
-    seed = trial_seed(plan.seed, tune.get_context().get_trial_id())
+    seed = trial_seed(plan.seed, tune.get_context().get_trial_id(), config)
     recipe = replace(plan.target_recipe, seed=seed)
 
     def report(model: torch.nn.Module, step: int, snapshot: Snapshot | None) -> None:

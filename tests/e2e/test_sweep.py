@@ -34,6 +34,7 @@ def check_results(exp_dir, num_samples, langs):
     assert table["trial_id"].nunique() == num_samples, "every trial exactly once"
     assert (table.groupby(["trial_id", "step"]).size() == langs).all()  # every probed task x language
     assert set(table["source"]) == {"offline world"}
+    assert table["seed"].notna().all() and (table.groupby("trial_id")["seed"].nunique() == 1).all()
     state = json.loads(sorted(exp_dir.glob("experiment_state-*.json"))[-1].read_text())  # the latest snapshot
     assert len(state["trial_data"]) == num_samples
     return table
@@ -46,6 +47,8 @@ def test_sweep_end_to_end_then_rerun_is_idempotent(tmp_path, offline_plan):
     exp_dir = tmp_path / "runs" / "offline"
     table = check_results(exp_dir, 5, langs=7 + 7 + 4 + 6)  # xnli, panx, xquad (en de ru el), tatoeba (no en)
     assert "none" in set(table["intermediate_task"]) and len(set(table["intermediate_task"])) >= 2
+    seeds = table.drop_duplicates("trial_id")["seed"]
+    assert sorted(seeds) == list(range(5))  # the experiment seed (0) plus each suggestion's index
     assert set(table["target_task"]) == {"xnli", "panx", "xquad", "tatoeba"}
     assert set(table.columns) >= {"lr", "batch_size", "intermediate_steps", "score", "mean", "low_resource_mean",
                                   "worst", "worst_lang", "resource_tier", "low_resource"}

@@ -119,15 +119,49 @@ def test_baseline_runs_once_and_tpe_still_proposes_other_tasks():
     s = OptunaWithBaseline(space=space, metric="mean", mode="max", baseline_runs=1,
                            points_to_evaluate=[{"intermediate_task": "none", "lr": 1e-4}],
                            sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2))
-    tasks = []
+    tasks, seeds = [], []
     for i in range(12):
         cfg = s.suggest(f"t{i}")
         tasks.append(cfg["intermediate_task"])
+        seeds.append(cfg["seed"])
         s.on_trial_complete(f"t{i}", {"mean": 30.0 if cfg["intermediate_task"] == "none" else 40.0 + i})
     assert tasks[0] == "none" and tasks.count("none") == 1
+    assert seeds == list(range(12))  # one seed per suggestion, redrawn baseline proposals included only once
+
+
+def test_trial_seeds_follow_suggestion_order_and_survive_a_restore(tmp_path):
+    import optuna
+    from ray import tune
+
+    from xstilts.search.searcher import OptunaWithBaseline
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def searcher():
+        return OptunaWithBaseline(space={"lr": tune.loguniform(1e-4, 1e-2)}, metric="mean", mode="max",
+                                  seed_base=7, sampler=optuna.samplers.TPESampler(seed=0))
+
+    first = searcher()
+    configs = [first.suggest(f"t{i}") for i in range(3)]
+    assert [c["seed"] for c in configs] == [7, 8, 9]
+    again = searcher()  # a sweep run again from scratch draws the same configurations and seeds
+    assert [again.suggest(f"u{i}") for i in range(3)] == configs
+    first.save(str(tmp_path / "searcher.pkl"))
+    restored = searcher()
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    assert restored.suggest("t3")["seed"] == 10
 
 
 def test_results_drop_trials_that_ray_never_snapshotted(tmp_path):
     sched, ctrl, trials = started(tmp_path, "ab")
     run(sched, ctrl, [("a", 100, 50.0), ("b", 100, 40.0)], trials)
     assert [r["trial_id"] for r in milestones_from_ledger(tmp_path / LEDGER_NAME, {"a"})] == ["a"]
+
+
+def test_a_trial_takes_the_searchers_seed_else_one_from_its_id():
+    import zlib
+
+    from xstilts.search.trainable import trial_seed
+
+    assert trial_seed(3, "abc", {"seed": 5}) == 5
+    assert trial_seed(3, "abc", {}) == trial_seed(3, "abc", {"seed": None}) == 3 + zlib.crc32(b"abc") % 100_000
