@@ -112,7 +112,7 @@ def run(experiments: Path = EXPERIMENTS, name: str = NAME,
         _fail(exc, code=1)
     try:
         path = write_report(result.experiment_dir)
-    except (*_user_errors(), ValueError) as exc:  # e.g. no `none` baseline among the intermediate tasks
+    except (*_user_errors(), ValueError) as exc:  # the report's own checks (e.g. no rows of the split)
         _fail(exc)
     typer.echo(f"report: {path}")
 

@@ -73,7 +73,7 @@ def evaluate_targets(plan: TrialPlan, encoder: str, task_names: list[str], seed:
     quiet_transformers()
     registry = build_registry()
     first = registry[task_names[0]]
-    if len({(registry[t].kind, registry[t].sources.get("train"), registry[t].max_len) for t in task_names}) > 1:
+    if len({registry[t].fine_tune_key for t in task_names}) > 1:
         raise ValueError(f"tasks {task_names} do not share a training set and head")
     pad = tokenizer_for(plan.encoder).pad_token_id
     labels = tag_labels(plan.encoder, plan.source, first.name)
@@ -98,7 +98,7 @@ def _score_task(plan: TrialPlan, model, spec, langs: list[str], pad: int, labels
             continue
         for lang in langs:
             same = (spec.sources[split], lang)  # XQuAD, TyDiQA-GoldP, Tatoeba: dev and test are one set
-            if same in scored and spec.adapter != "bucc":
+            if same in scored:
                 scores = scored[same]
             else:
                 feats, gold, dev = features_for(plan.encoder, plan.source, spec.name, split, lang), None, None

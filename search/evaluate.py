@@ -137,10 +137,9 @@ def jobs_of(tasks: list[str], seeds: list[int]) -> list[tuple[tuple[str, ...], l
     registry = build_registry()
     shared: dict[tuple, list[str]] = {}
     for task in tasks:
-        spec = registry[task]
-        shared.setdefault((spec.kind, spec.sources.get("train"), spec.max_len), []).append(task)
+        shared.setdefault(registry[task].fine_tune_key, []).append(task)
     jobs: list[tuple[tuple[str, ...], list[int]]] = []
-    for (kind, _, _), group in shared.items():
+    for (kind, *_), group in shared.items():
         jobs += [(tuple(group), list(seeds))] if kind == "retrieval" else [(tuple(group), [s]) for s in seeds]
     return jobs
 
@@ -181,9 +180,9 @@ def run_evaluation(exp_dir: Path, *, address: str | None = None, progress=None) 
         encode = ray.remote(**opts)(materialize_encoder)
         score = ray.remote(max_retries=2, **opts)(evaluate_targets)
         pending: dict = {}
+        jobs = jobs_of(ev.tasks, seeds)
         for group in encoder_groups(winners):
             first = group[0]
-            jobs = jobs_of(ev.tasks, seeds)
             todo = [(tasks, s) for tasks, s in jobs
                     if not all(part_path(out, w.name, t, seed).is_file() for t in tasks for w in group for seed in s)]
             view.add_done(len(jobs) - len(todo))

@@ -65,6 +65,12 @@ class TaskSpec:
     def num_labels(self) -> int:
         return len(self.labels)
 
+    @property
+    def fine_tune_key(self) -> tuple:
+        """Tasks with equal keys train the same head on the same English data (XQuAD and MLQA: SQuAD v1.1),
+        so one fine-tune serves them all."""
+        return self.kind, self.sources.get("train"), self.max_len
+
 
 def _glue(config: str, dev: str = "validation") -> dict[str, Location]:
     return {"train": Location("nyu-mll/glue", config, "train"), "dev": Location("nyu-mll/glue", config, dev)}
