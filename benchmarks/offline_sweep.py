@@ -56,8 +56,11 @@ def timed(cmd: list[str], cwd: Path) -> dict:
     out = proc.stdout.read()
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-3000:]}")
-    return {"wall_s": round(time.perf_counter() - start, 1), "peak_rss_gib": round(peak / 2**30, 2),
-            "peak_pss_gib": round(peak_pss / 2**30, 2)}
+    return {
+        "wall_s": round(time.perf_counter() - start, 1),
+        "peak_rss_gib": round(peak / 2**30, 2),
+        "peak_pss_gib": round(peak_pss / 2**30, 2),
+    }
 
 
 def experiment_file(dir_: Path, cache: Path, overrides: dict) -> Path:

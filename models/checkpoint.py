@@ -22,13 +22,21 @@ class Resume:
     torch_rng: torch.Tensor
 
 
-def save_checkpoint(out_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler, step: int, extra: dict | None = None) -> None:
+def save_checkpoint(
+    out_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    step: int,
+    extra: dict | None = None,
+) -> None:
     """Write model (save_pretrained -> model.safetensors), trainer state and state.json to out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir), safe_serialization=True)
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state()}, out_dir / TRAINER_STATE)
+    torch.save(
+        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()},
+        out_dir / TRAINER_STATE,
+    )
     (out_dir / STATE_JSON).write_text(json.dumps({"step": step, **(extra or {})}, indent=1))
 
 
@@ -40,5 +48,9 @@ def read_state(ckpt_dir: Path) -> dict:
 def load_resume(ckpt_dir: Path) -> Resume:
     """Return the trainer state of a checkpoint, loaded with weights_only=True (no pickled code)."""
     trainer = torch.load(Path(ckpt_dir) / TRAINER_STATE, weights_only=True, map_location="cpu")
-    return Resume(step=read_state(ckpt_dir)["step"], optimizer=trainer["optimizer"],
-                  scheduler=trainer["scheduler"], torch_rng=trainer["torch_rng"])
+    return Resume(
+        step=read_state(ckpt_dir)["step"],
+        optimizer=trainer["optimizer"],
+        scheduler=trainer["scheduler"],
+        torch_rng=trainer["torch_rng"],
+    )

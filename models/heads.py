@@ -47,12 +47,16 @@ def label_kwargs(spec: TaskSpec, labels: tuple[str, ...] | None = None) -> dict:
     labels = tuple(labels) if labels else spec.labels
     if not labels:
         raise ValueError(f"task {spec.name!r} declares no labels: pass labels= (e.g. tag_inventory(train))")
-    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-            "label2id": {label: i for i, label in enumerate(labels)}}
+    return {
+        "num_labels": len(labels),
+        "id2label": dict(enumerate(labels)),
+        "label2id": {label: i for i, label in enumerate(labels)},
+    }
 
 
-def load_for_task(name_or_path: str | Path, spec: TaskSpec, seed: int = 0,
-                  labels: tuple[str, ...] | None = None) -> torch.nn.Module:
+def load_for_task(
+    name_or_path: str | Path, spec: TaskSpec, seed: int = 0, labels: tuple[str, ...] | None = None
+) -> torch.nn.Module:
     """Load an encoder (hub id or local dir, e.g. `xlm-roberta-large`) under a fresh head for `spec`.
 
     The checkpoint must hold an encoder without a head of this kind (a pretrained MLM model or an
@@ -72,8 +76,9 @@ def copy_encoder(source: torch.nn.Module, target: torch.nn.Module) -> None:
         raise ValueError(f"encoders differ beyond the pooler: {stray[:5]}")
 
 
-def transfer_encoder(source: torch.nn.Module, spec: TaskSpec, seed: int = 0,
-                     labels: tuple[str, ...] | None = None) -> torch.nn.Module:
+def transfer_encoder(
+    source: torch.nn.Module, spec: TaskSpec, seed: int = 0, labels: tuple[str, ...] | None = None
+) -> torch.nn.Module:
     """Return a new model for `spec` whose encoder is a copy of `source`'s, in memory."""
     quiet_transformers()
     config = source.config.__class__.from_dict(source.config.to_dict())

@@ -64,8 +64,12 @@ class MultiTaskModel(torch.nn.Module):
         (out / TASKS_FILE).write_text(json.dumps({"tasks": self.names}))
 
 
-def build_multitask(encoder: str | Path | torch.nn.Module, specs: list[TaskSpec], seed: int = 0,
-                    labels: dict[str, tuple[str, ...] | None] | None = None) -> MultiTaskModel:
+def build_multitask(
+    encoder: str | Path | torch.nn.Module,
+    specs: list[TaskSpec],
+    seed: int = 0,
+    labels: dict[str, tuple[str, ...] | None] | None = None,
+) -> MultiTaskModel:
     """A multi-task model from a pretrained encoder (path or hub id) or an in-memory model.
 
     labels: tag inventories of tasks that declare none (CCG), by task name.
@@ -80,8 +84,9 @@ def build_multitask(encoder: str | Path | torch.nn.Module, specs: list[TaskSpec]
     return MultiTaskModel(models)
 
 
-def load_multitask(ckpt_dir: str | Path, specs: list[TaskSpec],
-                   labels: dict[str, tuple[str, ...] | None] | None = None) -> MultiTaskModel:
+def load_multitask(
+    ckpt_dir: str | Path, specs: list[TaskSpec], labels: dict[str, tuple[str, ...] | None] | None = None
+) -> MultiTaskModel:
     """Reload a checkpoint written by MultiTaskModel.save_pretrained, heads included."""
     model = build_multitask(ckpt_dir, specs, labels=labels)
     heads = load_file(str(Path(ckpt_dir) / HEADS_FILE))
@@ -108,4 +113,5 @@ def multitask_collate(collates: dict[str, object], data: dict[str, dict[str, lis
         n = len(next(iter(data[name].values())))
         batch = collates[name](data[name], [i % n for i in idx], gen)
         return {"task": torch.tensor([k]), **batch}
+
     return collate

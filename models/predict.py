@@ -34,38 +34,47 @@ def pad_choices(rows: list[list[list[int]]], pad_id: int) -> tuple[torch.Tensor,
 
 def classification_collate(pad_id: int) -> Collate:
     """Return a collate function for sequence classification (dynamic padding)."""
+
     def collate(data: dict[str, list], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
         ids, mask = pad_ids([data["input_ids"][i] for i in idx], pad_id)
-        return {"input_ids": ids, "attention_mask": mask,
-                "labels": torch.tensor([data["labels"][i] for i in idx])}
+        return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([data["labels"][i] for i in idx])}
+
     return collate
 
 
 def multiple_choice_collate(pad_id: int) -> Collate:
     """Return a collate for multiple choice: input_ids [b, n_choices, len], labels [b]."""
+
     def collate(data: dict[str, list], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
         ids, mask = pad_choices([data["input_ids"][i] for i in idx], pad_id)
-        return {"input_ids": ids, "attention_mask": mask,
-                "labels": torch.tensor([data["labels"][i] for i in idx])}
+        return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([data["labels"][i] for i in idx])}
+
     return collate
 
 
 def tagging_collate(pad_id: int) -> Collate:
     """Return a collate for token tagging: labels [b, len] padded with IGNORE."""
+
     def collate(data: dict[str, list], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
         ids, mask = pad_ids([data["input_ids"][i] for i in idx], pad_id)
         labels, _ = pad_ids([data["labels"][i] for i in idx], pad_id, value_pad=IGNORE)
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
     return collate
 
 
 def span_collate(pad_id: int) -> Collate:
     """Return a collate for extractive QA windows: start_positions and end_positions [b]."""
+
     def collate(data: dict[str, list], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
         ids, mask = pad_ids([data["input_ids"][i] for i in idx], pad_id)
-        return {"input_ids": ids, "attention_mask": mask,
-                "start_positions": torch.tensor([data["start_positions"][i] for i in idx]),
-                "end_positions": torch.tensor([data["end_positions"][i] for i in idx])}
+        return {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "start_positions": torch.tensor([data["start_positions"][i] for i in idx]),
+            "end_positions": torch.tensor([data["end_positions"][i] for i in idx]),
+        }
+
     return collate
 
 
@@ -83,12 +92,15 @@ def mlm_collate(pad_id: int, mask_id: int, vocab_size: int, special_ids: list[in
         rand = chosen & (roll >= 0.8) & (roll < 0.9)
         ids[rand] = torch.randint(len(special_ids), vocab_size, ids.shape, generator=gen)[rand]
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
     return collate
 
 
 COLLATES: dict[str, Callable[[int], Collate]] = {
-    "classification": classification_collate, "multiple_choice": multiple_choice_collate,
-    "tagging": tagging_collate, "span": span_collate,
+    "classification": classification_collate,
+    "multiple_choice": multiple_choice_collate,
+    "tagging": tagging_collate,
+    "span": span_collate,
 }
 
 
@@ -100,29 +112,36 @@ def collate_for(spec: TaskSpec, pad_id: int) -> Collate:
 
 
 @torch.no_grad()
-def _outputs(model: torch.nn.Module, input_ids: list, pad_id: int, batch_size: int, device: str,
-             pad: Callable = pad_ids) -> Iterator[tuple[int, object]]:
+def _outputs(
+    model: torch.nn.Module, input_ids: list, pad_id: int, batch_size: int, device: str, pad: Callable = pad_ids
+) -> Iterator[tuple[int, object]]:
     """Yield (first row, model output) per batch, in eval mode, without gradients."""
     dev = resolve_device(device)
     model.to(dev).eval()
     for start in range(0, len(input_ids), batch_size):
-        ids, mask = pad(input_ids[start:start + batch_size], pad_id)
+        ids, mask = pad(input_ids[start : start + batch_size], pad_id)
         with autocast(dev, True):
             yield start, model(input_ids=ids.to(dev), attention_mask=mask.to(dev))
 
 
-def predict_labels(model: torch.nn.Module, input_ids: list[list[int]], pad_id: int,
-                   batch_size: int = 128, device: str = "auto") -> list[int]:
+def predict_labels(
+    model: torch.nn.Module, input_ids: list[list[int]], pad_id: int, batch_size: int = 128, device: str = "auto"
+) -> list[int]:
     """Return the argmax label of each sequence (logits [n, n_labels])."""
-    return [y for _, out in _outputs(model, input_ids, pad_id, batch_size, device)
-            for y in out.logits.argmax(-1).tolist()]
+    return [
+        y for _, out in _outputs(model, input_ids, pad_id, batch_size, device) for y in out.logits.argmax(-1).tolist()
+    ]
 
 
-def predict_choices(model: torch.nn.Module, input_ids: list[list[list[int]]], pad_id: int,
-                    batch_size: int = 32, device: str = "auto") -> list[int]:
+def predict_choices(
+    model: torch.nn.Module, input_ids: list[list[list[int]]], pad_id: int, batch_size: int = 32, device: str = "auto"
+) -> list[int]:
     """Return the argmax choice of each row (logits [n, n_choices])."""
-    return [y for _, out in _outputs(model, input_ids, pad_id, batch_size, device, pad=pad_choices)
-            for y in out.logits.argmax(-1).tolist()]
+    return [
+        y
+        for _, out in _outputs(model, input_ids, pad_id, batch_size, device, pad=pad_choices)
+        for y in out.logits.argmax(-1).tolist()
+    ]
 
 
 def truncated_tag(labels: tuple[str, ...]) -> str:
@@ -131,21 +150,28 @@ def truncated_tag(labels: tuple[str, ...]) -> str:
     return "O" if "O" in labels else labels[0]
 
 
-def predict_tags(model: torch.nn.Module, input_ids: list[list[int]], word_starts: list[list[int]],
-                 labels: tuple[str, ...], pad_id: int, batch_size: int = 64,
-                 device: str = "auto") -> list[list[str]]:
+def predict_tags(
+    model: torch.nn.Module,
+    input_ids: list[list[int]],
+    word_starts: list[list[int]],
+    labels: tuple[str, ...],
+    pad_id: int,
+    batch_size: int = 64,
+    device: str = "auto",
+) -> list[list[str]]:
     """Return one tag string per word: the argmax at each word's first sub-token (logits [n, len, n_tags])."""
     fill = truncated_tag(labels)
     out: list[list[str]] = []
     for start, output in _outputs(model, input_ids, pad_id, batch_size, device):
         best = output.logits.argmax(-1).tolist()
-        for row, starts in zip(best, word_starts[start:start + batch_size]):
+        for row, starts in zip(best, word_starts[start : start + batch_size]):
             out.append([labels[row[pos]] if pos >= 0 else fill for pos in starts])
     return out
 
 
-def span_logits(model: torch.nn.Module, input_ids: list[list[int]], pad_id: int, batch_size: int = 64,
-                device: str = "auto") -> tuple[list[np.ndarray], list[np.ndarray]]:
+def span_logits(
+    model: torch.nn.Module, input_ids: list[list[int]], pad_id: int, batch_size: int = 64, device: str = "auto"
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Return start and end logits per window, cut to the window's length ([len] float32 arrays)."""
     starts: list[np.ndarray] = []
     ends: list[np.ndarray] = []
@@ -158,8 +184,15 @@ def span_logits(model: torch.nn.Module, input_ids: list[list[int]], pad_id: int,
     return starts, ends
 
 
-def postprocess_spans(features: dict[str, list], start_logits: list, end_logits: list, *,
-                      allow_no_answer: bool = False, n_best: int = 20, max_answer_len: int = 30) -> list[str]:
+def postprocess_spans(
+    features: dict[str, list],
+    start_logits: list,
+    end_logits: list,
+    *,
+    allow_no_answer: bool = False,
+    n_best: int = 20,
+    max_answer_len: int = 30,
+) -> list[str]:
     """Return one answer string per example: the best-scoring context span over all its windows.
 
     A span scores start + end logit among each window's n_best starts and ends, with start <= end and at
@@ -181,12 +214,19 @@ def postprocess_spans(features: dict[str, list], start_logits: list, end_logits:
         if scores.size and scores.max() > best_score[ex]:
             a, b = np.unravel_index(scores.argmax(), scores.shape)
             best_score[ex] = scores[a, b]
-            best_text[ex] = features["context"][ex][offsets[i[a]][0]:offsets[j[b]][1]].strip()
+            best_text[ex] = features["context"][ex][offsets[i[a]][0] : offsets[j[b]][1]].strip()
     return ["" if allow_no_answer and null[k] > best_score[k] else best_text[k] for k in range(n)]
 
 
-def predict_spans(model: torch.nn.Module, features: dict[str, list], pad_id: int, *,
-                  allow_no_answer: bool = False, batch_size: int = 64, device: str = "auto") -> list[str]:
+def predict_spans(
+    model: torch.nn.Module,
+    features: dict[str, list],
+    pad_id: int,
+    *,
+    allow_no_answer: bool = False,
+    batch_size: int = 64,
+    device: str = "auto",
+) -> list[str]:
     """Return one answer string per example of eval span features ("" = no answer)."""
     starts, ends = span_logits(model, features["input_ids"], pad_id, batch_size, device)
     return postprocess_spans(features, starts, ends, allow_no_answer=allow_no_answer)

@@ -5,9 +5,6 @@ so it loads through the same `from_pretrained(name_or_path)` code as `xlm-robert
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import torch
 from xstilts.models.heads import quiet_transformers
 from xstilts.models.predict import mlm_collate
 from xstilts.models.train import TrainConfig, train
+from xstilts.tasks.files import atomic_path
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # ids 0..4, the XLM-R convention
 
@@ -45,15 +43,26 @@ def train_tokenizer(lines: list[str], vocab_size: int, max_len: int):
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace("▁", prepend_scheme="always")
     tok.decoder = decoders.Metaspace("▁", prepend_scheme="always")
-    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, unk_token="<unk>",
-                                      show_progress=False)
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIALS, unk_token="<unk>", show_progress=False
+    )
     tok.train_from_iterator(lines, trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
-        special_tokens=[(s, tok.token_to_id(s)) for s in ("<s>", "</s>")])
-    return XLMRobertaTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
-                                   sep_token="</s>", cls_token="<s>", unk_token="<unk>",
-                                   pad_token="<pad>", mask_token="<mask>", model_max_length=max_len)
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[(s, tok.token_to_id(s)) for s in ("<s>", "</s>")],
+    )
+    return XLMRobertaTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=max_len,
+    )
 
 
 def prepare_encoder(text_files: list[Path], out_dir: Path, cfg: EncoderConfig, device: str = "auto") -> Path:
@@ -66,27 +75,44 @@ def prepare_encoder(text_files: list[Path], out_dir: Path, cfg: EncoderConfig, d
     lines = [ln for f in text_files for ln in Path(f).read_text(encoding="utf-8").splitlines() if ln]
     tokenizer = train_tokenizer(lines, cfg.vocab_size, cfg.max_len)
     config = XLMRobertaConfig(
-        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
-        num_attention_heads=cfg.num_heads, intermediate_size=cfg.intermediate_size,
-        max_position_embeddings=cfg.max_len + 2, pad_token_id=1, bos_token_id=0, eos_token_id=2,
-        type_vocab_size=1, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        intermediate_size=cfg.intermediate_size,
+        max_position_embeddings=cfg.max_len + 2,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        type_vocab_size=1,
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+    )
     torch.manual_seed(cfg.seed)
     model = AutoModelForMaskedLM.from_config(config)
     data = {"input_ids": tokenizer(lines, truncation=True, max_length=cfg.max_len)["input_ids"]}
-    collate = mlm_collate(tokenizer.pad_token_id, tokenizer.mask_token_id, len(tokenizer),
-                          list(range(len(SPECIALS))))
-    result = train(model, data, collate, TrainConfig(max_steps=cfg.mlm_steps, lr=cfg.mlm_lr,
-                   batch_size=cfg.mlm_batch_size, seed=cfg.seed, device=device, warmup_ratio=0.05))
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".encoder-", dir=out_dir.parent))
-    try:
+    collate = mlm_collate(tokenizer.pad_token_id, tokenizer.mask_token_id, len(tokenizer), list(range(len(SPECIALS))))
+    result = train(
+        model,
+        data,
+        collate,
+        TrainConfig(
+            max_steps=cfg.mlm_steps,
+            lr=cfg.mlm_lr,
+            batch_size=cfg.mlm_batch_size,
+            seed=cfg.seed,
+            device=device,
+            warmup_ratio=0.05,
+        ),
+    )
+    with atomic_path(out_dir, directory=True) as tmp:
         model.to("cpu").save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
-        info = {"config": asdict(cfg), "mlm_final_loss": result.final_loss, "lines": len(lines),
-                "seconds": round(result.seconds, 1)}
+        info = {
+            "config": asdict(cfg),
+            "mlm_final_loss": result.final_loss,
+            "lines": len(lines),
+            "seconds": round(result.seconds, 1),
+        }
         (tmp / "encoder.json").write_text(json.dumps(info, indent=1))
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir

@@ -7,7 +7,6 @@ import torch
 
 from xstilts.models.predict import pad_ids
 from xstilts.models.train import autocast, resolve_device
-from xstilts.tasks.metrics import bucc_extract, bucc_f1, bucc_threshold
 
 # XTREME embeds with layer 14 of XLM-R Large's 24 (scripts/run_tatoeba.sh: LAYER=13 indexes the last
 # 24 hidden states, i.e. hidden_states[14]); smaller encoders are clamped to their last layer.
@@ -21,8 +20,14 @@ def pooling_layer(model: torch.nn.Module, layer: int = DEFAULT_LAYER) -> int:
 
 
 @torch.no_grad()
-def embed(model: torch.nn.Module, input_ids: list[list[int]], pad_id: int, layer: int = DEFAULT_LAYER,
-          batch_size: int = 64, device: str = "auto") -> torch.Tensor:
+def embed(
+    model: torch.nn.Module,
+    input_ids: list[list[int]],
+    pad_id: int,
+    layer: int = DEFAULT_LAYER,
+    batch_size: int = 64,
+    device: str = "auto",
+) -> torch.Tensor:
     """Return L2-normalised mean-pooled embeddings [n, hidden] (float32, CPU) of one layer.
 
     The mean runs over all non-padding tokens, <s> and </s> included (XTREME's default, no
@@ -34,11 +39,14 @@ def embed(model: torch.nn.Module, input_ids: list[list[int]], pad_id: int, layer
     order = sorted(range(len(input_ids)), key=lambda i: len(input_ids[i]))  # less padding per batch
     out = torch.empty((len(input_ids), model.config.hidden_size))
     for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
+        rows = order[start : start + batch_size]
         ids, mask = pad_ids([input_ids[i] for i in rows], pad_id)
         with autocast(dev, True):
-            hidden = encoder(input_ids=ids.to(dev), attention_mask=mask.to(dev),
-                             output_hidden_states=True).hidden_states[index].float()
+            hidden = (
+                encoder(input_ids=ids.to(dev), attention_mask=mask.to(dev), output_hidden_states=True)
+                .hidden_states[index]
+                .float()
+            )
         m = mask.to(dev).unsqueeze(-1).float()
         out[rows] = ((hidden * m).sum(1) / m.sum(1)).cpu()
     return torch.nn.functional.normalize(out, dim=-1)
@@ -49,7 +57,7 @@ def knn(x: torch.Tensor, y: torch.Tensor, k: int, block: int = 8192) -> tuple[to
     k = min(k, y.shape[0])
     sims, idx = [], []
     for start in range(0, x.shape[0], block):
-        s, i = (x[start:start + block] @ y.T).topk(k, dim=1)
+        s, i = (x[start : start + block] @ y.T).topk(k, dim=1)
         sims.append(s)
         idx.append(i)
     return torch.cat(sims), torch.cat(idx)
@@ -60,8 +68,9 @@ def nearest(src: torch.Tensor, tgt: torch.Tensor) -> list[int]:
     return knn(src, tgt, 1)[1][:, 0].tolist()
 
 
-def mine(src: torch.Tensor, tgt: torch.Tensor, margin: str = "ratio",
-         k: int = MARGIN_K) -> list[tuple[int, int, float]]:
+def mine(
+    src: torch.Tensor, tgt: torch.Tensor, margin: str = "ratio", k: int = MARGIN_K
+) -> list[tuple[int, int, float]]:
     """Mine (src index, tgt index, score) pairs as utils_retrieve.mine_bitext(mode='mine', retrieval='max').
 
     Scores are cosine (margin 'absolute') or cosine / mean of both sentences' k-NN similarities
@@ -90,31 +99,29 @@ def mine(src: torch.Tensor, tgt: torch.Tensor, margin: str = "ratio",
     return out
 
 
-def tatoeba_predictions(model: torch.nn.Module, features: dict[str, list], pad_id: int,
-                        layer: int = DEFAULT_LAYER, device: str = "auto") -> list[int]:
+def tatoeba_predictions(
+    model: torch.nn.Module, features: dict[str, list], pad_id: int, layer: int = DEFAULT_LAYER, device: str = "auto"
+) -> list[int]:
     """For each source sentence, the index of its nearest English sentence."""
     src = embed(model, features["src_input_ids"], pad_id, layer, device=device)
     tgt = embed(model, features["tgt_input_ids"], pad_id, layer, device=device)
     return nearest(src, tgt)
 
 
-def bucc_candidates(model: torch.nn.Module, features: dict[str, list], pad_id: int, layer: int = DEFAULT_LAYER,
-                    margin: str = "ratio", device: str = "auto") -> list[tuple[str, str, float]]:
+def bucc_candidates(
+    model: torch.nn.Module,
+    features: dict[str, list],
+    pad_id: int,
+    layer: int = DEFAULT_LAYER,
+    margin: str = "ratio",
+    device: str = "auto",
+) -> list[tuple[str, str, float]]:
     """Mined (xx id, en id, score) candidates of `featurize_bucc` features; repeated texts are dropped."""
     src = embed(model, features["src_input_ids"], pad_id, layer, device=device)
     tgt = embed(model, features["tgt_input_ids"], pad_id, layer, device=device)
     src_ids, tgt_ids = features["src_ids"], features["tgt_ids"]
-    return [(src_ids[i], tgt_ids[j], score) for i, j, score in mine(src, tgt, margin)
-            if src_ids[i] is not None and tgt_ids[j] is not None]
-
-
-def score_bucc(candidates: list[tuple[str, str, float]], gold: set[tuple[str, str]],
-               dev_candidates: list[tuple[str, str, float]] | None = None,
-               dev_gold: set[tuple[str, str]] | None = None) -> dict[str, float]:
-    """Return bucc_f1 of the candidates above a threshold chosen on dev (else on this split), plus it."""
-    if (dev_candidates is None) != (dev_gold is None):
-        raise ValueError("pass both dev_candidates and dev_gold, or neither")
-    if dev_candidates is None:
-        dev_candidates, dev_gold = candidates, gold
-    threshold = bucc_threshold(dev_candidates, dev_gold)
-    return {**bucc_f1(gold, bucc_extract(candidates, threshold)), "threshold": float(threshold)}
+    return [
+        (src_ids[i], tgt_ids[j], score)
+        for i, j, score in mine(src, tgt, margin)
+        if src_ids[i] is not None and tgt_ids[j] is not None
+    ]

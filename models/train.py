@@ -91,16 +91,18 @@ def batch_indices(n: int, batch_size: int, seed: int, micro_step: int) -> list[i
     while len(out) < batch_size:
         epoch, offset = divmod(start + len(out), n)
         perm = np.random.default_rng([seed, epoch]).permutation(n)
-        out.extend(perm[offset:offset + batch_size - len(out)].tolist())
+        out.extend(perm[offset : offset + batch_size - len(out)].tolist())
     return out
 
 
 def lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
     """Linear warm-up to 1, then linear decay to 0 at `total`."""
+
     def f(step: int) -> float:
         if step < warmup:
             return (step + 1) / max(1, warmup)
         return max(0.0, (total - step) / max(1, total - warmup))
+
     return f
 
 
@@ -114,16 +116,30 @@ class Snapshot:
         save_checkpoint(out_dir, self.model, self.optimizer, self.scheduler, self.step, extra)
 
 
-def train(model: torch.nn.Module, data: dict[str, list], collate: Collate, cfg: TrainConfig, *,
-          on_eval: Callable[[Snapshot], None] | None = None, resume: Resume | None = None) -> TrainResult:
-    """Train `model` on featurised `data` for cfg.max_steps optimizer steps; returns the final loss."""
+def train(
+    model: torch.nn.Module,
+    data: dict[str, list],
+    collate: Collate,
+    cfg: TrainConfig,
+    *,
+    on_eval: Callable[[Snapshot], None] | None = None,
+    resume: Resume | None = None,
+    stop_at: int | None = None,
+) -> TrainResult:
+    """Train `model` on featurised `data` for cfg.max_steps optimizer steps; returns the final loss.
+
+    `stop_at` ends the run after that many steps, with the schedule of the whole run (warm-up and decay
+    over cfg.max_steps): the model is then the one a full run had at that step.
+    """
+    last = cfg.max_steps if stop_at is None else min(stop_at, cfg.max_steps)
     device = resolve_device(cfg.device)
     model.to(device).train()
     n = len(next(iter(data.values())))
     decay = [p for p in model.parameters() if p.ndim >= 2]  # no weight decay on biases and LayerNorms
     no_decay = [p for p in model.parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
+    )
     warmup = int(cfg.warmup_ratio * cfg.max_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup, cfg.max_steps))
     step = 0
@@ -135,7 +151,7 @@ def train(model: torch.nn.Module, data: dict[str, list], collate: Collate, cfg: 
         step = resume.step
     gen = torch.Generator().manual_seed(cfg.seed)
     t0, loss_value = time.perf_counter(), math.nan
-    while step < cfg.max_steps:
+    while step < last:
         loss_sum = 0.0
         for micro in range(cfg.grad_accum):
             idx = batch_indices(n, cfg.batch_size, cfg.seed, step * cfg.grad_accum + micro)

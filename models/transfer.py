@@ -5,14 +5,14 @@ task's official metric."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 import torch
 
-from xstilts.models.evaluate import collate_for, evaluate_split, headline
+from xstilts.models.evaluate import collate_for, evaluate_split
 from xstilts.models.heads import transfer_encoder
 from xstilts.models.train import TrainConfig, train
-from xstilts.tasks.metrics import summarize_probe
+from xstilts.tasks.aggregate import summarize_probe
+from xstilts.tasks.metrics import headline
 from xstilts.tasks.registry import TaskSpec
 
 
@@ -22,9 +22,8 @@ class TargetData:
 
     spec: TaskSpec
     train: dict[str, list] | None
-    dev: dict[str, dict[str, list]]  # lang -> eval features
+    dev: dict[str, dict[str, list]]  # lang -> eval features (gold included)
     pad_id: int
-    gold: dict[str, Any] | None = None  # lang -> gold when not in the features (BUCC's id pairs)
     labels: tuple[str, ...] | None = None  # tag inventory when the spec declares none
     layer: int = 14  # retrieval: hidden layer mean-pooled (XTREME: 14 of XLM-R Large's 24; clamped)
 
@@ -38,15 +37,24 @@ def probe_target(source: torch.nn.Module, target: TargetData, recipe: TrainConfi
         train(model, target.train, collate_for(spec, target.pad_id), replace(recipe, eval_every=0))
     scores = {}
     for lang, feats in target.dev.items():
-        gold = (target.gold or {}).get(lang)
-        result = evaluate_split(model, spec, feats, gold, lang, target.pad_id, device=recipe.device,
-                                labels=target.labels, layer=target.layer)
+        result = evaluate_split(
+            model,
+            spec,
+            feats,
+            None,
+            lang,
+            target.pad_id,
+            device=recipe.device,
+            labels=target.labels,
+            layer=target.layer,
+        )
         scores[lang] = headline(spec, result)
     return scores
 
 
-def fork_and_evaluate(source: torch.nn.Module, targets: list[TargetData], recipe: TrainConfig,
-                      low_resource: list[str]) -> dict[str, float | str]:
+def fork_and_evaluate(
+    source: torch.nn.Module, targets: list[TargetData], recipe: TrainConfig, low_resource: list[str]
+) -> dict[str, float | str]:
     """Probe every target from `source` (left untouched).
 
     Returns `probe/<task>/<lang>` scores plus mean, low_resource_mean, worst and worst_lang over the
@@ -55,7 +63,8 @@ def fork_and_evaluate(source: torch.nn.Module, targets: list[TargetData], recipe
     was_training = source.training
     scores = {t.spec.name: probe_target(source, t, recipe) for t in targets}
     source.train(was_training)
-    out: dict[str, float | str] = {f"probe/{task}/{lang}": s for task, langs in scores.items()
-                                   for lang, s in langs.items()}
+    out: dict[str, float | str] = {
+        f"probe/{task}/{lang}": s for task, langs in scores.items() for lang, s in langs.items()
+    }
     out.update(summarize_probe(scores, low_resource))
     return out

@@ -8,17 +8,22 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from xstilts.tasks.languages import JOSHI_CLASS
-from xstilts.tasks.registry import build_registry, get_task, unknown_name_message
+from xstilts.tasks.registry import TaskSpec, build_registry, get_task, unknown_name_message
 
-REGISTRY = build_registry()
 TRAINABLE_KINDS = ("classification", "multiple_choice", "span", "tagging", "multitask", "none")
 
 
 class ConfigError(ValueError):
     """A bad experiments file; str() is one line naming file, field and value."""
+
+
+def _registry(info: ValidationInfo) -> dict[str, TaskSpec]:
+    """The task registry the validation was given (`load_experiment` passes it in the context)."""
+    registry = (info.context or {}).get("registry")
+    return registry if registry is not None else build_registry()
 
 
 class Strict(BaseModel):
@@ -55,15 +60,19 @@ class Intermediate(Strict):
     tasks: list[str] = Field(default=["mnli", "none"], min_length=1)
     steps: list[int] = Field(default=[100, 200, 300], min_length=1)
     milestone_every: int = Field(default=100, gt=0)
-    multitask_cap: int = Field(default=2 ** 14, gt=0)  # examples-proportional mixing limit (models/multitask.py)
+    multitask_cap: int = Field(default=2**14, gt=0)  # examples-proportional mixing limit (models/multitask.py)
 
     @field_validator("tasks")
     @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
+    def _known(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        registry = _registry(info)
         for name in v:
-            spec = get_task(REGISTRY, name, role="intermediate")
+            spec = get_task(registry, name, role="intermediate")
             if spec.kind not in TRAINABLE_KINDS:
                 raise ValueError(f"intermediate task {name!r} ({spec.kind}) cannot be trained")
+        if (info.context or {}).get("require_baseline") and "none" not in v:
+            # `xstilts run`'s report compares every winner with this baseline
+            raise ValueError(f"`xstilts run` reports against the 'none' baseline, so it must be listed (value: {v})")
         return v
 
     @model_validator(mode="after")
@@ -87,29 +96,33 @@ class Target(Strict):
 
     @field_validator("tasks")
     @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
+    def _known(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        registry = _registry(info)
         for name in v:
-            get_task(REGISTRY, name, role="target")
+            get_task(registry, name, role="target")
         if len(set(v)) != len(v):
             raise ValueError(f"tasks listed twice: {v}")
         return v
 
-    def langs_for(self, task: str) -> list[str]:
+    def langs_for(self, task: TaskSpec) -> list[str]:
         """The probe languages that `task` has, in config order."""
-        return [lang for lang in self.languages if lang in REGISTRY[task].eval_langs]
+        return [lang for lang in self.languages if lang in task.eval_langs]
 
     @model_validator(mode="after")
-    def _languages(self) -> Target:
-        valid = sorted({lang for t in self.tasks for lang in REGISTRY[t].eval_langs})
+    def _languages(self, info: ValidationInfo) -> Target:
+        registry = _registry(info)
+        valid = sorted({lang for t in self.tasks for lang in registry[t].eval_langs})
         for lang in self.languages:
             if lang not in valid:
                 raise ValueError(unknown_name_message(f"language of {'/'.join(self.tasks)}", lang, valid))
         for task in self.tasks:
-            if not [lang for lang in self.langs_for(task) if lang != "en"]:
+            if not [lang for lang in self.langs_for(registry[task]) if lang != "en"]:
                 raise ValueError(f"task {task!r} has none of the languages {self.languages} besides English")
         if not any(lang != "en" and JOSHI_CLASS[lang] <= self.low_resource_max_class for lang in self.languages):
-            raise ValueError(f"no language has Joshi class <= low_resource_max_class "
-                             f"({self.low_resource_max_class}), so low_resource_mean is undefined")
+            raise ValueError(
+                f"no language has Joshi class <= low_resource_max_class "
+                f"({self.low_resource_max_class}), so low_resource_mean is undefined"
+            )
         return self
 
 
@@ -151,8 +164,9 @@ class Evaluation(Strict):
 
     select: Literal["mean", "low_resource_mean", "worst"] = "low_resource_mean"
     durations: bool = True  # also the best trial of each intermediate task at each milestone step
-    tasks: list[str] = Field(default=["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018",
-                                      "tatoeba"], min_length=1)
+    tasks: list[str] = Field(
+        default=["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"], min_length=1
+    )
     seeds: int = Field(default=3, gt=0)
     steps: int = Field(default=200, gt=0)  # English fine-tune of each target task
     lr: float = Field(default=1e-3, gt=0)
@@ -161,9 +175,10 @@ class Evaluation(Strict):
 
     @field_validator("tasks")
     @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
+    def _known(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        registry = _registry(info)
         for name in v:
-            get_task(REGISTRY, name, role="target")
+            get_task(registry, name, role="target")
         return v
 
 
@@ -185,11 +200,23 @@ class Experiment(Strict):
     encoder: Encoder = Encoder()
     evaluation: Evaluation = Evaluation()
 
+    @field_validator("source", "model")
+    @classmethod
+    def _directory(cls, v: str, info: ValidationInfo) -> str:
+        """A path (not offline, hub or a hub id) must be a directory, relative to the experiments file."""
+        base = (info.context or {}).get("base")
+        is_path = v not in ("offline", "hub") if info.field_name == "source" else v.startswith((".", "/", "~"))
+        if base is not None and is_path and not (Path(base) / Path(v).expanduser()).is_dir():
+            raise ValueError("directory not found")
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> Experiment:
         if self.search.asha.grace_period > max(self.intermediate.steps):
-            raise ValueError(f"search.asha.grace_period ({self.search.asha.grace_period}) exceeds the "
-                             f"largest intermediate step count ({max(self.intermediate.steps)})")
+            raise ValueError(
+                f"search.asha.grace_period ({self.search.asha.grace_period}) exceeds the "
+                f"largest intermediate step count ({max(self.intermediate.steps)})"
+            )
         return self
 
     def digest(self) -> str:
@@ -200,13 +227,19 @@ def _format_error(name: str, err: dict) -> str:
     loc = ".".join(str(p) for p in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
-    shown = "" if isinstance(value, dict) else f" (value: {json.dumps(value, default=str)})"
+    shown = "" if isinstance(value, dict) or "(value: " in msg else f" (value: {json.dumps(value, default=str)})"
     where = f"{name}.{loc}" if loc else name
     return f"{where}: {msg}{shown}"
 
 
-def load_experiment(path: Path, name: str = "offline") -> tuple[Experiment, Path]:
-    """Return the validated experiment `name` of the YAML file and the directory paths resolve against."""
+def load_experiment(
+    path: Path, name: str = "offline", *, registry: dict[str, TaskSpec] | None = None, require_baseline: bool = False
+) -> tuple[Experiment, Path]:
+    """Return the validated experiment `name` of the YAML file and the directory paths resolve against.
+
+    Every error of the experiment is reported together, in one line. `require_baseline`: the experiment
+    must search the 'none' baseline (`xstilts run` reports against it).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -222,15 +255,20 @@ def load_experiment(path: Path, name: str = "offline") -> tuple[Experiment, Path
         raise ConfigError(f"{path}: expected a mapping of experiment names to experiments")
     if name not in raw:
         raise ConfigError(f"{path}: {unknown_name_message('experiment', name, [str(k) for k in raw])}")
+    base = path.resolve().parent
+    context = {
+        "registry": registry if registry is not None else build_registry(),
+        "base": base,
+        "require_baseline": require_baseline,
+    }
     try:
-        exp = Experiment.model_validate(raw[name])
+        exp = Experiment.model_validate(raw[name], context=context)
     except ValidationError as exc:
         errors = "; ".join(_format_error(name, e) for e in exc.errors())
         raise ConfigError(f"{path}: {errors}") from None
-    base = path.resolve().parent
-    checks = (("source", exp.source, exp.source not in ("offline", "hub")),
-              ("model", exp.model, exp.model.startswith((".", "/", "~"))))
-    for field, value, is_path in checks:
-        if is_path and not (base / Path(value).expanduser()).is_dir():
-            raise ConfigError(f"{path}: {name}.{field}: directory not found (value: {json.dumps(value)})")
     return exp, base
+
+
+def experiment_from_record(config: dict, registry: dict[str, TaskSpec]) -> Experiment:
+    """The experiment a run directory recorded (its config dump), validated again."""
+    return Experiment.model_validate(config, context={"registry": registry})

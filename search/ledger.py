@@ -3,22 +3,20 @@ and an ASHA scheduler that replays it on restore.
 
 Ray 2.60 restores Optuna's state but not the scheduler's (TuneController.__getstate__ drops it), and
 its experiment snapshot lags, so a trial ASHA stopped (or that finished) just before a driver kill
-comes back RUNNING (../shared/STACK.md §5). Writing each record and decision here *before* Ray acts
-on it lets a resumed sweep rebuild the rungs, replay the decisions and keep finished trials finished.
+comes back RUNNING (seen with Ray 2.60 on a SIGKILLed driver). Writing each record and decision here
+*before* Ray acts on it lets a resumed sweep rebuild the rungs, replay the decisions and keep finished
+trials finished. The ledger file itself is read and written by `RunDir`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
-from pathlib import Path
 from types import SimpleNamespace
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
-LEDGER_NAME = "xstilts-ledger.jsonl"
+from xstilts.search.rundir import RunDir
+
 SUMMARY_KEYS = ("mean", "low_resource_mean", "worst", "worst_lang")
 
 
@@ -30,33 +28,12 @@ def score_keys(result: dict) -> dict:
     return {k: v for k, v in result.items() if k == "step" or k in SUMMARY_KEYS or k.startswith(PROBE_PREFIX)}
 
 
-def read_ledger(path: Path) -> list[dict]:
-    """Return the ledger's events in order; a line torn by a kill mid-write is dropped."""
-    if not Path(path).is_file():
-        return []
-    events = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # only the last line can be torn: appends are sequential
-    return events
-
-
-def append_event(path: Path, event: dict) -> None:
-    """Append one event and fsync it before returning."""
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps({**event, "time": time.time()}, default=str) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 class PersistentASHA(AsyncHyperBandScheduler):
     """ASHA (one bracket) whose results, decisions and trial ends are journaled and replayed."""
 
-    def __init__(self, ledger_path: str, final_step_key: str | None = None, **asha_kwargs):
+    def __init__(self, run_dir: RunDir, final_step_key: str | None = None, **asha_kwargs):
         super().__init__(brackets=1, **asha_kwargs)
-        self._ledger_path = ledger_path
+        self._run_dir = run_dir
         self._final_step_key = final_step_key  # config key of a trial's own last step
         self._loaded = False
         self._seen: set[tuple[str, int]] = set()
@@ -66,12 +43,15 @@ class PersistentASHA(AsyncHyperBandScheduler):
         if self._loaded:
             return
         self._loaded = True
-        for event in read_ledger(Path(self._ledger_path)):
+        for event in self._run_dir.read_ledger():
             if event["event"] == "result":
                 self._seen.add((event["trial_id"], event["step"]))
                 if event["step"] < self._max_t:  # mirrors on_trial_result: the last rung is not recorded
-                    self._brackets[0].on_result(SimpleNamespace(trial_id=event["trial_id"]), event["step"],
-                                                self._metric_op * event["metrics"][self._metric])
+                    self._brackets[0].on_result(
+                        SimpleNamespace(trial_id=event["trial_id"]),
+                        event["step"],
+                        self._metric_op * event["metrics"][self._metric],
+                    )
             elif event["event"] == "end":
                 self._ended[event["trial_id"]] = event["how"]
 
@@ -83,7 +63,7 @@ class PersistentASHA(AsyncHyperBandScheduler):
     def _end(self, trial_id: str, how: str) -> None:
         if trial_id not in self._ended:
             self._ended[trial_id] = how
-            append_event(Path(self._ledger_path), {"event": "end", "trial_id": trial_id, "how": how})
+            self._run_dir.append_event({"event": "end", "trial_id": trial_id, "how": how})
 
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
         self._load()
@@ -108,9 +88,15 @@ class PersistentASHA(AsyncHyperBandScheduler):
             return TrialScheduler.CONTINUE  # re-reported after a restore; its decision was CONTINUE
         action = super().on_trial_result(tune_controller, trial, result)
         self._seen.add((trial.trial_id, step))
-        append_event(Path(self._ledger_path), {
-            "event": "result", "trial_id": trial.trial_id, "step": step, "config": dict(trial.config),
-            "metrics": score_keys(result)})
+        self._run_dir.append_event(
+            {
+                "event": "result",
+                "trial_id": trial.trial_id,
+                "step": step,
+                "config": dict(trial.config),
+                "metrics": score_keys(result),
+            }
+        )
         if action == TrialScheduler.STOP:
             last = trial.config.get(self._final_step_key, self._max_t) if self._final_step_key else self._max_t
             self._end(trial.trial_id, "complete" if step >= min(last, self._max_t) else "stopped")

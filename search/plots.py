@@ -13,8 +13,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from xstilts.tasks.files import atomic_path
 from xstilts.tasks.languages import TIERS
-from xstilts.tasks.metrics import XTREME_TASK2LANGS
+from xstilts.tasks.metrics import XTREME_TASKS
 
 DURATION_PANELS = (
     ("mean", "mean over non-English languages"),
@@ -28,7 +29,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h")
 def task_order(tasks) -> list[str]:
     """The tasks in XTREME's order (classification, tagging, QA, retrieval), unknown ones after, sorted."""
     tasks = {str(t) for t in tasks}
-    return [t for t in XTREME_TASK2LANGS if t in tasks] + sorted(tasks - set(XTREME_TASK2LANGS))
+    return [t for t in XTREME_TASKS if t in tasks] + sorted(tasks - set(XTREME_TASKS))
 
 
 def save_figure(fig: Figure, stem: Path) -> list[Path]:
@@ -38,7 +39,8 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
     with matplotlib.rc_context({"svg.hashsalt": "xstilts", "svg.fonttype": "none"}):
         for ext, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
             path = stem.with_name(f"{stem.name}.{ext}")
-            fig.savefig(path, dpi=150, metadata=meta)
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=ext, dpi=150, metadata=meta)
             paths.append(path)
     return paths
 
@@ -78,8 +80,9 @@ def plot_duration_curves(per_seed: pd.DataFrame, baseline: pd.DataFrame, stem: P
         ax.grid(alpha=0.3)
     n_seeds = pd.concat([per_seed["seed"], baseline["seed"]]).nunique()
     handles[f"shaded: min–max over {n_seeds} seeds"] = Patch(color="grey", alpha=0.3)
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=min(len(handles), 6),
-               frameon=False)
+    fig.legend(
+        list(handles.values()), list(handles), loc="outside lower center", ncols=min(len(handles), 6), frameon=False
+    )
     fig.suptitle(title)
     return save_figure(fig, stem)
 
@@ -99,8 +102,10 @@ def _mark_tiers(ax, tiers: list[str]) -> None:
     for s in starts[1:]:
         ax.axvline(s - 0.5, color="black", lw=1.2)
     top = ax.secondary_xaxis("top")
-    top.set_xticks([(s + e - 1) / 2 for s, e in zip(starts, ends)],
-                   [f"{tiers[s]} ({e - s})" if e - s > 1 else tiers[s] for s, e in zip(starts, ends)])
+    top.set_xticks(
+        [(s + e - 1) / 2 for s, e in zip(starts, ends)],
+        [f"{tiers[s]} ({e - s})" if e - s > 1 else tiers[s] for s, e in zip(starts, ends)],
+    )
     top.tick_params(length=0, labelsize=9)
 
 
@@ -130,8 +135,15 @@ def plot_delta_heatmap(deltas: pd.DataFrame, stem: Path, *, title: str) -> list[
     if n <= 20:
         for (r, c), v in np.ndenumerate(values):
             if np.isfinite(v):
-                ax.text(c, r, f"{v:+.1f}", ha="center", va="center", fontsize=7,
-                        color="white" if abs(v) > 0.6 * lim else "black")
+                ax.text(
+                    c,
+                    r,
+                    f"{v:+.1f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if abs(v) > 0.6 * lim else "black",
+                )
     cbar = fig.colorbar(im, ax=ax, fraction=0.05 if n > 20 else 0.08, pad=0.01)
     cbar.set_label(DELTA_LABEL)
     ax.set_title(title, fontsize=11, pad=18)  # pad: room for the tier names above

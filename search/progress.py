@@ -2,7 +2,8 @@
 
 A Ray Tune Callback. It subclasses Ray's TrialProgressCallback so that Ray adds none of its own
 (whose "Trial ... completed" lines would interleave). RunConfig callbacks are cloudpickled into
-tuner.pkl, so the Live display is created in setup() and dropped from the pickled state (STACK.md §4).
+tuner.pkl, and a rich Live display does not pickle, so it is created in setup() and dropped from the
+pickled state.
 On a resumed sweep the rows are first rebuilt from the ledger, which knows more than Ray's snapshot.
 """
 
@@ -11,18 +12,15 @@ from __future__ import annotations
 import math
 import time
 
-from pathlib import Path
-
 from ray.tune.experiment import Trial
 from ray.tune.progress_reporter import TrialProgressCallback
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from xstilts.search.ledger import read_ledger
+from xstilts.search.rundir import RunDir
 
-STATE_STYLE = {"pending": "dim", "running": "cyan", "done": "green", "stopped (ASHA)": "yellow",
-               "error": "red"}
+STATE_STYLE = {"pending": "dim", "running": "cyan", "done": "green", "stopped (ASHA)": "yellow", "error": "red"}
 
 
 def _fmt(x) -> str:
@@ -32,10 +30,10 @@ def _fmt(x) -> str:
 class ProgressView(TrialProgressCallback):
     """Per trial: intermediate task, step, latest mean / low-resource / worst score, state; best so far."""
 
-    def __init__(self, metric: str, ledger_path: str | None = None, force_terminal: bool | None = None):
+    def __init__(self, metric: str, run_dir: RunDir | None = None, force_terminal: bool | None = None):
         super().__init__(metric=metric)
         self.metric = metric
-        self.ledger_path = ledger_path
+        self.run_dir = run_dir
         self.force_terminal = force_terminal
         self.rows: dict[str, dict] = {}
         self.best: tuple[float, str] | None = None
@@ -57,10 +55,10 @@ class ProgressView(TrialProgressCallback):
     # -- state ---------------------------------------------------------------------------------
     def load_ledger(self) -> None:
         """Rebuild rows from the journal of a sweep that is being resumed."""
-        if not self.ledger_path:
+        if self.run_dir is None:
             return
         console, self._console = self._console, None  # replaying: no lines
-        for event in read_ledger(Path(self.ledger_path)):
+        for event in self.run_dir.read_ledger():
             trial = _LedgerTrial(event["trial_id"], event.get("config", {}))
             if event["event"] == "result":
                 self._update_scores(trial, event["metrics"])
@@ -72,27 +70,39 @@ class ProgressView(TrialProgressCallback):
         if trial.trial_id not in self.rows:
             cfg = trial.config
             self.rows[trial.trial_id] = {
-                "task": cfg.get("intermediate_task", "?"), "max_steps": cfg.get("intermediate_steps"),
-                "lr": cfg.get("lr"), "batch_size": cfg.get("batch_size"), "step": None,
-                "mean": None, "low": None, "worst": None, "worst_lang": "", "state": "pending"}
+                "task": cfg.get("intermediate_task", "?"),
+                "max_steps": cfg.get("intermediate_steps"),
+                "lr": cfg.get("lr"),
+                "batch_size": cfg.get("batch_size"),
+                "step": None,
+                "mean": None,
+                "low": None,
+                "worst": None,
+                "worst_lang": "",
+                "state": "pending",
+            }
         return self.rows[trial.trial_id]
 
     def _update_scores(self, trial: Trial, result: dict) -> None:
         row = self._row(trial)
         if "mean" not in result:
             return
-        row.update(step=result.get("step"), mean=result.get("mean"), low=result.get("low_resource_mean"),
-                   worst=result.get("worst"), worst_lang=result.get("worst_lang", ""))
+        row.update(
+            step=result.get("step"),
+            mean=result.get("mean"),
+            low=result.get("low_resource_mean"),
+            worst=result.get("worst"),
+            worst_lang=result.get("worst_lang", ""),
+        )
         value = result.get(self.metric)
         if value is not None and not math.isnan(value) and (self.best is None or value > self.best[0]):
             self.best = (value, trial.trial_id)
-            self._line(f"best so far: {trial.trial_id} {row['task']} step {row['step']} "
-                       f"{self.metric}={value:.1f}")
+            self._line(f"best so far: {trial.trial_id} {row['task']} step {row['step']} {self.metric}={value:.1f}")
 
     def _finished_state(self, trial: Trial) -> str:
         """How a finished trial ended, as the scheduler journaled it before Ray told the callbacks."""
-        ends = {e["trial_id"]: e["how"] for e in read_ledger(Path(self.ledger_path or "/nonexistent"))
-                if e["event"] == "end"}
+        events = self.run_dir.read_ledger() if self.run_dir is not None else []
+        ends = {e["trial_id"]: e["how"] for e in events if e["event"] == "end"}
         return {"stopped": "stopped (ASHA)"}.get(ends.get(trial.trial_id, "complete"), "done")
 
     # -- Ray Tune hooks --------------------------------------------------------------------------
@@ -112,8 +122,10 @@ class ProgressView(TrialProgressCallback):
     def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info) -> None:
         self._update_scores(trial, result)
         row = self._row(trial)
-        self._line(f"trial {trial.trial_id} {row['task']} step {row['step']}: mean {_fmt(row['mean'])} "
-                   f"low-resource {_fmt(row['low'])} worst {_fmt(row['worst'])} ({row['worst_lang']})")
+        self._line(
+            f"trial {trial.trial_id} {row['task']} step {row['step']}: mean {_fmt(row['mean'])} "
+            f"low-resource {_fmt(row['low'])} worst {_fmt(row['worst'])} ({row['worst_lang']})"
+        )
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info) -> None:
         row = self._row(trial)
@@ -156,18 +168,26 @@ class ProgressView(TrialProgressCallback):
         for row in self.rows.values():
             counts[row["state"]] = counts.get(row["state"], 0) + 1
         best = f"best {self.metric} {self.best[0]:.1f} ({self.best[1]})" if self.best else "best: —"
-        table = Table(title=f"xstilts sweep · {best}",
-                      caption=" · ".join(f"{k} {v}" for k, v in sorted(counts.items())) or None)
+        table = Table(
+            title=f"xstilts sweep · {best}", caption=" · ".join(f"{k} {v}" for k, v in sorted(counts.items())) or None
+        )
         for col in ("trial", "intermediate", "step", "lr", "batch", "mean", "low-res", "worst", "state"):
             table.add_column(col, justify="right" if col in ("step", "lr", "batch", "mean", "low-res") else "left")
         for trial_id, row in self.rows.items():
             step = "—" if row["step"] is None else f"{row['step']}/{row['max_steps'] if row['task'] != 'none' else 0}"
             lr = "—" if row["task"] == "none" or row["lr"] is None else f"{row['lr']:.1e}"
             mark = " ★" if self.best and self.best[1] == trial_id else ""
-            table.add_row(trial_id + mark, row["task"], step, lr,
-                          "—" if row["task"] == "none" else str(row["batch_size"]), _fmt(row["mean"]),
-                          _fmt(row["low"]), f"{_fmt(row['worst'])} {row['worst_lang']}".strip(),
-                          f"[{STATE_STYLE.get(row['state'], '')}]{row['state']}[/]")
+            table.add_row(
+                trial_id + mark,
+                row["task"],
+                step,
+                lr,
+                "—" if row["task"] == "none" else str(row["batch_size"]),
+                _fmt(row["mean"]),
+                _fmt(row["low"]),
+                f"{_fmt(row['worst'])} {row['worst_lang']}".strip(),
+                f"[{STATE_STYLE.get(row['state'], '')}]{row['state']}[/]",
+            )
         return table
 
 
@@ -188,8 +208,14 @@ class JobProgress:
         self.done = self.running = self.failed = 0
         self._bar = None
         if self.console.is_terminal:
-            self._bar = Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                                 TimeElapsedColumn(), console=self.console)
+            self._bar = Progress(
+                TextColumn(title),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                console=self.console,
+            )
             self._task = self._bar.add_task(title, total=0, info="")
             self._bar.start()
 
@@ -211,8 +237,10 @@ class JobProgress:
         self.done += ok
         self.failed += not ok
         self._update()
-        line = f"[{time.strftime('%H:%M:%S')}] {'done' if ok else 'FAILED'}: {what} ({self.done} done, " \
-               f"{self.running} running, {self.failed} failed)"
+        line = (
+            f"[{time.strftime('%H:%M:%S')}] {'done' if ok else 'FAILED'}: {what} ({self.done} done, "
+            f"{self.running} running, {self.failed} failed)"
+        )
         if self._bar is None:
             self.console.print(line, markup=False, soft_wrap=True)
         elif not ok:

@@ -3,87 +3,117 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from xstilts.search.ledger import PROBE_PREFIX, read_ledger
+from xstilts.search.ledger import PROBE_PREFIX
+from xstilts.search.rundir import RunDir
 from xstilts.tasks.languages import resource_tier
-
-RESULTS_NAME = "results.parquet"
 
 
 @dataclass
 class SearchResult:
     """What a sweep produced: where, one row per (trial, milestone) and the best of them."""
 
-    experiment_dir: Path
+    run_dir: RunDir
     milestones: list[dict]  # trial_id, step, config, metrics, end
     best: dict | None
     best_baseline: dict | None
     metric: str
 
+    @property
+    def experiment_dir(self) -> Path:
+        return self.run_dir.path
 
-def milestones_from_ledger(ledger: Path, trials: set[str] | None = None) -> list[dict]:
+
+def milestones_from_ledger(run_dir: RunDir, trials: set[str] | None = None) -> list[dict]:
     """One entry per (trial, step): the last journaled result, with how the trial ended.
 
     trials: keep only these (Ray's trials); a trial that reported before any experiment snapshot and
     was then orphaned by a driver kill is rerun under a new id, and dropped here.
     """
-    events = [e for e in read_ledger(ledger) if trials is None or e["trial_id"] in trials]
+    events = [e for e in run_dir.read_ledger() if trials is None or e["trial_id"] in trials]
     ends = {e["trial_id"]: e["how"] for e in events if e["event"] == "end"}
     rows: dict[tuple[str, int], dict] = {}
     for e in events:
         if e["event"] == "result":
-            rows[(e["trial_id"], e["step"])] = {"trial_id": e["trial_id"], "step": e["step"], "config": e["config"],
-                                                "metrics": e["metrics"], "end": ends.get(e["trial_id"], "running")}
+            rows[(e["trial_id"], e["step"])] = {
+                "trial_id": e["trial_id"],
+                "step": e["step"],
+                "config": e["config"],
+                "metrics": e["metrics"],
+                "end": ends.get(e["trial_id"], "running"),
+            }
     return sorted(rows.values(), key=lambda r: (r["trial_id"], r["step"]))
 
 
-def summarize(experiment_dir: Path, ledger: Path, metric: str, trials: set[str] | None = None) -> SearchResult:
+def summarize(run_dir: RunDir, metric: str, trials: set[str] | None = None) -> SearchResult:
     """Return the milestones, the best (trial, milestone) by `metric`, and the best no-intermediate one."""
-    ms = milestones_from_ledger(ledger, trials or None)
+    ms = milestones_from_ledger(run_dir, trials or None)
 
     def best_of(rows: list[dict]) -> dict | None:
         scored = [r for r in rows if not math.isnan(r["metrics"].get(metric, math.nan))]
         return max(scored, key=lambda r: r["metrics"][metric]) if scored else None
 
-    return SearchResult(experiment_dir, ms, best_of(ms),
-                        best_of([r for r in ms if r["config"]["intermediate_task"] == "none"]), metric)
+    return SearchResult(
+        run_dir, ms, best_of(ms), best_of([r for r in ms if r["config"]["intermediate_task"] == "none"]), metric
+    )
 
 
 def results_table(result: SearchResult, experiment: str, source: str, low_resource: list[str]) -> pa.Table:
     """One row per trial x milestone x target task x language, with the sampled config and the summary."""
-    cols: dict[str, list] = {k: [] for k in (
-        "experiment", "source", "trial_id", "intermediate_task", "intermediate_steps", "lr", "batch_size",
-        "seed", "step", "end", "target_task", "lang", "resource_tier", "low_resource", "score", "mean",
-        "low_resource_mean", "worst", "worst_lang")}
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "experiment",
+            "source",
+            "trial_id",
+            "intermediate_task",
+            "intermediate_steps",
+            "lr",
+            "batch_size",
+            "seed",
+            "step",
+            "end",
+            "target_task",
+            "lang",
+            "resource_tier",
+            "low_resource",
+            "score",
+            "mean",
+            "low_resource_mean",
+            "worst",
+            "worst_lang",
+        )
+    }
     for m in result.milestones:
         for key, score in sorted(m["metrics"].items()):
             if not key.startswith(PROBE_PREFIX):
                 continue
-            target_task, lang = key[len(PROBE_PREFIX):].split("/")
-            row = {"experiment": experiment, "source": source, "trial_id": m["trial_id"],
-                   "intermediate_task": m["config"]["intermediate_task"],
-                   "intermediate_steps": m["config"]["intermediate_steps"], "lr": m["config"]["lr"],
-                   "batch_size": m["config"]["batch_size"], "seed": m["config"].get("seed"),
-                   "step": m["step"], "end": m["end"],
-                   "target_task": target_task, "lang": lang, "resource_tier": resource_tier(lang),
-                   "low_resource": lang in low_resource, "score": score,
-                   **{k: m["metrics"][k] for k in ("mean", "low_resource_mean", "worst", "worst_lang")}}
+            target_task, lang = key[len(PROBE_PREFIX) :].split("/")
+            row = {
+                "experiment": experiment,
+                "source": source,
+                "trial_id": m["trial_id"],
+                "intermediate_task": m["config"]["intermediate_task"],
+                "intermediate_steps": m["config"]["intermediate_steps"],
+                "lr": m["config"]["lr"],
+                "batch_size": m["config"]["batch_size"],
+                "seed": m["config"].get("seed"),
+                "step": m["step"],
+                "end": m["end"],
+                "target_task": target_task,
+                "lang": lang,
+                "resource_tier": resource_tier(lang),
+                "low_resource": lang in low_resource,
+                "score": score,
+                **{k: m["metrics"][k] for k in ("mean", "low_resource_mean", "worst", "worst_lang")},
+            }
             for k, v in row.items():
                 cols[k].append(v)
     return pa.table(cols)
-
-
-def write_parquet(table: pa.Table, path: Path) -> None:
-    """Write atomically: a kill mid-write leaves the previous file intact."""
-    tmp = path.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
 
 
 def summary_lines(result: SearchResult) -> list[str]:
@@ -92,16 +122,22 @@ def summary_lines(result: SearchResult) -> list[str]:
         return ["no trial reported a score"]
     b, base, metric = result.best, result.best_baseline, result.metric
     cfg = b["config"]
-    lines = [f"best: trial {b['trial_id']} at intermediate step {b['step']} ({metric} = {b['metrics'][metric]:.2f})",
-             f"  config: task={cfg['intermediate_task']} steps={cfg['intermediate_steps']} "
-             f"lr={cfg['lr']:.2e} batch_size={cfg['batch_size']}"]
+    lines = [
+        f"best: trial {b['trial_id']} at intermediate step {b['step']} ({metric} = {b['metrics'][metric]:.2f})",
+        f"  config: task={cfg['intermediate_task']} steps={cfg['intermediate_steps']} "
+        f"lr={cfg['lr']:.2e} batch_size={cfg['batch_size']}",
+    ]
     for key in ("mean", "low_resource_mean", "worst"):
         ours = b["metrics"][key]
         if base is None:
             lines.append(f"  {key:18s} {ours:6.2f}   (no 'none' trial to compare)")
         else:
-            lines.append(f"  {key:18s} {ours:6.2f}   vs none {base['metrics'][key]:6.2f}   "
-                         f"delta {ours - base['metrics'][key]:+6.2f}")
-    lines.append(f"  worst language: {b['metrics']['worst_lang']}"
-                 + (f" (none: {base['metrics']['worst_lang']})" if base else ""))
+            lines.append(
+                f"  {key:18s} {ours:6.2f}   vs none {base['metrics'][key]:6.2f}   "
+                f"delta {ours - base['metrics'][key]:+6.2f}"
+            )
+    lines.append(
+        f"  worst language: {b['metrics']['worst_lang']}"
+        + (f" (none: {base['metrics']['worst_lang']})" if base else "")
+    )
     return lines

@@ -4,26 +4,14 @@ label folder of the same shape, as google-research/xtreme evaluate.py does, with
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from xstilts.tasks.metrics import (
-    XTREME_GROUP2TASK,
-    XTREME_TASK2LANGS,
-    accuracy,
-    bucc_f1,
-    mlqa_em_f1,
-    pos_scores,
-    seqeval_f1,
-    squad_em_f1,
-    xtreme_score,
-)
+from xstilts.tasks.aggregate import xtreme_score
+from xstilts.tasks.metrics import XTREME_TASKS, bucc_f1, get_metric, xtreme_languages
+from xstilts.tasks.registry import TaskSpec, build_registry
 
 Numbered = list[tuple[int, str]]  # (1-based line number, stripped line)
-
-
-def _suffix(task: str) -> str:
-    return "json" if task in XTREME_GROUP2TASK["qa"] else "tsv"
 
 
 def _read_text(path: Path) -> str:
@@ -115,7 +103,7 @@ def read_qa_labels(path: Path) -> dict[str, list[str]]:
     data = _load_json(path)
     articles = data.get("data") if isinstance(data, dict) else data
     if not isinstance(articles, list):
-        raise ValueError(f"{path}: line 1: expected SQuAD JSON {{\"data\": [...]}}")
+        raise ValueError(f'{path}: line 1: expected SQuAD JSON {{"data": [...]}}')
     golds: dict[str, list[str]] = {}
     for a, article in enumerate(articles):
         for p, paragraph in enumerate(_get_list(path, article, "paragraphs", f"data[{a}]")):
@@ -123,12 +111,13 @@ def read_qa_labels(path: Path) -> dict[str, list[str]]:
                 where = f"data[{a}].paragraphs[{p}].qas[{q}]"
                 qid = qa.get("id") if isinstance(qa, dict) else None
                 if not isinstance(qid, str):
-                    raise ValueError(f"{path}: line 1: {where} has no string \"id\"")
+                    raise ValueError(f'{path}: line 1: {where} has no string "id"')
                 answers = _get_list(path, qa, "answers", where, line=_line_of(path, qid))
                 texts = [ans.get("text") for ans in answers if isinstance(ans, dict)]
                 if len(texts) != len(answers) or not all(isinstance(t, str) for t in texts):
-                    raise ValueError(f"{path}: line {_line_of(path, qid)}: {where} ({qid}) has an answer "
-                                     "without a string \"text\"")
+                    raise ValueError(
+                        f'{path}: line {_line_of(path, qid)}: {where} ({qid}) has an answer without a string "text"'
+                    )
                 golds[qid] = [str(t) for t in texts]
     if not golds:
         raise ValueError(f"{path}: line 1: no questions in file")
@@ -138,7 +127,7 @@ def read_qa_labels(path: Path) -> dict[str, list[str]]:
 def _get_list(path: Path, obj: object, key: str, where: str, line: int = 1) -> list:
     value = obj.get(key) if isinstance(obj, dict) else None
     if not isinstance(value, list):
-        raise ValueError(f"{path}: line {line}: {where} has no list \"{key}\"")
+        raise ValueError(f'{path}: line {line}: {where} has no list "{key}"')
     return value
 
 
@@ -149,89 +138,101 @@ def _align(pred_path: Path, label_path: Path, preds: list, labels: list, what: s
     short, path = (preds, pred_path) if len(preds) < len(labels) else (labels, label_path)
     start, value = short[-1]
     line = start + len(value) + 1 if isinstance(value, list) else start + 1  # past the blank line
-    raise ValueError(f"{path}: line {line}: missing {what} {len(short) + 1} "
-                     f"({len(preds)} in {pred_path.name}, {len(labels)} in {label_path.name})")
+    raise ValueError(
+        f"{path}: line {line}: missing {what} {len(short) + 1} "
+        f"({len(preds)} in {pred_path.name}, {len(labels)} in {label_path.name})"
+    )
 
 
-def _score_labels(pred_path: Path, label_path: Path, lang: str) -> dict[str, float]:
+Scorer = Callable[[Path, Path, str, str], dict[str, float]]  # (prediction file, label file, lang, metric name)
+
+
+def _score_labels(pred_path: Path, label_path: Path, lang: str, metric: str) -> dict[str, float]:
     preds, labels = read_labels(pred_path), read_labels(label_path)
     _align(pred_path, label_path, preds, labels, "label")
-    return accuracy([y for _, y in labels], [p for _, p in preds])
+    return get_metric(metric).score([y for _, y in labels], [p for _, p in preds], lang=lang)
 
 
-def _score_tags(metric: Callable) -> Callable[[Path, Path, str], dict[str, float]]:
-    def score(pred_path: Path, label_path: Path, lang: str) -> dict[str, float]:
-        preds, labels = read_tags(pred_path), read_tags(label_path)
-        _align(pred_path, label_path, preds, labels, "sentence")
-        for (pi, p), (li, y) in zip(preds, labels):
-            if len(p) != len(y):
-                raise ValueError(f"{pred_path}: line {pi}: sentence has {len(p)} tags but "
-                                 f"{label_path.name} line {li} has {len(y)}")
-        return metric([y for _, y in labels], [p for _, p in preds])
-    return score
+def _score_tags(pred_path: Path, label_path: Path, lang: str, metric: str) -> dict[str, float]:
+    preds, labels = read_tags(pred_path), read_tags(label_path)
+    _align(pred_path, label_path, preds, labels, "sentence")
+    for (pi, p), (li, y) in zip(preds, labels):
+        if len(p) != len(y):
+            raise ValueError(
+                f"{pred_path}: line {pi}: sentence has {len(p)} tags but {label_path.name} line {li} has {len(y)}"
+            )
+    return get_metric(metric).score([y for _, y in labels], [p for _, p in preds], lang=lang)
 
 
-def _score_bucc(pred_path: Path, label_path: Path, lang: str) -> dict[str, float]:
+def _score_bucc(pred_path: Path, label_path: Path, lang: str, metric: str) -> dict[str, float]:
+    """A submission holds the mined pairs themselves (its threshold already applied): plain F1 of them."""
     return bucc_f1([p for _, p in read_pairs(label_path)], [p for _, p in read_pairs(pred_path)])
 
 
-def _score_qa(pred_path: Path, label_path: Path, lang: str, *, mlqa: bool = False) -> dict[str, float]:
+def _score_qa(pred_path: Path, label_path: Path, lang: str, metric: str) -> dict[str, float]:
     """Questions missing from the predictions score 0, as in evaluate_squad.py; extra ids are ignored."""
     golds, preds = read_qa_labels(label_path), read_qa_predictions(pred_path)
-    answers = [preds.get(qid) for qid in golds]
-    if mlqa:
-        return mlqa_em_f1(list(golds.values()), answers, lang)
-    return squad_em_f1(list(golds.values()), answers)
+    return get_metric(metric).score(list(golds.values()), [preds.get(qid) for qid in golds], lang=lang)
 
 
-# evaluate.py METRIC_FUNCTION with its readers; udpos adds token accuracy beside seqeval F1.
-SCORERS: dict[str, Callable[[Path, Path, str], dict[str, float]]] = {
-    "pawsx": _score_labels, "xnli": _score_labels, "tatoeba": _score_labels,
-    "panx": _score_tags(seqeval_f1), "udpos": _score_tags(pos_scores),
-    "bucc2018": _score_bucc,
-    "xquad": _score_qa, "tydiqa": _score_qa,
-    "mlqa": lambda pred, label, lang: _score_qa(pred, label, lang, mlqa=True),
+# evaluate.py's READER_FUNCTION: the submission file of each metric (suffix, reader and scorer).
+SUBMISSIONS: dict[str, tuple[str, Scorer]] = {
+    "accuracy": ("tsv", _score_labels),
+    "seqeval": ("tsv", _score_tags),
+    "pos": ("tsv", _score_tags),
+    "bucc_f1": ("tsv", _score_bucc),
+    "squad": ("json", _score_qa),
+    "mlqa": ("json", _score_qa),
 }
 
 
-def _submitted_langs(task_dir: Path, task: str) -> list[str]:
+def _suffix(spec: TaskSpec) -> str:
+    return SUBMISSIONS[spec.metric][0]
+
+
+def _submitted_langs(task_dir: Path, spec: TaskSpec, valid: tuple[str, ...]) -> list[str]:
     """Return the XTREME languages with a test-LANG file in `task_dir`; other files are errors."""
-    langs, suffix = [], _suffix(task)
+    langs, suffix = [], _suffix(spec)
     for path in sorted(p for p in task_dir.iterdir() if not p.name.startswith(".")):
         lang = path.name.removeprefix("test-").removesuffix(f".{suffix}")
-        if path.name != f"test-{lang}.{suffix}" or lang not in XTREME_TASK2LANGS[task]:
-            raise ValueError(f"{path}: unexpected file: {task} expects test-LANG.{suffix} with LANG in "
-                             f"{', '.join(XTREME_TASK2LANGS[task])}")
+        if path.name != f"test-{lang}.{suffix}" or lang not in valid:
+            raise ValueError(
+                f"{path}: unexpected file: {spec.name} expects test-LANG.{suffix} with LANG in {', '.join(valid)}"
+            )
         langs.append(lang)
     if not langs:
         raise ValueError(f"{task_dir}: no test-LANG.{suffix} files")
     return langs
 
 
-def score_xtreme(pred_dir: Path, label_dir: Path) -> dict:
+def score_xtreme(pred_dir: Path, label_dir: Path, registry: Mapping[str, TaskSpec] | None = None) -> dict:
     """Score every XTREME task and language in `pred_dir` against `label_dir` (same layout).
 
     Returns xtreme_score()'s dict: {"tasks": {TASK: {"avg_<metric>", "avg_metric", "languages"}},
     "groups", "missing_tasks", "xtreme_score"}.
     """
     pred_dir, label_dir = Path(pred_dir), Path(label_dir)
+    registry = registry if registry is not None else build_registry()
+    task2langs = xtreme_languages(registry)
     if not pred_dir.is_dir():
         raise ValueError(f"{pred_dir}: prediction folder not found")
     task_dirs = sorted(p for p in pred_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    unknown = [p for p in task_dirs if p.name not in XTREME_TASK2LANGS]
+    unknown = [p for p in task_dirs if p.name not in XTREME_TASKS]
     if unknown:
-        raise ValueError(f"{unknown[0]}: unknown task folder (XTREME tasks: {', '.join(XTREME_TASK2LANGS)})")
+        raise ValueError(f"{unknown[0]}: unknown task folder (XTREME tasks: {', '.join(XTREME_TASKS)})")
     if not task_dirs:
         raise ValueError(f"{pred_dir}: no XTREME task folders")
     scores: dict[str, dict[str, dict[str, float]]] = {}
     for task_dir in task_dirs:
-        task = task_dir.name
-        scores[task] = {
-            lang: SCORERS[task](task_dir / f"test-{lang}.{_suffix(task)}",
-                                label_dir / task / f"test-{lang}.{_suffix(task)}", lang)
-            for lang in _submitted_langs(task_dir, task)
+        spec = registry[task_dir.name]
+        suffix, scorer = SUBMISSIONS[spec.metric]
+        scores[spec.name] = {
+            lang: scorer(
+                task_dir / f"test-{lang}.{suffix}", label_dir / spec.name / f"test-{lang}.{suffix}", lang, spec.metric
+            )
+            for lang in _submitted_langs(task_dir, spec, task2langs[spec.name])
         }
-    return xtreme_score(scores)
+    return xtreme_score(scores, registry)
 
 
 def format_xtreme(result: dict) -> list[str]:

@@ -28,8 +28,11 @@ class OptunaWithBaseline(OptunaSearch):
     def suggest(self, trial_id: str) -> dict | None:
         config = super().suggest(trial_id)
         for _ in range(MAX_REDRAWS):
-            if config is None or config.get("intermediate_task") != "none" \
-                    or len(self._baseline_ids) < self._baseline_runs:
+            if (
+                config is None
+                or config.get("intermediate_task") != "none"
+                or len(self._baseline_ids) < self._baseline_runs
+            ):
                 break
             ot_trial = self._ot_trials.pop(trial_id)
             if self._baseline_value is None:

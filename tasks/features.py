@@ -18,8 +18,9 @@ IGNORE = -100  # label of positions the loss skips (torch's CrossEntropyLoss ign
 MAX_QUERY_LEN = 64  # XTREME's run_squad max_query_length: longer questions are cut
 
 
-def featurize_classification(rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int,
-                             num_labels: int, where: str) -> Features:
+def featurize_classification(
+    rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int, num_labels: int, where: str
+) -> Features:
     """Tokenise sentence (pair) rows; returns input_ids [n][len], labels [n]."""
     texts = (rows["text_a"], rows["text_b"]) if "text_b" in rows else (rows["text_a"],)
     enc = tokenizer(*texts, truncation=True, max_length=max_len)
@@ -30,8 +31,9 @@ def featurize_classification(rows: dict[str, list], tokenizer: Callable[..., Any
     return {"input_ids": enc["input_ids"], "labels": labels}
 
 
-def featurize_multiple_choice(rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int,
-                              where: str) -> Features:
+def featurize_multiple_choice(
+    rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int, where: str
+) -> Features:
     """One (context + question, choice) pair per choice; returns input_ids [n][n_choices][len], labels [n]."""
     n_choices = {len(c) for c in rows["choices"]}
     if len(n_choices) > 1:
@@ -46,7 +48,7 @@ def featurize_multiple_choice(rows: dict[str, list], tokenizer: Callable[..., An
     bad = [(i, y) for i, y in enumerate(labels) if not 0 <= y < width]
     if bad:
         raise DataError(f"{where}: row {bad[0][0]}: label {bad[0][1]} outside 0..{width - 1}")
-    return {"input_ids": [flat[i:i + width] for i in range(0, len(flat), width)], "labels": labels}
+    return {"input_ids": [flat[i : i + width] for i in range(0, len(flat), width)], "labels": labels}
 
 
 def tag_inventory(rows) -> tuple[str, ...]:
@@ -69,8 +71,15 @@ def _tag_ids(tags: list, labels: tuple[str, ...], index: dict[str, int], where: 
     return out
 
 
-def featurize_tagging(rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int,
-                      labels: tuple[str, ...], where: str, *, training: bool = True) -> Features:
+def featurize_tagging(
+    rows: dict[str, list],
+    tokenizer: Callable[..., Any],
+    max_len: int,
+    labels: tuple[str, ...],
+    where: str,
+    *,
+    training: bool = True,
+) -> Features:
     """Label the first sub-token of each word, IGNORE elsewhere (needs a fast tokenizer's word_ids).
 
     Returns input_ids [n][len], labels [n][len]; eval features add word_starts [n][n_words] (token
@@ -110,8 +119,10 @@ def _cut_questions(questions: list[str], tokenizer: Callable[..., Any], max_quer
     """Strip leading space and cut questions to `max_query` tokens (else the window has no room)."""
     questions = [q.lstrip() for q in questions]
     enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
-    return [q if len(offsets) <= max_query else q[:offsets[max_query - 1][1]]
-            for q, offsets in zip(questions, enc["offset_mapping"])]
+    return [
+        q if len(offsets) <= max_query else q[: offsets[max_query - 1][1]]
+        for q, offsets in zip(questions, enc["offset_mapping"])
+    ]
 
 
 def _answer_span(answers: dict, context: str, where: str) -> tuple[int, int] | None:
@@ -119,7 +130,7 @@ def _answer_span(answers: dict, context: str, where: str) -> tuple[int, int] | N
     if not answers["text"]:
         return None
     text, start = answers["text"][0], int(answers["answer_start"][0])
-    if not 0 <= start <= len(context) - len(text) or context[start:start + len(text)] != text:
+    if not 0 <= start <= len(context) - len(text) or context[start : start + len(text)] != text:
         raise DataError(f"{where}: answer {text!r} is not at character {start} of its context")
     return start, start + len(text)
 
@@ -134,8 +145,15 @@ def _token_span(span: tuple[int, int] | None, offsets: list, seq_ids: list) -> t
     return start, end
 
 
-def featurize_span(rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int, where: str, *,
-                   training: bool = True, stride: int | None = None) -> Features:
+def featurize_span(
+    rows: dict[str, list],
+    tokenizer: Callable[..., Any],
+    max_len: int,
+    where: str,
+    *,
+    training: bool = True,
+    stride: int | None = None,
+) -> Features:
     """SQuAD-format rows -> overlapping windows (question first, context second), as HF run_qa does.
 
     Training: input_ids, start_positions, end_positions [n_windows] (CLS = 0 when the answer is not
@@ -144,33 +162,52 @@ def featurize_span(rows: dict[str, list], tokenizer: Callable[..., Any], max_len
     context, id and gold (answer texts) [n_examples].
     """
     questions = _cut_questions(list(rows["question"]), tokenizer, min(MAX_QUERY_LEN, max_len // 4))
-    enc = tokenizer(questions, list(rows["context"]), truncation="only_second", max_length=max_len,
-                    stride=doc_stride(max_len) if stride is None else stride,
-                    return_overflowing_tokens=True, return_offsets_mapping=True)
+    enc = tokenizer(
+        questions,
+        list(rows["context"]),
+        truncation="only_second",
+        max_length=max_len,
+        stride=doc_stride(max_len) if stride is None else stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
     samples = enc["overflow_to_sample_mapping"]
     if training:
-        spans = [_answer_span(a, c, f"{where}: row {i}")
-                 for i, (a, c) in enumerate(zip(rows["answers"], rows["context"]))]
-        positions = [_token_span(spans[ex], enc["offset_mapping"][w], enc.sequence_ids(w))
-                     for w, ex in enumerate(samples)]
-        return {"input_ids": enc["input_ids"], "start_positions": [p[0] for p in positions],
-                "end_positions": [p[1] for p in positions]}
-    offsets = [[tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][w], enc.sequence_ids(w))]
-               for w in range(len(samples))]
-    return {"input_ids": enc["input_ids"], "example_index": list(samples), "offset_mapping": offsets,
-            "context": list(rows["context"]), "id": list(rows["id"]),
-            "gold": [list(a["text"]) for a in rows["answers"]]}
+        spans = [
+            _answer_span(a, c, f"{where}: row {i}") for i, (a, c) in enumerate(zip(rows["answers"], rows["context"]))
+        ]
+        positions = [
+            _token_span(spans[ex], enc["offset_mapping"][w], enc.sequence_ids(w)) for w, ex in enumerate(samples)
+        ]
+        return {
+            "input_ids": enc["input_ids"],
+            "start_positions": [p[0] for p in positions],
+            "end_positions": [p[1] for p in positions],
+        }
+    offsets = [
+        [tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][w], enc.sequence_ids(w))]
+        for w in range(len(samples))
+    ]
+    return {
+        "input_ids": enc["input_ids"],
+        "example_index": list(samples),
+        "offset_mapping": offsets,
+        "context": list(rows["context"]),
+        "id": list(rows["id"]),
+        "gold": [list(a["text"]) for a in rows["answers"]],
+    }
 
 
 def featurize_retrieval(rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int) -> Features:
     """Aligned sentence pairs (Tatoeba: row i's English is its translation) -> src/tgt input_ids [n][len]."""
+
     def ids(texts: list[str]) -> list[list[int]]:
         return tokenizer([t.strip() for t in texts], truncation=True, max_length=max_len)["input_ids"]
+
     return {"src_input_ids": ids(rows["text_a"]), "tgt_input_ids": ids(rows["text_b"])}
 
 
-def featurize_bucc(src: dict[str, str], tgt: dict[str, str], tokenizer: Callable[..., Any],
-                   max_len: int) -> Features:
+def featurize_bucc(src: dict[str, str], tgt: dict[str, str], tokenizer: Callable[..., Any], max_len: int) -> Features:
     """BUCC sentences (id -> text, as `loading.read_bucc` returns them) -> unique texts and their ids.
 
     As xtreme's utils_retrieve, each distinct text is embedded once and a text that occurs under several
@@ -188,17 +225,41 @@ def featurize_bucc(src: dict[str, str], tgt: dict[str, str], tokenizer: Callable
     return out
 
 
+def featurize_pools(rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int) -> Features:
+    """BUCC's pools and gold pairs (side, id, text rows, as `loading.bucc_rows` writes them) -> featurize_bucc's
+    features plus gold: the sorted (src id, tgt id) pairs of the true translations."""
+    pools: dict[str, dict[str, str]] = {"src": {}, "tgt": {}, "gold": {}}
+    gold = []
+    for side, key, text in zip(rows["side"], rows["id"], rows["text"]):
+        if side == "gold":
+            gold.append((key, text))
+        else:
+            pools[side][key] = text
+    return {**featurize_bucc(pools["src"], pools["tgt"], tokenizer, max_len), "gold": sorted(gold)}
+
+
+def _featurize_retrieval(rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int) -> Features:
+    """Aligned pairs (Tatoeba) or candidate pools to mine (BUCC), as the split's reader laid them out."""
+    if "side" in rows:
+        return featurize_pools(rows, tokenizer, max_len)
+    return featurize_retrieval(rows, tokenizer, max_len)
+
+
 Featurizer = Callable[[dict[str, list], TaskSpec, Callable[..., Any], str, bool, tuple[str, ...]], Features]
 FEATURIZERS: dict[str, Featurizer] = {
     "classification": lambda rows, spec, tok, where, training, labels: featurize_classification(
-        rows, tok, spec.max_len, spec.num_labels, where),
+        rows, tok, spec.max_len, spec.num_labels, where
+    ),
     "multiple_choice": lambda rows, spec, tok, where, training, labels: featurize_multiple_choice(
-        rows, tok, spec.max_len, where),
+        rows, tok, spec.max_len, where
+    ),
     "tagging": lambda rows, spec, tok, where, training, labels: featurize_tagging(
-        rows, tok, spec.max_len, labels, where, training=training),
+        rows, tok, spec.max_len, labels, where, training=training
+    ),
     "span": lambda rows, spec, tok, where, training, labels: featurize_span(
-        rows, tok, spec.max_len, where, training=training),
-    "retrieval": lambda rows, spec, tok, where, training, labels: featurize_retrieval(rows, tok, spec.max_len),
+        rows, tok, spec.max_len, where, training=training
+    ),
+    "retrieval": lambda rows, spec, tok, where, training, labels: _featurize_retrieval(rows, tok, spec.max_len),
 }
 
 
@@ -207,8 +268,15 @@ def effective_max_len(spec: TaskSpec, tokenizer: Any) -> int:
     return min(spec.max_len, int(getattr(tokenizer, "model_max_length", spec.max_len)))
 
 
-def featurize(dataset, spec: TaskSpec, tokenizer: Callable[..., Any], where: str = "", *,
-              training: bool = True, labels: tuple[str, ...] | None = None) -> Features:
+def featurize(
+    dataset,
+    spec: TaskSpec,
+    tokenizer: Callable[..., Any],
+    where: str = "",
+    *,
+    training: bool = True,
+    labels: tuple[str, ...] | None = None,
+) -> Features:
     """Return the features of a loaded split (a `datasets.Dataset` or a dict of columns).
 
     `labels` overrides spec.labels as the tag inventory (CCG declares none: pass tag_inventory(train)).
@@ -217,5 +285,6 @@ def featurize(dataset, spec: TaskSpec, tokenizer: Callable[..., Any], where: str
         raise ValueError(f"no featurisation for task kind {spec.kind!r} (have {sorted(FEATURIZERS)})")
     spec = replace(spec, max_len=effective_max_len(spec, tokenizer))
     rows = dataset if isinstance(dataset, dict) else dataset.to_dict()
-    return FEATURIZERS[spec.kind](rows, spec, tokenizer, where or spec.name, training,
-                                  tuple(labels) if labels else spec.labels)
+    return FEATURIZERS[spec.kind](
+        rows, spec, tokenizer, where or spec.name, training, tuple(labels) if labels else spec.labels
+    )

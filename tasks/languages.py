@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-# Joshi et al. (2020) classes for the XTREME languages (../shared/REFERENCE.md §4; [S] source).
+# Joshi et al. (2020), "The State and Fate of Linguistic Diversity and Inclusion in the NLP World": the
+# resource class (0-5) of each XTREME language.
 JOSHI_CLASS: dict[str, int] = {
     **dict.fromkeys(["ar", "de", "en", "es", "fr", "ja", "zh"], 5),
     **dict.fromkeys(["eu", "fa", "fi", "hi", "hu", "it", "ko", "nl", "pt", "ru", "tr", "vi"], 4),
-    **dict.fromkeys(
-        ["af", "bg", "bn", "el", "et", "he", "id", "ka", "kk", "ms", "ta", "th", "tl", "ur"], 3
-    ),
+    **dict.fromkeys(["af", "bg", "bn", "el", "et", "he", "id", "ka", "kk", "ms", "ta", "th", "tl", "ur"], 3),
     **dict.fromkeys(["mr", "sw", "yo"], 2),
     **dict.fromkeys(["jv", "ml", "my", "te"], 1),
 }
@@ -16,16 +15,45 @@ JOSHI_CLASS: dict[str, int] = {
 # Writing script of each language; drives how the offline world renders its words.
 SCRIPT: dict[str, str] = {
     **dict.fromkeys(
-        ["af", "de", "en", "es", "et", "eu", "fi", "fr", "hu", "id", "it", "jv", "ms", "nl",
-         "pt", "sw", "tl", "tr", "vi", "yo"],
+        [
+            "af",
+            "de",
+            "en",
+            "es",
+            "et",
+            "eu",
+            "fi",
+            "fr",
+            "hu",
+            "id",
+            "it",
+            "jv",
+            "ms",
+            "nl",
+            "pt",
+            "sw",
+            "tl",
+            "tr",
+            "vi",
+            "yo",
+        ],
         "latin",
     ),
     **dict.fromkeys(["bg", "kk", "ru"], "cyrillic"),
     **dict.fromkeys(["ar", "fa", "ur"], "arabic"),
     **dict.fromkeys(["hi", "mr"], "devanagari"),
-    "el": "greek", "he": "hebrew", "th": "thai", "ka": "georgian", "ko": "hangul",
-    "ja": "kana", "zh": "han", "bn": "bengali", "ta": "tamil", "te": "telugu",
-    "ml": "malayalam", "my": "myanmar",
+    "el": "greek",
+    "he": "hebrew",
+    "th": "thai",
+    "ka": "georgian",
+    "ko": "hangul",
+    "ja": "kana",
+    "zh": "han",
+    "bn": "bengali",
+    "ta": "tamil",
+    "te": "telugu",
+    "ml": "malayalam",
+    "my": "myanmar",
 }
 
 # Languages whose basic order is subject-object-verb; the offline world mirrors it.
@@ -44,24 +72,90 @@ def low_resource_langs(langs: list[str], max_class: int) -> list[str]:
     """Return the languages of `langs` whose Joshi class is at most `max_class`, English excluded."""
     return [lang for lang in langs if lang != "en" and JOSHI_CLASS[lang] <= max_class]
 
+
 # English names used by the `udpos.<Name>` configs of the hub's xtreme data set.
 LANG_NAME: dict[str, str] = {
-    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "de": "German", "el": "Greek",
-    "en": "English", "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish",
-    "fr": "French", "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian",
-    "ja": "Japanese", "jv": "Javanese", "ka": "Georgian", "kk": "Kazakh", "ko": "Korean", "ml": "Malayalam",
-    "mr": "Marathi", "ms": "Malay", "my": "Burmese", "nl": "Dutch", "pt": "Portuguese", "ru": "Russian",
-    "sw": "Swahili", "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish",
-    "ur": "Urdu", "vi": "Vietnamese", "yo": "Yoruba", "zh": "Chinese",
+    "af": "Afrikaans",
+    "ar": "Arabic",
+    "bg": "Bulgarian",
+    "bn": "Bengali",
+    "de": "German",
+    "el": "Greek",
+    "en": "English",
+    "es": "Spanish",
+    "et": "Estonian",
+    "eu": "Basque",
+    "fa": "Persian",
+    "fi": "Finnish",
+    "fr": "French",
+    "he": "Hebrew",
+    "hi": "Hindi",
+    "hu": "Hungarian",
+    "id": "Indonesian",
+    "it": "Italian",
+    "ja": "Japanese",
+    "jv": "Javanese",
+    "ka": "Georgian",
+    "kk": "Kazakh",
+    "ko": "Korean",
+    "ml": "Malayalam",
+    "mr": "Marathi",
+    "ms": "Malay",
+    "my": "Burmese",
+    "nl": "Dutch",
+    "pt": "Portuguese",
+    "ru": "Russian",
+    "sw": "Swahili",
+    "ta": "Tamil",
+    "te": "Telugu",
+    "th": "Thai",
+    "tl": "Tagalog",
+    "tr": "Turkish",
+    "ur": "Urdu",
+    "vi": "Vietnamese",
+    "yo": "Yoruba",
+    "zh": "Chinese",
 }
 
-# ISO 639-3 codes of the `tatoeba.<code>` configs (REFERENCE.md §1b: zh = cmn, fa = pes, sw = swh).
+# ISO 639-3 codes of the hub's `google/xtreme` `tatoeba.<code>` configs (zh = cmn, fa = pes, sw = swh).
 ISO3: dict[str, str] = {
-    "af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "en": "eng", "es": "spa",
-    "et": "est", "eu": "eus", "fa": "pes", "fi": "fin", "fr": "fra", "he": "heb", "hi": "hin", "hu": "hun",
-    "id": "ind", "it": "ita", "ja": "jpn", "jv": "jav", "ka": "kat", "kk": "kaz", "ko": "kor", "ml": "mal",
-    "mr": "mar", "nl": "nld", "pt": "por", "ru": "rus", "sw": "swh", "ta": "tam", "te": "tel", "th": "tha",
-    "tl": "tgl", "tr": "tur", "ur": "urd", "vi": "vie", "zh": "cmn",
+    "af": "afr",
+    "ar": "ara",
+    "bg": "bul",
+    "bn": "ben",
+    "de": "deu",
+    "el": "ell",
+    "en": "eng",
+    "es": "spa",
+    "et": "est",
+    "eu": "eus",
+    "fa": "pes",
+    "fi": "fin",
+    "fr": "fra",
+    "he": "heb",
+    "hi": "hin",
+    "hu": "hun",
+    "id": "ind",
+    "it": "ita",
+    "ja": "jpn",
+    "jv": "jav",
+    "ka": "kat",
+    "kk": "kaz",
+    "ko": "kor",
+    "ml": "mal",
+    "mr": "mar",
+    "nl": "nld",
+    "pt": "por",
+    "ru": "rus",
+    "sw": "swh",
+    "ta": "tam",
+    "te": "tel",
+    "th": "tha",
+    "tl": "tgl",
+    "tr": "tur",
+    "ur": "urd",
+    "vi": "vie",
+    "zh": "cmn",
 }
 
 

@@ -1,15 +1,18 @@
 """Load a task split through `datasets`: from the hub by id, or from local files in the same schema.
 
-Local layout (the offline world writes it; real downloads can be arranged the same way):
-ROOT/<dataset id>/<config>/<split>.jsonl, one file per part of a 'a+b' split expression. The two
-sources that are not on the hub keep their own formats: CCGbank (ROOT/ccgbank/<split>.txt, jiant's
-'tokens TAB tags' lines) and BUCC 2018 as XTREME downloads it (ROOT/bucc2018/<xx>-en.<split>.<xx|en|gold>).
+Each split's location declares its file format (`Location.format`), and each format has one reader and
+one local layout under ROOT: jsonl at <dataset id>/<config>/<split>.jsonl (one file per part of an 'a+b'
+split expression); ccg at <dataset id>/<split>.txt (jiant's 'tokens TAB tags' lines); bucc at
+<dataset id>/<config>.<split>.<xx|en|gold> (XTREME's BUCC 2018 download). The offline world writes the
+same paths, and real downloads can be arranged the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from xstilts.tasks.languages import placeholders
 from xstilts.tasks.registry import Location, TaskSpec
@@ -40,13 +43,20 @@ def location(spec: TaskSpec, split: str, lang: str) -> tuple[Location, str | Non
     return loc, loc.config.format(**placeholders(lang)) if loc.config else None
 
 
+def relative_files(spec: TaskSpec, split: str, lang: str) -> list[PurePosixPath]:
+    """The file(s) that hold one split, relative to a local root, in the layout of its format."""
+    loc, config = location(spec, split, lang)
+    base = PurePosixPath(loc.dataset_id)
+    if loc.format == "ccg":
+        return [base / f"{loc.split}.txt"]
+    if loc.format == "bucc":
+        return [base / f"{config}.{loc.split}.{suffix}" for suffix in (lang, "en", "gold")]
+    return [base / (config or "") / f"{part}.jsonl" for part in loc.split.split("+")]
+
+
 def local_paths(root: Path, spec: TaskSpec, split: str, lang: str) -> list[Path]:
     """Return the local file(s) that stand in for one hub split."""
-    loc, config = location(spec, split, lang)
-    base = Path(root) / loc.dataset_id / (config or "")
-    if spec.adapter == "ccg":
-        return [Path(root) / loc.dataset_id / f"{loc.split}.txt"]
-    return [base / f"{part}.jsonl" for part in loc.split.split("+")]
+    return [Path(root) / rel for rel in relative_files(spec, split, lang)]
 
 
 def describe(spec: TaskSpec, split: str, lang: str, source: DataSource) -> str:
@@ -54,63 +64,52 @@ def describe(spec: TaskSpec, split: str, lang: str, source: DataSource) -> str:
     if source.kind == "hub":
         loc, config = location(spec, split, lang)
         return f"{loc.dataset_id}/{config}:{loc.split}" if config else f"{loc.dataset_id}:{loc.split}"
-    return ", ".join(str(p) for p in local_paths(Path(source.root), spec, split, lang))
+    return ", ".join(str(p) for p in local_paths(Path(source.root or "."), spec, split, lang))
 
 
-def _load_raw(spec: TaskSpec, split: str, lang: str, source: DataSource):
-    import datasets  # deferred: importing datasets costs ~0.7 s
-
-    datasets.disable_progress_bars()
-    loc, config = location(spec, split, lang)
-    cache = str(source.cache_dir) if source.cache_dir else None
-    if source.kind == "hub":
-        if loc.local_only:
-            raise DataError(f"task {spec.name}: {loc.dataset_id} is not on the hub; set `source` to a directory "
-                            "holding its files")
-        return datasets.load_dataset(loc.dataset_id, config, split=loc.split, cache_dir=cache)
-    paths = local_paths(Path(source.root), spec, split, lang)
+def _existing(spec: TaskSpec, split: str, lang: str, root: Path) -> list[Path]:
+    paths = local_paths(root, spec, split, lang)
     for path in paths:
         if not path.is_file():
             raise DataError(f"{path}: file not found (task {spec.name}, {split} split, language {lang})")
-    builder = "text" if spec.adapter == "ccg" else "json"
+    return paths
+
+
+def _load_files(builder: str, paths: list[Path], where: str, cache: str | None) -> Any:
+    import datasets  # deferred: importing datasets costs ~0.7 s
+
+    datasets.disable_progress_bars()
     try:
-        return datasets.load_dataset(builder, data_files={"data": [str(p) for p in paths]}, split="data",
-                                     cache_dir=cache)
+        return datasets.load_dataset(
+            builder, data_files={"data": [str(p) for p in paths]}, split="data", cache_dir=cache
+        )
     except Exception as exc:  # datasets wraps parse errors in several exception types
-        raise DataError(f"{describe(spec, split, lang, source)}: unreadable as {builder} "
-                        f"({type(exc).__name__})") from exc
+        raise DataError(f"{where}: unreadable as {builder} ({type(exc).__name__})") from exc
 
 
-def load_split(spec: TaskSpec, split: str, lang: str, source: DataSource):
-    """Return a `datasets.Dataset` of one split with the internal columns of the task's kind."""
-    from xstilts.tasks.adapters import ADAPTERS
+def read_jsonl(spec: TaskSpec, split: str, lang: str, root: Path, cache: str | None) -> Any:
+    """The hub's rows as JSON lines (the `datasets` json builder)."""
+    paths = _existing(spec, split, lang, root)
+    return _load_files("json", paths, ", ".join(map(str, paths)), cache)
 
-    ds = _load_raw(spec, split, lang, source)
-    loc, _ = location(spec, split, lang)
-    if loc.id_prefix:
-        prefix = loc.id_prefix.format(**placeholders(lang))
-        ds = ds.filter(lambda row: row["id"].startswith(prefix))
-    needed = list(spec.columns.values()) if spec.adapter == "columns" else []
-    missing = [col for col in needed if col not in ds.column_names]
-    if missing:
-        raise DataError(f"{describe(spec, split, lang, source)}: missing column(s) {missing} expected by task "
-                        f"{spec.name}")
-    try:
-        return ADAPTERS[spec.adapter](ds, spec)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise DataError(f"{describe(spec, split, lang, source)}: rows do not fit task {spec.name} "
-                        f"({type(exc).__name__}: {exc})") from exc
+
+def read_ccg(spec: TaskSpec, split: str, lang: str, root: Path, cache: str | None) -> Any:
+    """jiant's CCG lines 'tok tok … TAB tag tag …' (read as text) -> tokens and tag strings."""
+    paths = _existing(spec, split, lang, root)
+    ds = _load_files("text", paths, ", ".join(map(str, paths)), cache)
+
+    def split_line(row: dict) -> dict:
+        text, _, tags = row["text"].partition("\t")
+        return {"tokens": text.split(" "), "tags": tags.split(" ")}
+
+    return ds.map(split_line, remove_columns=ds.column_names)
 
 
 def read_bucc(root: Path, spec: TaskSpec, split: str, lang: str) -> tuple[dict, dict, set]:
     """BUCC 2018 as XTREME downloads it: xx sentences, en sentences ('id TAB text') and gold id pairs."""
-    loc, config = location(spec, split, lang)
-    stem = Path(root) / loc.dataset_id / f"{config}.{loc.split}"
+    xx_path, en_path, gold_path = _existing(spec, split, lang, Path(root))
 
-    def read(suffix: str) -> list[list[str]]:
-        path = Path(f"{stem}.{suffix}")
-        if not path.is_file():
-            raise DataError(f"{path}: file not found (task {spec.name}, {split} split, language {lang})")
+    def read(path: Path) -> list[list[str]]:
         rows = []
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             parts = line.split("\t")
@@ -119,6 +118,64 @@ def read_bucc(root: Path, spec: TaskSpec, split: str, lang: str) -> tuple[dict, 
             rows.append(parts)
         return rows
 
-    src, tgt = dict(read(lang)), dict(read("en"))
-    gold = {(a, b) for a, b in read("gold")}
+    src, tgt = dict(read(xx_path)), dict(read(en_path))
+    gold = {(a, b) for a, b in read(gold_path)}
     return src, tgt, gold
+
+
+def bucc_rows(src: dict[str, str], tgt: dict[str, str], gold: set[tuple[str, str]]) -> dict[str, list]:
+    """BUCC's two pools and its gold pairs as one table: side (src | tgt | gold), id, text; a gold row
+    pairs its `id` (a src id) with its `text` (the tgt id of the translation)."""
+    rows: dict[str, list] = {"side": [], "id": [], "text": []}
+    for side, items in (("src", src.items()), ("tgt", tgt.items()), ("gold", sorted(gold))):
+        for key, value in items:
+            rows["side"].append(side)
+            rows["id"].append(key)
+            rows["text"].append(value)
+    return rows
+
+
+def _read_bucc_table(spec: TaskSpec, split: str, lang: str, root: Path, cache: str | None) -> Any:
+    import datasets
+
+    return datasets.Dataset.from_dict(bucc_rows(*read_bucc(root, spec, split, lang)))
+
+
+Reader = Callable[[TaskSpec, str, str, Path, "str | None"], Any]
+READERS: dict[str, Reader] = {"jsonl": read_jsonl, "ccg": read_ccg, "bucc": _read_bucc_table}
+
+
+def _load_raw(spec: TaskSpec, split: str, lang: str, source: DataSource) -> Any:
+    loc, config = location(spec, split, lang)
+    cache = str(source.cache_dir) if source.cache_dir else None
+    if source.kind == "hub":
+        import datasets
+
+        if loc.local_only:
+            raise DataError(
+                f"task {spec.name}: {loc.dataset_id} is not on the hub; set `source` to a directory holding its files"
+            )
+        datasets.disable_progress_bars()
+        return datasets.load_dataset(loc.dataset_id, config, split=loc.split, cache_dir=cache)
+    return READERS[loc.format](spec, split, lang, Path(source.root or "."), cache)
+
+
+def load_split(spec: TaskSpec, split: str, lang: str, source: DataSource) -> Any:
+    """Return a `datasets.Dataset` of one split with the internal columns of the task's kind."""
+    from xstilts.tasks.adapters import ADAPTERS, MissingColumns
+
+    ds = _load_raw(spec, split, lang, source)
+    loc, _ = location(spec, split, lang)
+    if loc.id_prefix:
+        prefix = loc.id_prefix.format(**placeholders(lang))
+        ds = ds.filter(lambda row: row["id"].startswith(prefix))
+    try:
+        return ADAPTERS[spec.adapter](ds, spec)
+    except MissingColumns as exc:
+        raise DataError(
+            f"{describe(spec, split, lang, source)}: missing column(s) {exc.columns} expected by task {spec.name}"
+        ) from exc
+    except (KeyError, ValueError, TypeError) as exc:
+        raise DataError(
+            f"{describe(spec, split, lang, source)}: rows do not fit task {spec.name} ({type(exc).__name__}: {exc})"
+        ) from exc

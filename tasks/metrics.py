@@ -3,44 +3,27 @@ aggregation into per-task averages and the XTREME score. Anchor: google-research
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
 import string
 import unicodedata
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-# xtreme evaluate.py XTREME_TASK2LANGS / XTREME_GROUP2TASK, reordered alphabetically within each task.
-XTREME_TASK2LANGS: dict[str, tuple[str, ...]] = {
-    "pawsx": ("de", "en", "es", "fr", "ja", "ko", "zh"),
-    "xnli": ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
-    "panx": ("af", "ar", "bg", "bn", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi",
-             "hu", "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "ms", "my", "nl", "pt", "ru",
-             "sw", "ta", "te", "th", "tl", "tr", "ur", "vi", "yo", "zh"),
-    "udpos": ("af", "ar", "bg", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu",
-              "id", "it", "ja", "kk", "ko", "mr", "nl", "pt", "ru", "ta", "te", "th", "tl", "tr", "ur",
-              "vi", "yo", "zh"),
-    "bucc2018": ("de", "fr", "ru", "zh"),
-    "tatoeba": ("af", "ar", "bg", "bn", "de", "el", "es", "et", "eu", "fa", "fi", "fr", "he", "hi",
-                "hu", "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "nl", "pt", "ru", "sw",
-                "ta", "te", "th", "tl", "tr", "ur", "vi", "zh"),
-    "xquad": ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh"),
-    "mlqa": ("ar", "de", "en", "es", "hi", "vi", "zh"),
-    "tydiqa": ("ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te"),
-}
+from xstilts.tasks.names import UnknownNameError, unknown_name_message
+
+if TYPE_CHECKING:
+    from xstilts.tasks.registry import TaskSpec
+
+# xtreme evaluate.py: its task order and task groups (the languages of each task are the registry's).
+XTREME_TASKS = ("pawsx", "xnli", "panx", "udpos", "bucc2018", "tatoeba", "xquad", "mlqa", "tydiqa")
 XTREME_GROUP2TASK: dict[str, tuple[str, ...]] = {
     "classification": ("pawsx", "xnli"),
     "tagging": ("udpos", "panx"),
     "qa": ("xquad", "mlqa", "tydiqa"),
     "retrieval": ("bucc2018", "tatoeba"),
-}
-# The metric(s) each task's avg_metric is built from (evaluate.py: QA -> (EM + F1) / 2).
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "pawsx": ("accuracy",), "xnli": ("accuracy",), "tatoeba": ("accuracy",),
-    "udpos": ("f1",), "panx": ("f1",), "bucc2018": ("f1",),
-    "xquad": ("exact_match", "f1"), "mlqa": ("exact_match", "f1"), "tydiqa": ("exact_match", "f1"),
 }
 
 
@@ -58,6 +41,7 @@ def accuracy(labels: Sequence, predictions: Sequence) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------- tagging (seqeval)
+
 
 def _check_sentences(labels: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]]) -> None:
     _check_pair(labels, predictions)
@@ -94,6 +78,12 @@ def pos_scores(labels: list[list[str]], predictions: list[list[str]]) -> dict[st
     return scores
 
 
+def token_accuracy(labels: list[list[str]], predictions: list[list[str]]) -> dict[str, float]:
+    """Return {"accuracy": % of tags equal over all words} (CCG supertagging, as jiant scores it)."""
+    _check_sentences(labels, predictions)
+    return accuracy([t for s in labels for t in s], [t for s in predictions for t in s])
+
+
 # ----------------------------------------------------------------------------- QA (SQuAD, MLQA)
 
 _ASCII_PUNCT = frozenset(string.punctuation)
@@ -113,8 +103,9 @@ def _token_f1(pred_tokens: list[str], gold_tokens: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _qa_scores(labels: Sequence[Sequence[str]], predictions: Sequence[str | None],
-               normalize: Callable[[str], str]) -> dict[str, float]:
+def _qa_scores(
+    labels: Sequence[Sequence[str]], predictions: Sequence[str | None], normalize: Callable[[str], str]
+) -> dict[str, float]:
     """Mean over questions of max-over-golds EM and token F1, in percent.
 
     A None prediction is an unanswered question: it counts, with score 0 (evaluate_squad.py). An empty
@@ -199,6 +190,7 @@ def mlqa_em_f1(labels: list[list[str]], predictions: list[str | None], lang: str
 
 # ----------------------------------------------------------------------------- BUCC 2018
 
+
 def _as_pairs(pairs: Iterable) -> set[tuple[str, str]]:
     """Accept (src, trg) tuples or "src\\ttrg" lines, as evaluate.py's bucc_f1 reads them."""
     out: set[tuple[str, str]] = set()
@@ -218,8 +210,7 @@ def _prf(ncorrect: int, npred: int, ngold: int) -> dict[str, float]:
     return {"f1": 100.0 * f1, "precision": 100.0 * precision, "recall": 100.0 * recall}
 
 
-def bucc_f1(gold_pairs: set[tuple[str, str]] | list,
-            predicted_pairs: set[tuple[str, str]] | list) -> dict[str, float]:
+def bucc_f1(gold_pairs: set[tuple[str, str]] | list, predicted_pairs: set[tuple[str, str]] | list) -> dict[str, float]:
     """Return {"f1", "precision", "recall"} of the mined pairs (sets: duplicates count once)."""
     gold, pred = _as_pairs(gold_pairs), _as_pairs(predicted_pairs)
     if not gold:
@@ -261,101 +252,82 @@ def bucc_extract(scores: list[tuple[str, str, float]], threshold: float) -> set[
     return {pair for pair, score in _best_scores(scores).items() if score >= threshold}
 
 
-# f(labels, predictions) metrics keyed by the result key their callers read (TaskSpec.metric).
-METRICS = {"accuracy": accuracy, "f1": seqeval_f1, "exact_match": squad_em_f1}
+def bucc_scores(
+    gold_pairs: set[tuple[str, str]] | list,
+    candidates: list[tuple[str, str, float]],
+    dev_gold: set[tuple[str, str]] | list | None = None,
+    dev_candidates: list[tuple[str, str, float]] | None = None,
+) -> dict[str, float]:
+    """Return bucc_f1 of the candidates above the threshold chosen on dev (else on this split), and it."""
+    if (dev_candidates is None) != (dev_gold is None):
+        raise ValueError("pass both dev_candidates and dev_gold, or neither")
+    if dev_candidates is None or dev_gold is None:
+        dev_candidates, dev_gold = candidates, gold_pairs
+    threshold = bucc_threshold(dev_candidates, dev_gold)
+    return {**bucc_f1(gold_pairs, bucc_extract(candidates, threshold)), "threshold": float(threshold)}
 
 
-# ----------------------------------------------------------------------------- aggregation
-
-def _check_task_scores(task: str, langs: dict[str, dict[str, float]]) -> None:
-    if task not in XTREME_TASK2LANGS:
-        close = difflib.get_close_matches(task, list(XTREME_TASK2LANGS), n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(f"Unknown task {task!r}.{hint} Available: {', '.join(XTREME_TASK2LANGS)}")
-    if not langs:
-        raise ValueError(f"{task}: no language scores")
-    keys = None
-    for lang, scores in langs.items():
-        if lang not in XTREME_TASK2LANGS[task]:
-            raise ValueError(f"{task}: {lang!r} is not an XTREME language of this task "
-                             f"(available: {', '.join(XTREME_TASK2LANGS[task])})")
-        for metric in TASK_METRICS[task]:
-            if metric not in scores:
-                raise ValueError(f"{task}/{lang}: missing metric {metric!r}")
-        if keys is not None and set(scores) != keys:
-            raise ValueError(f"{task}/{lang}: metrics {sorted(scores)} differ from other languages' {sorted(keys)}")
-        keys = set(scores)
-        bad = [m for m, v in scores.items() if not isinstance(v, (int, float)) or not math.isfinite(v)]
-        if bad:
-            raise ValueError(f"{task}/{lang}: metric {bad[0]!r} is not a finite number: {scores[bad[0]]!r}")
+# ----------------------------------------------------------------------------- the metric registry
 
 
-def task_average(task: str, langs: dict[str, dict[str, float]]) -> dict:
-    """Return {"avg_<metric>": plain mean over languages, ..., "avg_metric", "languages"} for one task."""
-    _check_task_scores(task, langs)
-    ordered = {lang: dict(langs[lang]) for lang in XTREME_TASK2LANGS[task] if lang in langs}
-    out: dict = {f"avg_{m}": sum(s[m] for s in ordered.values()) / len(ordered)
-                 for m in next(iter(ordered.values()))}
-    out["avg_metric"] = sum(out[f"avg_{m}"] for m in TASK_METRICS[task]) / len(TASK_METRICS[task])
-    out["languages"] = ordered
-    return out
+@dataclass(frozen=True)
+class Metric:
+    """One official metric (`TaskSpec.metric` names it): its function and the key(s) its headline averages."""
+
+    fn: Callable[..., dict[str, float]]
+    headline: tuple[str, ...]
+    needs_lang: bool = False  # MLQA normalises answers per language
+    tuned_on_dev: bool = False  # BUCC: the threshold is chosen on the dev split's predictions
+
+    @property
+    def headline_key(self) -> str:
+        """The key of the headline in `with_headline`'s scores: its one key, else avg_metric."""
+        return self.headline[0] if len(self.headline) == 1 else "avg_metric"
+
+    def score(
+        self, labels: Any, predictions: Any, *, lang: str | None = None, dev: tuple[Any, Any] | None = None
+    ) -> dict[str, float]:
+        """Scores of predictions against labels; `dev` = (labels, predictions) of the dev split."""
+        kwargs: dict[str, Any] = {"lang": lang} if self.needs_lang else {}
+        if self.tuned_on_dev and dev is not None:
+            kwargs.update(dev_gold=dev[0], dev_candidates=dev[1])
+        return self.fn(labels, predictions, **kwargs)
+
+    def headline_of(self, scores: Mapping[str, float]) -> float:
+        """The one number summaries use: the mean of the headline keys (xtreme: QA is (EM + F1) / 2)."""
+        return sum(scores[k] for k in self.headline) / len(self.headline)
+
+    def with_headline(self, scores: Mapping[str, float]) -> dict[str, float]:
+        """The scores with avg_metric added when the headline averages several of them (XTREME's QA score)."""
+        out = dict(scores)
+        if len(self.headline) > 1:
+            out["avg_metric"] = self.headline_of(scores)
+        return out
 
 
-def xtreme_score(task_scores: dict[str, dict[str, dict[str, float]]]) -> dict:
-    """Aggregate {task: {lang: {metric: score}}} the way xtreme evaluate.py does.
-
-    Returns {"tasks": {task: task_average(...)}, "groups": {group: mean avg_metric} (complete groups
-    only), "missing_tasks": [...], "xtreme_score": plain mean of the available tasks' avg_metric}.
-    evaluate.py reports its overall score ("all_task") only when all nine tasks are present.
-    """
-    if not task_scores:
-        raise ValueError("no task scores to aggregate")
-    for task, langs in task_scores.items():
-        _check_task_scores(task, langs)
-    tasks = {t: task_average(t, task_scores[t]) for t in XTREME_TASK2LANGS if t in task_scores}
-    groups = {g: sum(tasks[t]["avg_metric"] for t in members) / len(members)
-              for g, members in XTREME_GROUP2TASK.items() if all(t in tasks for t in members)}
-    return {
-        "tasks": tasks,
-        "groups": groups,
-        "missing_tasks": [t for t in XTREME_TASK2LANGS if t not in tasks],
-        "xtreme_score": sum(t["avg_metric"] for t in tasks.values()) / len(tasks),
-    }
+METRICS: dict[str, Metric] = {
+    "accuracy": Metric(accuracy, ("accuracy",)),  # XNLI, PAWS-X, Tatoeba
+    "tag_accuracy": Metric(token_accuracy, ("accuracy",)),  # CCG
+    "seqeval": Metric(seqeval_f1, ("f1",)),  # PAN-X
+    "pos": Metric(pos_scores, ("f1",)),  # UDPOS: seqeval F1, as evaluate.py scores it
+    "squad": Metric(squad_em_f1, ("exact_match", "f1")),  # XQuAD, TyDiQA-GoldP, SQuAD v2
+    "mlqa": Metric(mlqa_em_f1, ("exact_match", "f1"), needs_lang=True),
+    "bucc_f1": Metric(bucc_scores, ("f1",), tuned_on_dev=True),
+}
 
 
-def summarize_transfer(scores: dict[str, float], low_resource: Sequence[str]) -> dict[str, float | str]:
-    """Summarise zero-shot scores over the non-English languages.
-
-    Returns mean (unweighted, as XTREME averages languages), low_resource_mean, worst and worst_lang.
-    """
-    zero_shot = {lang: s for lang, s in scores.items() if lang != "en"}
-    if not zero_shot:
-        raise ValueError("no non-English language to summarise")
-    low = [zero_shot[lang] for lang in low_resource if lang in zero_shot]
-    worst_lang = min(zero_shot, key=zero_shot.__getitem__)
-    return {
-        "mean": sum(zero_shot.values()) / len(zero_shot),
-        "low_resource_mean": sum(low) / len(low) if low else float("nan"),
-        "worst": zero_shot[worst_lang],
-        "worst_lang": worst_lang,
-    }
+def get_metric(name: str) -> Metric:
+    """Return the metric called `name`, or raise UnknownNameError naming near matches and the valid names."""
+    if name not in METRICS:
+        raise UnknownNameError(unknown_name_message("metric", name, list(METRICS)))
+    return METRICS[name]
 
 
-def summarize_probe(scores: dict[str, dict[str, float]], low_resource: Sequence[str]) -> dict[str, float | str]:
-    """Summarise zero-shot probe scores (task -> lang -> headline score) over non-English languages.
+def headline(spec: TaskSpec, scores: Mapping[str, float]) -> float:
+    """Return the single number used for mean/worst/low-resource summaries of `spec`'s scores."""
+    return get_metric(spec.metric).headline_of(scores)
 
-    mean and low_resource_mean average each task's language mean, then the tasks (equal task weights,
-    as XTREME); worst is the language whose score, averaged over the tasks that have it, is lowest.
-    """
-    per_task = [summarize_transfer(langs, low_resource) for langs in scores.values()]
-    lows = [s["low_resource_mean"] for s in per_task if not math.isnan(s["low_resource_mean"])]
-    by_lang: dict[str, list[float]] = {}
-    for langs in scores.values():
-        for lang, value in langs.items():
-            if lang != "en":
-                by_lang.setdefault(lang, []).append(value)
-    lang_means = {lang: sum(v) / len(v) for lang, v in by_lang.items()}
-    worst_lang = min(lang_means, key=lang_means.__getitem__)
-    return {"mean": sum(s["mean"] for s in per_task) / len(per_task),
-            "low_resource_mean": sum(lows) / len(lows) if lows else float("nan"),
-            "worst": lang_means[worst_lang], "worst_lang": worst_lang}
+
+def xtreme_languages(registry: Mapping[str, TaskSpec]) -> dict[str, tuple[str, ...]]:
+    """XTREME's task -> languages (evaluate.py's XTREME_TASK2LANGS), from the registry, sorted per task."""
+    return {task: tuple(sorted(registry[task].eval_langs)) for task in XTREME_TASKS}

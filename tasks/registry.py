@@ -1,47 +1,57 @@
 """Every task declared once, as data (`TaskSpec`), and the lookup that names near matches.
 
-Ids, configs, splits, columns and language lists follow ../shared/REFERENCE.md (XTREME's evaluate.py
-and the hub's dataset infos). Config templates take {lang}, {lang_name}, {lang_lower} and {iso3}.
+Ids, configs, splits, columns and language lists follow XTREME's evaluate.py (google-research/xtreme) and
+the hub's dataset cards. Config templates take {lang}, {lang_name}, {lang_lower} and {iso3}.
 """
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
+from xstilts.tasks.metrics import METRICS
+from xstilts.tasks.names import UnknownNameError, unknown_name_message
+
+__all__ = ["TASKS", "Location", "TaskSpec", "UnknownNameError", "build_registry", "get_task", "unknown_name_message"]
+
 NLI_LABELS = ("entailment", "neutral", "contradiction")
-UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
-        "SCONJ", "SYM", "VERB", "X")
+UPOS = tuple("ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split())
 NER = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
 XNLI_LANGS = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 PAWSX_LANGS = ("de", "en", "es", "fr", "ja", "ko", "zh")
-UDPOS_LANGS = ("af", "ar", "bg", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu", "id",
-               "it", "ja", "kk", "ko", "mr", "nl", "pt", "ru", "ta", "te", "th", "tl", "tr", "ur", "vi", "yo",
-               "zh")
-PANX_LANGS = ("af", "ar", "bg", "bn", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu",
-              "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "ms", "my", "nl", "pt", "ru", "sw", "ta",
-              "te", "th", "tl", "tr", "ur", "vi", "yo", "zh")
+UDPOS_LANGS = tuple(
+    "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi yo zh".split()
+)
+PANX_LANGS = tuple(
+    "af ar bg bn de el en es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr ms my nl pt ru sw ta te th tl tr "
+    "ur vi yo zh".split()
+)
 XQUAD_LANGS = ("en", "es", "de", "el", "ru", "tr", "ar", "vi", "th", "zh", "hi")
 MLQA_LANGS = ("en", "es", "de", "ar", "hi", "vi", "zh")
 TYDIQA_LANGS = ("en", "ar", "bn", "fi", "id", "ko", "ru", "sw", "te")
 BUCC_LANGS = ("de", "fr", "ru", "zh")
-TATOEBA_LANGS = ("af", "ar", "bg", "bn", "de", "el", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu", "id",
-                 "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "nl", "pt", "ru", "sw", "ta", "te", "th", "tl",
-                 "tr", "ur", "vi", "zh")
+TATOEBA_LANGS = tuple(
+    "af ar bg bn de el es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr nl pt ru sw ta te th tl tr ur vi "
+    "zh".split()
+)
 
 KINDS = ("classification", "multiple_choice", "span", "tagging", "retrieval", "multitask", "none")
+# How a split's files are laid out and read (tasks/loading.py has one reader per format):
+# jsonl: the hub's rows as JSON lines; ccg: jiant's CCGbank lines 'tokens TAB supertags';
+# bucc: XTREME's BUCC 2018 download ('id TAB sentence' per language, gold 'xx id TAB en id' pairs).
+FORMATS = ("jsonl", "ccg", "bucc")
 
 
 @dataclass(frozen=True)
 class Location:
-    """One split on the hub: dataset id, config template, split expression ('a+b' concatenates)."""
+    """One split: dataset id, config template, split expression ('a+b' concatenates), file format."""
 
     dataset_id: str
     config: str | None
     split: str
     id_prefix: str | None = None  # keep rows whose `id` starts with this (TyDiQA mixes languages)
     local_only: bool = False  # not on the hub (licensed or a download script): local files only
+    format: str = "jsonl"  # one of FORMATS
 
 
 @dataclass(frozen=True)
@@ -56,10 +66,14 @@ class TaskSpec:
     sources: dict[str, Location] = field(default_factory=dict)  # train | dev | test -> location
     adapter: str = "columns"  # name in tasks/adapters.py: raw hub rows -> internal columns
     columns: dict[str, str] = field(default_factory=dict)  # internal name -> hub column (for `columns`)
-    metric: str = "accuracy"
+    metric: str = "accuracy"  # a name in tasks/metrics.py METRICS ("none": nothing to score)
     max_len: int = 128
     train_lang: str = "en"
     members: tuple[str, ...] = ()  # multitask: the tasks trained together
+    no_answer: bool = False  # span: questions may have no answer in the context (SQuAD v2)
+
+    def __hash__(self) -> int:  # specs are equal by value; their dict fields are not hashable
+        return hash(self.name)
 
     @property
     def num_labels(self) -> int:
@@ -87,80 +101,214 @@ INTERMEDIATE_TASKS = ("anli", "commonsense_qa", "cosmos_qa", "hellaswag", "mnli"
 TASKS: tuple[TaskSpec, ...] = (
     # -- intermediate tasks (English) ---------------------------------------------------------------
     TaskSpec("none", "intermediate", "none", (), (), metric="none"),
-    TaskSpec("anli", "intermediate", "classification", NLI_LABELS, ("en",),
-             _hub("facebook/anli", "plain_text", train="train_r1+train_r2+train_r3", dev="dev_r1+dev_r2+dev_r3"),
-             columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
-    TaskSpec("commonsense_qa", "intermediate", "multiple_choice", tuple("ABCDE"), ("en",),
-             _hub("tau/commonsense_qa", None, train="train", dev="validation"), adapter="commonsense_qa"),
-    TaskSpec("cosmos_qa", "intermediate", "multiple_choice", ("0", "1", "2", "3"), ("en",),
-             _hub("allenai/cosmos_qa", None, train="train", dev="validation"), adapter="cosmos_qa", max_len=256),
-    TaskSpec("hellaswag", "intermediate", "multiple_choice", ("0", "1", "2", "3"), ("en",),
-             _hub("Rowan/hellaswag", None, train="train", dev="validation"), adapter="hellaswag"),
-    TaskSpec("mnli", "intermediate", "classification", NLI_LABELS, ("en",), _glue("mnli", "validation_matched"),
-             columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
-    TaskSpec("qqp", "intermediate", "classification", ("not_duplicate", "duplicate"), ("en",), _glue("qqp"),
-             columns={"text_a": "question1", "text_b": "question2", "label": "label"}),
-    TaskSpec("squad_v2", "intermediate", "span", (), ("en",),
-             _hub("rajpurkar/squad_v2", None, train="train", dev="validation"), columns=SQUAD_COLUMNS,
-             metric="squad", max_len=384),
-    TaskSpec("sst2", "intermediate", "classification", ("negative", "positive"), ("en",), _glue("sst2"),
-             columns={"text_a": "sentence", "label": "label"}),
+    TaskSpec(
+        "anli",
+        "intermediate",
+        "classification",
+        NLI_LABELS,
+        ("en",),
+        _hub("facebook/anli", "plain_text", train="train_r1+train_r2+train_r3", dev="dev_r1+dev_r2+dev_r3"),
+        columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"},
+    ),
+    TaskSpec(
+        "commonsense_qa",
+        "intermediate",
+        "multiple_choice",
+        tuple("ABCDE"),
+        ("en",),
+        _hub("tau/commonsense_qa", None, train="train", dev="validation"),
+        adapter="commonsense_qa",
+    ),
+    TaskSpec(
+        "cosmos_qa",
+        "intermediate",
+        "multiple_choice",
+        ("0", "1", "2", "3"),
+        ("en",),
+        _hub("allenai/cosmos_qa", None, train="train", dev="validation"),
+        adapter="cosmos_qa",
+        max_len=256,
+    ),
+    TaskSpec(
+        "hellaswag",
+        "intermediate",
+        "multiple_choice",
+        ("0", "1", "2", "3"),
+        ("en",),
+        _hub("Rowan/hellaswag", None, train="train", dev="validation"),
+        adapter="hellaswag",
+    ),
+    TaskSpec(
+        "mnli",
+        "intermediate",
+        "classification",
+        NLI_LABELS,
+        ("en",),
+        _glue("mnli", "validation_matched"),
+        columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"},
+    ),
+    TaskSpec(
+        "qqp",
+        "intermediate",
+        "classification",
+        ("not_duplicate", "duplicate"),
+        ("en",),
+        _glue("qqp"),
+        columns={"text_a": "question1", "text_b": "question2", "label": "label"},
+    ),
+    TaskSpec(
+        "squad_v2",
+        "intermediate",
+        "span",
+        (),
+        ("en",),
+        _hub("rajpurkar/squad_v2", None, train="train", dev="validation"),
+        columns=SQUAD_COLUMNS,
+        metric="squad",
+        max_len=384,
+        no_answer=True,
+    ),
+    TaskSpec(
+        "sst2",
+        "intermediate",
+        "classification",
+        ("negative", "positive"),
+        ("en",),
+        _glue("sst2"),
+        columns={"text_a": "sentence", "label": "label"},
+    ),
     # CCGbank (LDC2005T13) is licensed: local files in jiant's format (tokens TAB supertags), with the
     # tag inventory in tags_to_id.json beside them (1,363 supertags in CCGbank).
-    TaskSpec("ccg", "intermediate", "tagging", (), ("en",),
-             {s: Location("ccgbank", None, s, local_only=True) for s in ("train", "dev", "test")},
-             adapter="ccg", metric="tag_accuracy"),
+    TaskSpec(
+        "ccg",
+        "intermediate",
+        "tagging",
+        (),
+        ("en",),
+        {s: Location("ccgbank", None, s, local_only=True, format="ccg") for s in ("train", "dev", "test")},
+        columns={"tokens": "tokens", "tags": "tags"},
+        metric="tag_accuracy",
+    ),
     TaskSpec("multitask", "intermediate", "multitask", (), ("en",), members=INTERMEDIATE_TASKS, metric="none"),
     # -- XTREME targets (English training, zero-shot evaluation) --------------------------------------
-    TaskSpec("xnli", "target", "classification", NLI_LABELS, XNLI_LANGS,
-             # XNLI's English training set is MultiNLI; facebook/xnli ships it as the `en` train split.
-             {"train": Location("facebook/xnli", "en", "train"), **_hub("facebook/xnli", "{lang}", dev="validation",
-                                                                     test="test")},
-             columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
-    TaskSpec("pawsx", "target", "classification", ("0", "1"), PAWSX_LANGS,
-             {"train": Location("google-research-datasets/paws-x", "en", "train"),
-              **_hub("google-research-datasets/paws-x", "{lang}", dev="validation", test="test")},
-             columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}),
-    TaskSpec("udpos", "target", "tagging", UPOS, UDPOS_LANGS,
-             {"train": Location("google/xtreme", "udpos.English", "train"),
-              **_hub("google/xtreme", "udpos.{lang_name}", dev="validation", test="test")},
-             columns={"tokens": "tokens", "tags": "pos_tags"}, metric="pos"),
-    TaskSpec("panx", "target", "tagging", NER, PANX_LANGS,
-             {"train": Location("google/xtreme", "PAN-X.en", "train"),
-              **_hub("google/xtreme", "PAN-X.{lang}", dev="validation", test="test")},
-             columns={"tokens": "tokens", "tags": "ner_tags"}, metric="seqeval"),
+    TaskSpec(
+        "xnli",
+        "target",
+        "classification",
+        NLI_LABELS,
+        XNLI_LANGS,
+        # XNLI's English training set is MultiNLI; facebook/xnli ships it as the `en` train split.
+        {
+            "train": Location("facebook/xnli", "en", "train"),
+            **_hub("facebook/xnli", "{lang}", dev="validation", test="test"),
+        },
+        columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"},
+    ),
+    TaskSpec(
+        "pawsx",
+        "target",
+        "classification",
+        ("0", "1"),
+        PAWSX_LANGS,
+        {
+            "train": Location("google-research-datasets/paws-x", "en", "train"),
+            **_hub("google-research-datasets/paws-x", "{lang}", dev="validation", test="test"),
+        },
+        columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"},
+    ),
+    TaskSpec(
+        "udpos",
+        "target",
+        "tagging",
+        UPOS,
+        UDPOS_LANGS,
+        {
+            "train": Location("google/xtreme", "udpos.English", "train"),
+            **_hub("google/xtreme", "udpos.{lang_name}", dev="validation", test="test"),
+        },
+        columns={"tokens": "tokens", "tags": "pos_tags"},
+        metric="pos",
+    ),
+    TaskSpec(
+        "panx",
+        "target",
+        "tagging",
+        NER,
+        PANX_LANGS,
+        {
+            "train": Location("google/xtreme", "PAN-X.en", "train"),
+            **_hub("google/xtreme", "PAN-X.{lang}", dev="validation", test="test"),
+        },
+        columns={"tokens": "tokens", "tags": "ner_tags"},
+        metric="seqeval",
+    ),
     # XQuAD has one set per language and no dev set: the probe and the test both read it (as XTREME does).
-    TaskSpec("xquad", "target", "span", (), XQUAD_LANGS,
-             {"train": SQUAD_V1_TRAIN, **_hub("google/xquad", "xquad.{lang}", dev="validation", test="validation")},
-             columns=SQUAD_COLUMNS, metric="squad", max_len=384),
-    TaskSpec("mlqa", "target", "span", (), MLQA_LANGS,
-             {"train": SQUAD_V1_TRAIN, **_hub("facebook/mlqa", "mlqa.{lang}.{lang}", dev="validation", test="test")},
-             columns=SQUAD_COLUMNS, metric="mlqa", max_len=384),
+    TaskSpec(
+        "xquad",
+        "target",
+        "span",
+        (),
+        XQUAD_LANGS,
+        {"train": SQUAD_V1_TRAIN, **_hub("google/xquad", "xquad.{lang}", dev="validation", test="validation")},
+        columns=SQUAD_COLUMNS,
+        metric="squad",
+        max_len=384,
+    ),
+    TaskSpec(
+        "mlqa",
+        "target",
+        "span",
+        (),
+        MLQA_LANGS,
+        {"train": SQUAD_V1_TRAIN, **_hub("facebook/mlqa", "mlqa.{lang}.{lang}", dev="validation", test="test")},
+        columns=SQUAD_COLUMNS,
+        metric="mlqa",
+        max_len=384,
+    ),
     # TyDiQA-GoldP mixes languages in one split; ids start with the language's name. Its dev is the test.
-    TaskSpec("tydiqa", "target", "span", (), TYDIQA_LANGS,
-             {"train": Location("google-research-datasets/tydiqa", "secondary_task", "train", id_prefix="english-"),
-              **{s: Location("google-research-datasets/tydiqa", "secondary_task", "validation",
-                             id_prefix="{lang_lower}-") for s in ("dev", "test")}},
-             columns=SQUAD_COLUMNS, metric="squad", max_len=384),
+    TaskSpec(
+        "tydiqa",
+        "target",
+        "span",
+        (),
+        TYDIQA_LANGS,
+        {
+            "train": Location("google-research-datasets/tydiqa", "secondary_task", "train", id_prefix="english-"),
+            **{
+                s: Location(
+                    "google-research-datasets/tydiqa", "secondary_task", "validation", id_prefix="{lang_lower}-"
+                )
+                for s in ("dev", "test")
+            },
+        },
+        columns=SQUAD_COLUMNS,
+        metric="squad",
+        max_len=384,
+    ),
     # The hub's bucc18 configs lack the candidate pools; XTREME's download script gives them.
-    TaskSpec("bucc2018", "target", "retrieval", (), BUCC_LANGS,
-             {s: Location("bucc2018", "{lang}-en", s, local_only=True) for s in ("dev", "test")},
-             adapter="bucc", metric="bucc_f1", max_len=512),
-    TaskSpec("tatoeba", "target", "retrieval", (), TATOEBA_LANGS,
-             {s: Location("google/xtreme", "tatoeba.{iso3}", "validation") for s in ("dev", "test")},
-             columns={"text_a": "source_sentence", "text_b": "target_sentence"}, metric="accuracy", max_len=512),
+    TaskSpec(
+        "bucc2018",
+        "target",
+        "retrieval",
+        (),
+        BUCC_LANGS,
+        {s: Location("bucc2018", "{lang}-en", s, local_only=True, format="bucc") for s in ("dev", "test")},
+        columns={"side": "side", "id": "id", "text": "text"},
+        metric="bucc_f1",
+        max_len=512,
+    ),
+    TaskSpec(
+        "tatoeba",
+        "target",
+        "retrieval",
+        (),
+        TATOEBA_LANGS,
+        {s: Location("google/xtreme", "tatoeba.{iso3}", "validation") for s in ("dev", "test")},
+        columns={"text_a": "source_sentence", "text_b": "target_sentence"},
+        metric="accuracy",
+        max_len=512,
+    ),
 )
-
-
-class UnknownNameError(ValueError):
-    """An unknown task or language name; the message lists near matches and valid names."""
-
-
-def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
-    """Return "Unknown KIND 'name'. Did you mean …? Available: …" (after lm-eval's registry)."""
-    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return f"Unknown {kind} {name!r}.{hint} Available: {', '.join(sorted(valid))}"
 
 
 def build_registry(specs: tuple[TaskSpec, ...] = TASKS) -> dict[str, TaskSpec]:
@@ -171,6 +319,11 @@ def build_registry(specs: tuple[TaskSpec, ...] = TASKS) -> dict[str, TaskSpec]:
             raise ValueError(f"task {spec.name!r} declared twice")
         if spec.kind not in KINDS:
             raise ValueError(f"task {spec.name!r}: unknown kind {spec.kind!r}")
+        if spec.metric not in METRICS and not (spec.metric == "none" and spec.kind in ("none", "multitask")):
+            raise ValueError(f"task {spec.name!r}: {unknown_name_message('metric', spec.metric, list(METRICS))}")
+        bad = [loc.format for loc in spec.sources.values() if loc.format not in FORMATS]
+        if bad:
+            raise ValueError(f"task {spec.name!r}: unknown file format {bad[0]!r} (have {', '.join(FORMATS)})")
         registry[spec.name] = spec
     return registry
 

@@ -19,8 +19,9 @@ def offline_raw() -> dict:
     return copy.deepcopy(yaml.safe_load((REPO / "experiments.yaml").read_text())["offline"])
 
 
-def write_experiments(dir_: Path, overrides: dict | None = None, name: str = "offline",
-                      raw: dict | None = None) -> Path:
+def write_experiments(
+    dir_: Path, overrides: dict | None = None, name: str = "offline", raw: dict | None = None
+) -> Path:
     """Write an experiments file holding the offline experiment with `overrides` merged in."""
     exp = raw if raw is not None else offline_raw()
     exp["cache_dir"] = str(CACHE)
@@ -44,10 +45,12 @@ def offline_plan():
     """The offline default's plan: world and encoder built once (about a minute on 2 cores)."""
     from xstilts.search.config import load_experiment
     from xstilts.search.plan import make_plan
+    from xstilts.tasks.registry import build_registry
 
-    exp, base = load_experiment(REPO / "experiments.yaml", "offline")
+    registry = build_registry()
+    exp, base = load_experiment(REPO / "experiments.yaml", "offline", registry=registry)
     exp = exp.model_copy(update={"cache_dir": str(CACHE)})
-    return make_plan(exp, base)
+    return make_plan(exp, base, registry)
 
 
 def sweep_up(proc) -> None:

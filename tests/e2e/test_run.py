@@ -14,16 +14,18 @@ import pytest
 from matplotlib.image import imread
 
 from tests.conftest import sweep_up, write_experiments
-from xstilts.search.ledger import LEDGER_NAME, read_ledger
+from xstilts.search.rundir import RunDir
 from xstilts.tasks.registry import build_registry
 
 pytestmark = pytest.mark.e2e
 NINE = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"]
 LANGS = ["en", "de", "fr", "ru", "el", "ur", "sw"]
-SMALL = {"intermediate": {"tasks": ["mnli", "none"], "steps": [100], "milestone_every": 100},
-         "target": {"tasks": ["xnli"], "steps": 30},
-         "search": {"num_samples": 3},
-         "evaluation": {"seeds": 2, "steps": 20, "tasks": NINE}}
+SMALL = {
+    "intermediate": {"tasks": ["mnli", "none"], "steps": [100], "milestone_every": 100},
+    "target": {"tasks": ["xnli"], "steps": 30},
+    "search": {"num_samples": 3},
+    "evaluation": {"seeds": 2, "steps": 20, "tasks": NINE},
+}
 
 
 def run_cmd(path):
@@ -60,11 +62,11 @@ def test_run_killed_during_evaluation_reruns_to_a_full_report(tmp_path, offline_
     assert not (exp_dir / "report").exists()
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in parts.glob("*.parquet")}
     assert not list(parts.glob("*.tmp")), "a kill left a half-written part"
-    events = len(read_ledger(exp_dir / LEDGER_NAME))
+    events = len(RunDir(exp_dir).read_ledger())
 
     second = subprocess.run(run_cmd(path), capture_output=True, text=True, timeout=600, start_new_session=True)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert len(read_ledger(exp_dir / LEDGER_NAME)) == events, "the finished sweep ran again"
+    assert len(RunDir(exp_dir).read_ledger()) == events, "the finished sweep ran again"
     for name, (data, mtime) in before.items():  # what was done before the kill is kept, not redone
         assert (parts / name).read_bytes() == data and (parts / name).stat().st_mtime_ns == mtime, name
     assert str(exp_dir / "report" / "report.md") in second.stdout

@@ -11,11 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import sweep_up, write_experiments
-from xstilts.search.ledger import LEDGER_NAME, read_ledger
+from xstilts.search.rundir import RunDir
 
 pytestmark = pytest.mark.e2e
-SMALL = {"intermediate": {"steps": [100, 200], "milestone_every": 100},
-         "target": {"steps": 40}, "search": {"num_samples": 5}}
+SMALL = {
+    "intermediate": {"steps": [100, 200], "milestone_every": 100},
+    "target": {"steps": 40},
+    "search": {"num_samples": 5},
+}
 
 
 def sweep_cmd(path, *extra):
@@ -23,8 +26,9 @@ def sweep_cmd(path, *extra):
 
 
 def run_sweep(path, *extra, timeout=600):
-    return subprocess.run(sweep_cmd(path, *extra), capture_output=True, text=True, timeout=timeout,
-                          start_new_session=True)
+    return subprocess.run(
+        sweep_cmd(path, *extra), capture_output=True, text=True, timeout=timeout, start_new_session=True
+    )
 
 
 def check_results(exp_dir, num_samples, langs):
@@ -50,26 +54,37 @@ def test_sweep_end_to_end_then_rerun_is_idempotent(tmp_path, offline_plan):
     seeds = table.drop_duplicates("trial_id")["seed"]
     assert sorted(seeds) == list(range(5))  # the experiment seed (0) plus each suggestion's index
     assert set(table["target_task"]) == {"xnli", "panx", "xquad", "tatoeba"}
-    assert set(table.columns) >= {"lr", "batch_size", "intermediate_steps", "score", "mean", "low_resource_mean",
-                                  "worst", "worst_lang", "resource_tier", "low_resource"}
+    assert set(table.columns) >= {
+        "lr",
+        "batch_size",
+        "intermediate_steps",
+        "score",
+        "mean",
+        "low_resource_mean",
+        "worst",
+        "worst_lang",
+        "resource_tier",
+        "low_resource",
+    }
     out = first.stdout
     assert "best: trial" in out and "vs none" in out and "results:" in out
     assert "started" in out and "best so far" in out  # plain progress lines: stdout is not a terminal
     assert "== Status ==" not in out and "Trial status" not in out  # Ray's own table is off
     assert "Trial run_trial" not in out and "Trial run_trial" not in first.stderr
-    events = len(read_ledger(exp_dir / LEDGER_NAME))
+    events = len(RunDir(exp_dir).read_ledger())
+    first_table = pq.read_table(exp_dir / "results.parquet")
 
     second = run_sweep(path)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert len(read_ledger(exp_dir / LEDGER_NAME)) == events  # nothing rerun
-    assert pq.read_table(exp_dir / "results.parquet").equals(pq.read_table(exp_dir / "results.parquet"))
+    assert len(RunDir(exp_dir).read_ledger()) == events  # nothing rerun
+    assert pq.read_table(exp_dir / "results.parquet").equals(first_table)  # the rerun rebuilds the same table
     check_results(exp_dir, 5, langs=24)
 
 
-def wait_for_kill_point(ledger, proc, deadline):
+def wait_for_kill_point(run_dir, proc, deadline):
     """Return when ASHA has just stopped a trial (the snapshot-lag case), or after a few results."""
     while time.time() < deadline and proc.poll() is None:
-        events = read_ledger(ledger)
+        events = run_dir.read_ledger()
         if any(e["event"] == "end" and e["how"] == "stopped" for e in events):
             return events
         if sum(e["event"] == "result" for e in events) >= 6:
@@ -80,13 +95,14 @@ def wait_for_kill_point(ledger, proc, deadline):
 
 def test_sigkill_then_resume_loses_nothing_and_revives_nothing(tmp_path, offline_plan):
     n = 7
-    path = write_experiments(tmp_path, {**SMALL, "search": {"num_samples": n},
-                                        "target": {"steps": 40, "tasks": ["xnli"]}})
+    path = write_experiments(
+        tmp_path, {**SMALL, "search": {"num_samples": n}, "target": {"steps": 40, "tasks": ["xnli"]}}
+    )
     exp_dir = tmp_path / "runs" / "offline"
     log = open(tmp_path / "first.log", "w")
     proc = subprocess.Popen(sweep_cmd(path), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        before = wait_for_kill_point(exp_dir / LEDGER_NAME, proc, time.time() + 400)
+        before = wait_for_kill_point(RunDir(exp_dir), proc, time.time() + 400)
         os.kill(proc.pid, signal.SIGKILL)  # the driver, at once
         proc.wait(timeout=30)
     finally:
@@ -99,7 +115,7 @@ def test_sigkill_then_resume_loses_nothing_and_revives_nothing(tmp_path, offline
 
     resumed = run_sweep(path, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    after = read_ledger(exp_dir / LEDGER_NAME)[len(before):]
+    after = RunDir(exp_dir).read_ledger()[len(before) :]
     revived = [e for e in after if e["event"] == "result" and e["trial_id"] in ended_before]
     assert not revived, f"trials that had ended ran again: {revived}"
     for e in after:  # running trials continue from their checkpoint: no milestone journaled twice

@@ -6,8 +6,8 @@ import torch
 
 from xstilts.models.evaluate import collate_for, evaluate_split
 from xstilts.models.heads import auto_class, load_for_task
+from xstilts.models.recipe import features_for, tag_labels, tokenizer_for
 from xstilts.models.train import TrainConfig, train
-from xstilts.search.plan import features_for, tag_labels, tokenizer_for
 from xstilts.tasks.registry import build_registry
 
 pytestmark = pytest.mark.integration
@@ -31,16 +31,16 @@ def test_each_task_type_beats_chance(kind, offline_plan):
     train_task, eval_task, lang, steps, key, chance, margin = CASES[kind]
     plan, spec = offline_plan, REG[eval_task]
     pad = tokenizer_for(plan.encoder).pad_token_id
-    labels = tag_labels(plan.encoder, plan.source, eval_task)
+    labels = tag_labels(plan.source, spec)
     split = "dev" if "dev" in spec.sources else "test"
-    eval_feats = features_for(plan.encoder, plan.source, eval_task, split, lang)
+    eval_feats = features_for(plan.encoder, plan.source, spec, split, lang)
     if train_task is None:
         model = auto_class("retrieval").from_pretrained(plan.encoder)
     else:
         model = load_for_task(plan.encoder, spec, seed=0, labels=labels)
         if chance is None:
             chance = evaluate_split(model, spec, eval_feats, None, lang, pad, device="cpu", labels=labels)[key]
-        data = features_for(plan.encoder, plan.source, train_task, "train", "en")
+        data = features_for(plan.encoder, plan.source, REG[train_task], "train", "en")
         train(model, data, collate_for(spec, pad), TrainConfig(max_steps=steps, lr=1e-3, batch_size=16, device="cpu"))
     scores = evaluate_split(model, spec, eval_feats, None, lang, pad, device="cpu", labels=labels)
     assert scores[key] >= chance + margin, (scores, chance)

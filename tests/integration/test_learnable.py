@@ -11,10 +11,9 @@ import torch
 
 from xstilts.models.heads import load_for_task
 from xstilts.models.predict import classification_collate
+from xstilts.models.recipe import features_for, probe_targets
 from xstilts.models.train import TrainConfig, train
 from xstilts.models.transfer import fork_and_evaluate
-from xstilts.search.plan import features_for
-from xstilts.search.trainable import target_data
 from xstilts.tasks.registry import build_registry
 
 pytestmark = pytest.mark.integration
@@ -26,11 +25,19 @@ TARGET = TrainConfig(max_steps=40, lr=1e-3, batch_size=16, device="cpu")
 def mnli_model(offline_plan):
     torch.set_num_threads(1)
     model = load_for_task(offline_plan.encoder, build_registry()["mnli"], seed=0)
-    data = features_for(offline_plan.encoder, offline_plan.source, "mnli", "train", "en")
-    result = train(model, data, classification_collate(1), TrainConfig(max_steps=300, lr=1e-3, batch_size=32,
-                                                                        device="cpu"))
+    data = features_for(offline_plan.encoder, offline_plan.source, offline_plan.registry["mnli"], "train", "en")
+    result = train(
+        model, data, classification_collate(1), TrainConfig(max_steps=300, lr=1e-3, batch_size=32, device="cpu")
+    )
     assert result.final_loss < 0.9
     return model
+
+
+def target_data(plan):
+    """The probe targets of the plan, as a trial builds them."""
+    return probe_targets(
+        plan.encoder, plan.source, [(plan.registry[t], langs) for t, langs in plan.targets], plan.retrieval_layer
+    )
 
 
 def scores(model, target, plan):

@@ -2,7 +2,7 @@
 
 import torch
 
-from tests.unit.models.test_train import tiny_model
+from tests.integration.test_train import tiny_model
 from xstilts.models import retrieval
 from xstilts.models.train import TrainConfig
 from xstilts.models.transfer import TargetData, fork_and_evaluate

@@ -1,7 +1,5 @@
 """Bad input: one line naming file, field and value; exit status 2; nothing written."""
 
-import shutil
-
 import pytest
 from typer.testing import CliRunner
 
@@ -25,12 +23,18 @@ def assert_rejected(result, tmp_path, *needles):
 CASES = {
     "unknown field": ({"learning_rate": 0.1}, ["offline.learning_rate", "Extra inputs are not permitted", "0.1"]),
     "wrong type": ({"search": {"num_samples": "many"}}, ["offline.search.num_samples", '"many"']),
-    "unknown task": ({"intermediate": {"tasks": ["mnli", "mlni"]}},
-                     ["offline.intermediate.tasks", "Unknown intermediate task 'mlni'", "Did you mean 'mnli'"]),
-    "unknown language": ({"target": {"languages": ["en", "de", "xx"]}},
-                         ["offline.target", "Unknown language of xnli/panx/xquad/tatoeba 'xx'"]),
-    "lr bounds": ({"search": {"space": {"lr": {"low": 0.1, "high": 0.01}}}},
-                  ["offline.search.space.lr", "low (0.1) must be <= high (0.01)"]),
+    "unknown task": (
+        {"intermediate": {"tasks": ["mnli", "mlni"]}},
+        ["offline.intermediate.tasks", "Unknown intermediate task 'mlni'", "Did you mean 'mnli'"],
+    ),
+    "unknown language": (
+        {"target": {"languages": ["en", "de", "xx"]}},
+        ["offline.target", "Unknown language of xnli/panx/xquad/tatoeba 'xx'"],
+    ),
+    "lr bounds": (
+        {"search": {"space": {"lr": {"low": 0.1, "high": 0.01}}}},
+        ["offline.search.space.lr", "low (0.1) must be <= high (0.01)"],
+    ),
     "negative lr": ({"search": {"space": {"lr": {"low": -1}}}}, ["offline.search.space.lr.low", "-1"]),
     "steps not multiples": ({"intermediate": {"steps": [150]}}, ["offline.intermediate", "[150]"]),
     "bad resources": ({"resources": {"gpu": -0.5}}, ["offline.resources.gpu", "-0.5"]),
@@ -48,8 +52,9 @@ def test_bad_config_field(tmp_path, case):
 
 def test_run_needs_the_none_baseline(tmp_path):
     path = write_experiments(tmp_path, {"intermediate": {"tasks": ["mnli", "qqp"]}})
-    assert_rejected(invoke("run", path), tmp_path, str(path), "offline.intermediate.tasks", "'none' baseline",
-                    "['mnli', 'qqp']")
+    assert_rejected(
+        invoke("run", path), tmp_path, str(path), "offline.intermediate.tasks", "'none' baseline", "['mnli', 'qqp']"
+    )
 
 
 @pytest.mark.parametrize("command", ["sweep", "run"])
@@ -65,42 +70,13 @@ def test_invalid_yaml(tmp_path):
 
 def test_unknown_experiment_name(tmp_path):
     path = write_experiments(tmp_path)
-    assert_rejected(invoke("sweep", path, "--name", "ofline"), tmp_path, str(path),
-                    "Unknown experiment 'ofline'", "Did you mean 'offline'")
-
-
-def test_resume_without_a_sweep(tmp_path, offline_plan):
-    path = write_experiments(tmp_path)
-    result = invoke("sweep", path, "--resume")
-    assert result.exit_code == 2 and "no sweep to resume" in result.stderr
-    assert not (tmp_path / "runs").exists()
-
-
-@pytest.fixture
-def local_copy(tmp_path, offline_plan):
-    """A local data directory in the hub schemas: a copy of the offline world."""
-    data = tmp_path / "data"
-    shutil.copytree(offline_plan.source.root, data)
-    return data
-
-
-def test_missing_data_file(tmp_path, local_copy):
-    (local_copy / "facebook/xnli/ur/validation.jsonl").unlink()
-    path = write_experiments(tmp_path, {"source": str(local_copy)})
-    assert_rejected(invoke("sweep", path), tmp_path, "facebook/xnli/ur/validation.jsonl", "file not found")
-
-
-def test_unreadable_data_file(tmp_path, local_copy):
-    (local_copy / "nyu-mll/glue/mnli/train.jsonl").write_text('{"premise": "a", "hypothesis": \n')
-    path = write_experiments(tmp_path, {"source": str(local_copy)})
-    assert_rejected(invoke("sweep", path), tmp_path, "nyu-mll/glue/mnli/train.jsonl", "unreadable")
-
-
-def test_label_out_of_range(tmp_path, local_copy):
-    (local_copy / "facebook/xnli/de/validation.jsonl").write_text(
-        '{"premise": "a b", "hypothesis": "a", "label": 7}\n')
-    path = write_experiments(tmp_path, {"source": str(local_copy)})
-    assert_rejected(invoke("sweep", path), tmp_path, "facebook/xnli/de/validation.jsonl", "label 7 outside 0..2")
+    assert_rejected(
+        invoke("sweep", path, "--name", "ofline"),
+        tmp_path,
+        str(path),
+        "Unknown experiment 'ofline'",
+        "Did you mean 'offline'",
+    )
 
 
 def test_changed_config_refuses_to_resume(tmp_path):

@@ -46,13 +46,16 @@ def test_score_xtreme_cli(tmp_path):
     from tests.conftest import REPO
 
     fixtures = REPO / "tests" / "fixtures" / "xtreme"
-    result = CliRunner().invoke(app, ["score", "--xtreme", str(fixtures / "predictions"), str(fixtures / "labels"),
-                                      "--json"])
+    result = CliRunner().invoke(
+        app, ["score", "--xtreme", str(fixtures / "predictions"), str(fixtures / "labels"), "--json"]
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["tasks"]["xnli"]["avg_accuracy"] == 87.5  # de 3/4, en 2/2
-    assert out["tasks"]["xquad"]["avg_metric"] == (out["tasks"]["xquad"]["avg_exact_match"]
-                                                  + out["tasks"]["xquad"]["avg_f1"]) / 2
+    assert (
+        out["tasks"]["xquad"]["avg_metric"]
+        == (out["tasks"]["xquad"]["avg_exact_match"] + out["tasks"]["xquad"]["avg_f1"]) / 2
+    )
     missing = CliRunner().invoke(app, ["score", "--xtreme", str(fixtures / "predictions"), str(tmp_path)])
     assert missing.exit_code == 2 and "file not found" in missing.stderr and len(missing.stderr.splitlines()) == 1
 

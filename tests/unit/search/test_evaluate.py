@@ -2,17 +2,30 @@
 
 import pyarrow.parquet as pq
 
-from xstilts.search.evaluate import collect, jobs_of, part_path, select_winners, write_rows
+from xstilts.search.evaluate import jobs_of, select_winners
+from xstilts.search.rundir import RunDir
+from xstilts.tasks.registry import build_registry
 
 
 def ms(trial, task, step, mean, low):
-    return {"trial_id": trial, "step": step, "config": {"intermediate_task": task, "intermediate_steps": 300},
-            "metrics": {"mean": mean, "low_resource_mean": low, "worst": low - 5}, "end": "complete"}
+    return {
+        "trial_id": trial,
+        "step": step,
+        "config": {"intermediate_task": task, "intermediate_steps": 300},
+        "metrics": {"mean": mean, "low_resource_mean": low, "worst": low - 5},
+        "end": "complete",
+    }
 
 
-MILESTONES = [ms("a", "mnli", 100, 50, 40), ms("a", "mnli", 200, 52, 45), ms("b", "mnli", 100, 55, 38),
-              ms("b", "mnli", 200, 53, 44), ms("c", "sst2", 100, 41, 39), ms("n", "none", 0, 35, 33),
-              ms("m", "none", 0, 36, float("nan"))]
+MILESTONES = [
+    ms("a", "mnli", 100, 50, 40),
+    ms("a", "mnli", 200, 52, 45),
+    ms("b", "mnli", 100, 55, 38),
+    ms("b", "mnli", 200, 53, 44),
+    ms("c", "sst2", 100, 41, 39),
+    ms("n", "none", 0, 35, 33),
+    ms("m", "none", 0, 36, float("nan")),
+]
 
 
 def test_best_per_task_per_duration_and_the_baseline_by_the_selection_rule():
@@ -29,21 +42,34 @@ def test_best_per_task_per_duration_and_the_baseline_by_the_selection_rule():
 
 def test_parts_are_written_atomically_and_collected(tmp_path):
     rows = [{"winner": "none", "target_task": "xnli", "seed": 0, "lang": "de", "score": 40.0}]
-    write_rows(rows, part_path(tmp_path, "mnli@best", "xnli", 0))
-    write_rows(rows, part_path(tmp_path, "none", "xnli", 0))
-    assert part_path(tmp_path, "mnli@best", "xnli", 0).name == "mnli_best__xnli__seed0.parquet"
-    assert not list(tmp_path.glob("parts/*.tmp"))
-    table = collect(tmp_path)
-    assert table.num_rows == 2 and pq.read_table(tmp_path / "evaluation.parquet").num_rows == 2
+    run_dir = RunDir(tmp_path)
+    run_dir.write_part(rows, "mnli@best", "xnli", 0)
+    run_dir.write_part(rows, "none", "xnli", 0)
+    assert run_dir.part_path("mnli@best", "xnli", 0).name == "mnli_best__xnli__seed0.parquet"
+    assert not list(tmp_path.glob("evaluation/parts/*.tmp"))
+    table = run_dir.collect_parts()
+    assert table.num_rows == 2 and pq.read_table(tmp_path / "evaluation" / "evaluation.parquet").num_rows == 2
 
 
 def test_jobs_share_a_fine_tune_only_where_xtreme_does_and_retrieval_runs_once():
     nine = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"]
-    jobs = jobs_of(nine, [0, 1])
-    assert jobs == [(("xnli",), [0]), (("xnli",), [1]), (("pawsx",), [0]), (("pawsx",), [1]),
-                    (("udpos",), [0]), (("udpos",), [1]), (("panx",), [0]), (("panx",), [1]),
-                    (("xquad", "mlqa"), [0]), (("xquad", "mlqa"), [1]), (("tydiqa",), [0]), (("tydiqa",), [1]),
-                    (("bucc2018", "tatoeba"), [0, 1])]
+    registry = build_registry()
+    jobs = jobs_of([registry[t] for t in nine], [0, 1])
+    assert jobs == [
+        (("xnli",), [0]),
+        (("xnli",), [1]),
+        (("pawsx",), [0]),
+        (("pawsx",), [1]),
+        (("udpos",), [0]),
+        (("udpos",), [1]),
+        (("panx",), [0]),
+        (("panx",), [1]),
+        (("xquad", "mlqa"), [0]),
+        (("xquad", "mlqa"), [1]),
+        (("tydiqa",), [0]),
+        (("tydiqa",), [1]),
+        (("bucc2018", "tatoeba"), [0, 1]),
+    ]
     covered = {(t, s) for tasks, seeds in jobs for t in tasks for s in seeds}
     assert covered == {(t, s) for t in nine for s in (0, 1)}  # every (task, seed) exactly in one job
     assert sum(len(tasks) * len(seeds) for tasks, seeds in jobs) == len(covered)

@@ -5,8 +5,9 @@ from types import SimpleNamespace
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-from xstilts.search.ledger import LEDGER_NAME, PersistentASHA, read_ledger
+from xstilts.search.ledger import PersistentASHA
 from xstilts.search.results import milestones_from_ledger
+from xstilts.search.rundir import LEDGER_NAME, RunDir
 
 
 class FakeController:
@@ -27,8 +28,7 @@ def fake_trial(tid, status=Trial.RUNNING):
 
 
 def scheduler(path):
-    s = PersistentASHA(str(path / LEDGER_NAME), time_attr="step", max_t=300, grace_period=100,
-                       reduction_factor=2)
+    s = PersistentASHA(RunDir(path), time_attr="step", max_t=300, grace_period=100, reduction_factor=2)
     s.set_search_properties("mean", "max")
     return s
 
@@ -44,8 +44,18 @@ def started(path, names, status=Trial.RUNNING):
 
 
 # (trial, step, mean) in arrival order: enough trials for ASHA to cut at both rungs
-STREAM = [("a", 100, 50.0), ("b", 100, 40.0), ("c", 100, 45.0), ("a", 200, 55.0), ("d", 100, 30.0),
-          ("c", 200, 44.0), ("e", 100, 48.0), ("e", 200, 60.0), ("f", 100, 20.0), ("b", 200, 41.0)]
+STREAM = [
+    ("a", 100, 50.0),
+    ("b", 100, 40.0),
+    ("c", 100, 45.0),
+    ("a", 200, 55.0),
+    ("d", 100, 30.0),
+    ("c", 200, 44.0),
+    ("e", 100, 48.0),
+    ("e", 200, 60.0),
+    ("f", 100, 20.0),
+    ("b", 200, 41.0),
+]
 
 
 def run(sched, ctrl, events, trials):
@@ -87,8 +97,11 @@ def test_trials_that_ended_before_the_kill_are_not_revived(tmp_path):
     decisions = run(sched, ctrl, [("a", 100, 50.0), ("b", 100, 45.0), ("c", 100, 10.0)], trials)
     assert decisions[2] == TrialScheduler.STOP
     sched.on_trial_complete(ctrl, trials["a"], {"step": 100, "mean": 50.0})
-    assert {e["trial_id"]: e["how"] for e in read_ledger(tmp_path / LEDGER_NAME) if e["event"] == "end"} == {
-        "b": "stopped", "c": "stopped", "a": "complete"}
+    assert {e["trial_id"]: e["how"] for e in RunDir(tmp_path).read_ledger() if e["event"] == "end"} == {
+        "b": "stopped",
+        "c": "stopped",
+        "a": "complete",
+    }
 
     # the experiment snapshot lagged: Ray restores a, b and c as PENDING beside d, which never reported
     fresh, ctrl2, restored = started(tmp_path, "abcd", Trial.PENDING)
@@ -103,7 +116,7 @@ def test_results_keep_one_row_per_milestone_and_survive_a_torn_line(tmp_path):
     run(sched, ctrl, [("a", 100, 50.0), ("b", 100, 40.0), ("a", 100, 50.0)], trials)
     with open(tmp_path / LEDGER_NAME, "a") as fh:
         fh.write('{"event": "result", "trial_')  # a kill mid-append
-    rows = milestones_from_ledger(tmp_path / LEDGER_NAME)
+    rows = milestones_from_ledger(RunDir(tmp_path))
     assert [(r["trial_id"], r["step"]) for r in rows] == [("a", 100), ("b", 100)]
     assert rows[0]["metrics"] == {"step": 100, "mean": 50.0, "probe/xnli/de": 50.0, "worst_lang": "de"}
 
@@ -116,9 +129,14 @@ def test_baseline_runs_once_and_tpe_still_proposes_other_tasks():
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = {"intermediate_task": tune.choice(["mnli", "none"]), "lr": tune.loguniform(1e-4, 1e-2)}
-    s = OptunaWithBaseline(space=space, metric="mean", mode="max", baseline_runs=1,
-                           points_to_evaluate=[{"intermediate_task": "none", "lr": 1e-4}],
-                           sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2))
+    s = OptunaWithBaseline(
+        space=space,
+        metric="mean",
+        mode="max",
+        baseline_runs=1,
+        points_to_evaluate=[{"intermediate_task": "none", "lr": 1e-4}],
+        sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2),
+    )
     tasks, seeds = [], []
     for i in range(12):
         cfg = s.suggest(f"t{i}")
@@ -138,8 +156,13 @@ def test_trial_seeds_follow_suggestion_order_and_survive_a_restore(tmp_path):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def searcher():
-        return OptunaWithBaseline(space={"lr": tune.loguniform(1e-4, 1e-2)}, metric="mean", mode="max",
-                                  seed_base=7, sampler=optuna.samplers.TPESampler(seed=0))
+        return OptunaWithBaseline(
+            space={"lr": tune.loguniform(1e-4, 1e-2)},
+            metric="mean",
+            mode="max",
+            seed_base=7,
+            sampler=optuna.samplers.TPESampler(seed=0),
+        )
 
     first = searcher()
     configs = [first.suggest(f"t{i}") for i in range(3)]
@@ -155,7 +178,7 @@ def test_trial_seeds_follow_suggestion_order_and_survive_a_restore(tmp_path):
 def test_results_drop_trials_that_ray_never_snapshotted(tmp_path):
     sched, ctrl, trials = started(tmp_path, "ab")
     run(sched, ctrl, [("a", 100, 50.0), ("b", 100, 40.0)], trials)
-    assert [r["trial_id"] for r in milestones_from_ledger(tmp_path / LEDGER_NAME, {"a"})] == ["a"]
+    assert [r["trial_id"] for r in milestones_from_ledger(RunDir(tmp_path), {"a"})] == ["a"]
 
 
 def test_a_trial_takes_the_searchers_seed_else_one_from_its_id():

@@ -5,14 +5,18 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
-from xstilts.search.ledger import LEDGER_NAME, append_event
 from xstilts.search.progress import ProgressView
+from xstilts.search.rundir import RunDir
 
 
 def trial(tid, task="mnli", steps=200, status="RUNNING"):
-    return SimpleNamespace(trial_id=tid, status=status, last_result={}, error_file=None,
-                           config={"intermediate_task": task, "intermediate_steps": steps, "lr": 1e-3,
-                                   "batch_size": 16})
+    return SimpleNamespace(
+        trial_id=tid,
+        status=status,
+        last_result={},
+        error_file=None,
+        config={"intermediate_task": task, "intermediate_steps": steps, "lr": 1e-3, "batch_size": 16},
+    )
 
 
 def result(step, mean):
@@ -26,8 +30,8 @@ def render_text(view):
 
 
 def test_plain_lines_and_table_when_not_a_terminal(tmp_path, capsys):
-    ledger = tmp_path / LEDGER_NAME
-    view = ProgressView("mean", str(ledger), force_terminal=False)
+    ledger = RunDir(tmp_path)
+    view = ProgressView("mean", ledger, force_terminal=False)
     view.setup()
     a, b, n = trial("a"), trial("b"), trial("n", task="none")
     for t in (a, b, n):
@@ -35,7 +39,7 @@ def test_plain_lines_and_table_when_not_a_terminal(tmp_path, capsys):
     view.on_trial_result(0, [], n, result(0, 35.0))
     view.on_trial_result(0, [], a, result(100, 50.0))
     view.on_trial_result(0, [], b, result(100, 40.0))
-    append_event(ledger, {"event": "end", "trial_id": "b", "how": "stopped"})
+    ledger.append_event({"event": "end", "trial_id": "b", "how": "stopped"})
     view.on_trial_complete(0, [], b)
     view.on_trial_complete(0, [], n)
     out = capsys.readouterr().out
@@ -50,12 +54,11 @@ def test_plain_lines_and_table_when_not_a_terminal(tmp_path, capsys):
 
 
 def test_resumed_view_rebuilds_rows_from_the_ledger(tmp_path, capsys):
-    ledger = tmp_path / LEDGER_NAME
+    ledger = RunDir(tmp_path)
     cfg = trial("a").config
-    append_event(ledger, {"event": "result", "trial_id": "a", "step": 100, "config": cfg,
-                          "metrics": result(100, 47.0)})
-    append_event(ledger, {"event": "end", "trial_id": "a", "how": "stopped"})
-    view = ProgressView("mean", str(ledger), force_terminal=False)
+    ledger.append_event({"event": "result", "trial_id": "a", "step": 100, "config": cfg, "metrics": result(100, 47.0)})
+    ledger.append_event({"event": "end", "trial_id": "a", "how": "stopped"})
+    view = ProgressView("mean", ledger, force_terminal=False)
     view.setup()
     assert capsys.readouterr().out == ""  # replay prints nothing
     assert view.rows["a"]["state"] == "stopped (ASHA)" and view.rows["a"]["step"] == 100
@@ -65,7 +68,7 @@ def test_resumed_view_rebuilds_rows_from_the_ledger(tmp_path, capsys):
 def test_view_survives_pickling_into_tuner_pkl(tmp_path):
     import pickle
 
-    view = ProgressView("mean", str(tmp_path / LEDGER_NAME), force_terminal=True)
+    view = ProgressView("mean", RunDir(tmp_path), force_terminal=True)
     view.setup()
     try:
         clone = pickle.loads(pickle.dumps(view))

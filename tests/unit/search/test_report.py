@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imread
+from scipy.stats import t as t_dist  # a test dependency: cross-checks the report's t quantiles
 
 from xstilts.search.plots import plot_delta_heatmap
 from xstilts.search.report import write_report
 from xstilts.tasks.languages import JOSHI_CLASS, resource_tier
-
-t_dist = pytest.importorskip("scipy.stats").t
 
 SEEDS = (0, 1, 2)
 LANGS = {"xnli": ("en", "de", "ru", "el", "th", "sw"), "xquad": ("en", "de", "ru", "el", "th", "hi")}
@@ -38,17 +37,36 @@ def evaluation_rows(seeds=SEEDS, langs=LANGS, winners=WINNERS, source="offline w
         for target, target_langs in langs.items():
             for seed in seeds:
                 for lang in target_langs:
-                    base = dict(winner=winner, role=role, intermediate_task=task, step=step, trial_id=trial,
-                                target_task=target, seed=seed, lang=lang, resource_tier=resource_tier(lang),
-                                low_resource=lang in LOW, source=source)
+                    base = dict(
+                        winner=winner,
+                        role=role,
+                        intermediate_task=task,
+                        step=step,
+                        trial_id=trial,
+                        target_task=target,
+                        seed=seed,
+                        lang=lang,
+                        resource_tier=resource_tier(lang),
+                        low_resource=lang in LOW,
+                        source=source,
+                    )
                     for split in ("dev", "test"):
-                        acc = float(np.clip(50 + offset - 2 * JOSHI_CLASS[lang] ** -0.5 * 10 + rng.normal(0, 3), 0, 100))
+                        acc = float(
+                            np.clip(50 + offset - 2 * JOSHI_CLASS[lang] ** -0.5 * 10 + rng.normal(0, 3), 0, 100)
+                        )
                         if target == "xquad":
                             em, f1 = acc - 10, acc + rng.uniform(0, 5)
-                            rows += [{**base, "split": split, "metric": "exact_match", "score": em, "headline": False},
-                                     {**base, "split": split, "metric": "f1", "score": f1, "headline": False},
-                                     {**base, "split": split, "metric": "avg_metric", "score": (em + f1) / 2,
-                                      "headline": True}]
+                            rows += [
+                                {**base, "split": split, "metric": "exact_match", "score": em, "headline": False},
+                                {**base, "split": split, "metric": "f1", "score": f1, "headline": False},
+                                {
+                                    **base,
+                                    "split": split,
+                                    "metric": "avg_metric",
+                                    "score": (em + f1) / 2,
+                                    "headline": True,
+                                },
+                            ]
                         else:
                             rows.append({**base, "split": split, "metric": "accuracy", "score": acc, "headline": True})
     return pd.DataFrame(rows)
@@ -59,10 +77,21 @@ def make_experiment(root, **kw):
     (exp / "evaluation").mkdir(parents=True)
     evaluation_rows(**kw).to_parquet(exp / "evaluation" / "evaluation.parquet", index=False)
     trials = {w[3]: w for w in WINNERS.values()}
-    pd.DataFrame([{"trial_id": t, "intermediate_task": w[1], "lr": 1e-3 * (i + 1), "batch_size": 16, "step": w[2]}
-                  for i, (t, w) in enumerate(sorted(trials.items()))]).to_parquet(exp / "results.parquet")
-    (exp / "xstilts-experiment.json").write_text(json.dumps(
-        {"name": "synthetic", "digest": "abc123def456", "config": {"seed": 0, "evaluation": {"select": "low_resource_mean"}}}))
+    pd.DataFrame(
+        [
+            {"trial_id": t, "intermediate_task": w[1], "lr": 1e-3 * (i + 1), "batch_size": 16, "step": w[2]}
+            for i, (t, w) in enumerate(sorted(trials.items()))
+        ]
+    ).to_parquet(exp / "results.parquet")
+    (exp / "xstilts-experiment.json").write_text(
+        json.dumps(
+            {
+                "name": "synthetic",
+                "digest": "abc123def456",
+                "config": {"seed": 0, "evaluation": {"select": "low_resource_mean"}},
+            }
+        )
+    )
     return exp
 
 
@@ -94,8 +123,17 @@ def test_report_files_are_written(report):
     exp, md_path, _ = report
     out = exp / "report"
     assert md_path == out / "report.md"
-    for name in ("winners", "xtreme_per_seed", "xtreme_scores", "task_deltas", "duration", "language_deltas",
-                 "tier_deltas", "robustness_per_seed", "provenance"):
+    for name in (
+        "winners",
+        "xtreme_per_seed",
+        "xtreme_scores",
+        "task_deltas",
+        "duration",
+        "language_deltas",
+        "tier_deltas",
+        "robustness_per_seed",
+        "provenance",
+    ):
         assert (out / "tables" / f"{name}.parquet").stat().st_size > 0
 
 
@@ -133,7 +171,13 @@ def test_per_task_deltas(report):
 def test_duration_answer_in_numbers(report):
     exp, md_path, head = report
     zs = head[head["lang"] != "en"]
-    low = zs[zs["low_resource"]].groupby(["winner", "seed", "target_task"])["score"].mean().groupby(["winner", "seed"]).mean()
+    low = (
+        zs[zs["low_resource"]]
+        .groupby(["winner", "seed", "target_task"])["score"]
+        .mean()
+        .groupby(["winner", "seed"])
+        .mean()
+    )
     worst = zs.groupby(["winner", "seed", "lang"])["score"].mean().groupby(["winner", "seed"]).min()
     table = pd.read_parquet(exp / "report" / "tables" / "duration.parquet").set_index("winner")
     assert set(table.index) == {w for w, v in WINNERS.items() if v[0] in ("duration", "baseline")}
@@ -187,7 +231,7 @@ def test_plots_are_images_and_embedded(report):
         assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "</svg>" in svg
         assert base64.b64encode(png.read_bytes()).decode() in embedded
         assert f"(plots/{png.name})" in md
-    assert "src=\"plots/" not in html  # self-contained
+    assert 'src="plots/' not in html  # self-contained
 
 
 def test_provenance(report):
@@ -203,8 +247,10 @@ def test_same_input_same_numbers(report, tmp_path):
     exp, _, _ = report
     write_report(exp, tmp_path / "again")
     for name in ("xtreme_scores", "task_deltas", "duration", "language_deltas", "tier_deltas"):
-        pd.testing.assert_frame_equal(pd.read_parquet(exp / "report" / "tables" / f"{name}.parquet"),
-                                      pd.read_parquet(tmp_path / "again" / "tables" / f"{name}.parquet"))
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(exp / "report" / "tables" / f"{name}.parquet"),
+            pd.read_parquet(tmp_path / "again" / "tables" / f"{name}.parquet"),
+        )
     strip = lambda p: re.sub(r"\| date \(UTC\) \|[^\n]*", "", p.read_text())  # noqa: E731
     assert strip(exp / "report" / "report.md") == strip(tmp_path / "again" / "report.md")
 
@@ -231,10 +277,14 @@ def test_heatmap_with_forty_languages_is_readable(tmp_path):
     langs = sorted(JOSHI_CLASS)
     assert len(langs) == 40
     rng = np.random.default_rng(0)
-    deltas = pd.DataFrame([{"target_task": task, "lang": lang, "resource_tier": resource_tier(lang),
-                            "delta": rng.normal(0, 3)} for task in ("xnli", "panx", "udpos", "tatoeba", "xquad",
-                                                                    "mlqa", "tydiqa", "pawsx", "bucc2018")
-                           for lang in langs if task != "pawsx" or lang in ("de", "en", "fr", "ja", "ko", "zh")])
+    deltas = pd.DataFrame(
+        [
+            {"target_task": task, "lang": lang, "resource_tier": resource_tier(lang), "delta": rng.normal(0, 3)}
+            for task in ("xnli", "panx", "udpos", "tatoeba", "xquad", "mlqa", "tydiqa", "pawsx", "bucc2018")
+            for lang in langs
+            if task != "pawsx" or lang in ("de", "en", "fr", "ja", "ko", "zh")
+        ]
+    )
     png, svg = plot_delta_heatmap(deltas, tmp_path / "heatmap40", title="40 languages")
     check_png(png)
     assert imread(png).shape[1] > 1.5 * imread(png).shape[0]  # wider than tall: scales with languages

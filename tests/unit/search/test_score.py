@@ -36,7 +36,9 @@ def test_tagging_f1(result):
     # udpos en: gold chunks DET NOUN VERB | PRON VERB (5); predicted DET NOUN+NOUN (one chunk) | PRON VERB (4);
     # 3 shared -> P 3/4, R 3/5, F1 = 0.9 / 1.35 = 66.67; tokens 4 of 5 right -> accuracy 80
     udpos = result["tasks"]["udpos"]
-    assert udpos["languages"]["en"] == pytest.approx({"f1": 200 / 3, "precision": 75.0, "recall": 60.0, "accuracy": 80.0})
+    assert udpos["languages"]["en"] == pytest.approx(
+        {"f1": 200 / 3, "precision": 75.0, "recall": 60.0, "accuracy": 80.0}
+    )
     assert udpos["avg_metric"] == pytest.approx(200 / 3)  # F1, not accuracy, as evaluate.py picks avg_f1 first
 
 
@@ -81,25 +83,64 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-@pytest.mark.parametrize("rel, text, message", [
-    ("predictions/xnli/test-de.tsv", "entailment\nneutral\n\nentailment\n", r"test-de.tsv: line 3: expected one label"),
-    ("predictions/xnli/test-de.tsv", "entailment\nneutral\n", r"predictions/xnli/test-de.tsv: line 3: missing label 3"),
-    ("predictions/xnli/test-en.tsv", "neutral\ncontradiction\nneutral\n", r"labels/xnli/test-en.tsv: line 3: missing label 3"),
-    ("predictions/panx/test-de.tsv", "B-PER\nI-PER O\nO\n\nB-LOC\nO\n", r"panx/test-de.tsv: line 2: expected one tag"),
-    ("predictions/panx/test-de.tsv", "B-PER\nO\nO\n\nB-LOC\n", r"panx/test-de.tsv: line 5: sentence has 1 tags but test-de.tsv line 5 has 2"),
-    ("predictions/panx/test-de.tsv", "B-PER\nO\nO\n", r"predictions/panx/test-de.tsv: line 5: missing sentence 2"),
-    ("predictions/bucc2018/test-de.tsv", "de-001\ten-101\nde-002 en-102\n", r"bucc2018/test-de.tsv: line 2: expected 'source_id<TAB>target_id'"),
-    ("predictions/xquad/test-en.json", '{\n  "q1": "Denver",\n  "q2": "x",,\n}\n', r"xquad/test-en.json: line 3: invalid JSON"),
-    ("predictions/xquad/test-en.json", '{\n  "q1": "Denver",\n  "q2": 7\n}\n', r"xquad/test-en.json: line 3: answer of 'q2' is not a string"),
-    ("labels/mlqa/test-de.json",
-     '{"data": [{"paragraphs": [{"qas": [\n{"id": "de1", "question": "?"}\n]}]}]}\n',
-     r"mlqa/test-de.json: line 2: data\[0\].paragraphs\[0\].qas\[0\] has no list \"answers\""),
-    ("labels/mlqa/test-de.json",
-     '{"data": [{"paragraphs": [{"qas": [\n{"id": "de1",\n "answers": [{"answer_start": 0}]}\n]}]}]}\n',
-     r"mlqa/test-de.json: line 2: .*\(de1\) has an answer without a string \"text\""),
-    ("labels/mlqa/test-de.json", '{"version": 1.0}\n', r"mlqa/test-de.json: line 1: expected SQuAD JSON"),
-    ("labels/xnli/test-de.tsv", b"entailment\n\xff\n", r"labels/xnli/test-de.tsv: line 2: not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "rel, text, message",
+    [
+        (
+            "predictions/xnli/test-de.tsv",
+            "entailment\nneutral\n\nentailment\n",
+            r"test-de.tsv: line 3: expected one label",
+        ),
+        (
+            "predictions/xnli/test-de.tsv",
+            "entailment\nneutral\n",
+            r"predictions/xnli/test-de.tsv: line 3: missing label 3",
+        ),
+        (
+            "predictions/xnli/test-en.tsv",
+            "neutral\ncontradiction\nneutral\n",
+            r"labels/xnli/test-en.tsv: line 3: missing label 3",
+        ),
+        (
+            "predictions/panx/test-de.tsv",
+            "B-PER\nI-PER O\nO\n\nB-LOC\nO\n",
+            r"panx/test-de.tsv: line 2: expected one tag",
+        ),
+        (
+            "predictions/panx/test-de.tsv",
+            "B-PER\nO\nO\n\nB-LOC\n",
+            r"panx/test-de.tsv: line 5: sentence has 1 tags but test-de.tsv line 5 has 2",
+        ),
+        ("predictions/panx/test-de.tsv", "B-PER\nO\nO\n", r"predictions/panx/test-de.tsv: line 5: missing sentence 2"),
+        (
+            "predictions/bucc2018/test-de.tsv",
+            "de-001\ten-101\nde-002 en-102\n",
+            r"bucc2018/test-de.tsv: line 2: expected 'source_id<TAB>target_id'",
+        ),
+        (
+            "predictions/xquad/test-en.json",
+            '{\n  "q1": "Denver",\n  "q2": "x",,\n}\n',
+            r"xquad/test-en.json: line 3: invalid JSON",
+        ),
+        (
+            "predictions/xquad/test-en.json",
+            '{\n  "q1": "Denver",\n  "q2": 7\n}\n',
+            r"xquad/test-en.json: line 3: answer of 'q2' is not a string",
+        ),
+        (
+            "labels/mlqa/test-de.json",
+            '{"data": [{"paragraphs": [{"qas": [\n{"id": "de1", "question": "?"}\n]}]}]}\n',
+            r"mlqa/test-de.json: line 2: data\[0\].paragraphs\[0\].qas\[0\] has no list \"answers\"",
+        ),
+        (
+            "labels/mlqa/test-de.json",
+            '{"data": [{"paragraphs": [{"qas": [\n{"id": "de1",\n "answers": [{"answer_start": 0}]}\n]}]}]}\n',
+            r"mlqa/test-de.json: line 2: .*\(de1\) has an answer without a string \"text\"",
+        ),
+        ("labels/mlqa/test-de.json", '{"version": 1.0}\n', r"mlqa/test-de.json: line 1: expected SQuAD JSON"),
+        ("labels/xnli/test-de.tsv", b"entailment\n\xff\n", r"labels/xnli/test-de.tsv: line 2: not valid UTF-8"),
+    ],
+)
 def test_malformed_files_name_file_and_line(submission, rel, text, message):
     pred_dir, label_dir = submission
     path = pred_dir.parent / rel

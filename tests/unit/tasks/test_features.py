@@ -4,8 +4,16 @@ from dataclasses import replace
 import pytest
 
 from xstilts.models.pretrain import train_tokenizer
-from xstilts.tasks.features import (IGNORE, doc_stride, featurize, featurize_bucc, featurize_retrieval,
-                                    featurize_span, featurize_tagging, tag_inventory)
+from xstilts.tasks.features import (
+    IGNORE,
+    doc_stride,
+    featurize,
+    featurize_bucc,
+    featurize_retrieval,
+    featurize_span,
+    featurize_tagging,
+    tag_inventory,
+)
 from xstilts.tasks.loading import DataError
 from xstilts.tasks.registry import NER, build_registry
 
@@ -34,6 +42,7 @@ def sentence(rng: random.Random, n: int) -> list[str]:
 
 # ----------------------------------------------------------------------------- classification, choices
 
+
 def test_classification_keeps_its_features(tok):
     rows = {"text_a": ["ka lo", "mi ne"], "text_b": ["ru", "ta"], "label": [0, 2]}
     feats = featurize(rows, REG["mnli"], tok)
@@ -43,8 +52,12 @@ def test_classification_keeps_its_features(tok):
 
 
 def test_multiple_choice_pairs_each_choice_with_context_and_question(tok):
-    rows = {"context": ["kalo mine", ""], "question": ["rutasi", "pode fa"],
-            "choices": [["ka", "lo", "mi", "ne"], ["ru", "ta", "si", "po"]], "label": [2, 0]}
+    rows = {
+        "context": ["kalo mine", ""],
+        "question": ["rutasi", "pode fa"],
+        "choices": [["ka", "lo", "mi", "ne"], ["ru", "ta", "si", "po"]],
+        "label": [2, 0],
+    }
     feats = featurize(rows, REG["hellaswag"], tok)
     assert [len(r) for r in feats["input_ids"]] == [4, 4] and feats["labels"] == [2, 0]
     first = tok("kalo mine rutasi", "mi")["input_ids"]
@@ -56,13 +69,13 @@ def test_multiple_choice_rejects_bad_labels_and_ragged_choices(tok):
     rows = {"context": ["ka"], "question": ["lo"], "choices": [["a", "b", "c", "d"]], "label": [4]}
     with pytest.raises(DataError, match="dev.jsonl: row 0: label 4 outside 0..3"):
         featurize(rows, REG["hellaswag"], tok, where="dev.jsonl")
-    ragged = {"context": ["ka", "lo"], "question": ["", ""], "choices": [["a", "b"], ["a", "b", "c"]],
-              "label": [0, 0]}
+    ragged = {"context": ["ka", "lo"], "question": ["", ""], "choices": [["a", "b"], ["a", "b", "c"]], "label": [0, 0]}
     with pytest.raises(DataError, match="different numbers of choices"):
         featurize(ragged, REG["hellaswag"], tok)
 
 
 # ----------------------------------------------------------------------------- tagging
+
 
 def tagging_rows(n: int = 20, seed: int = 0) -> dict:
     rng = random.Random(seed)
@@ -122,6 +135,7 @@ def test_tagging_rejects_bad_tags(tok):
 
 # ----------------------------------------------------------------------------- span
 
+
 def span_rows(n_words: int = 12, seed: int = 0) -> dict:
     rng = random.Random(seed)
     contexts, answers = [], []
@@ -129,7 +143,7 @@ def span_rows(n_words: int = 12, seed: int = 0) -> dict:
         words = sentence(rng, n_words)
         context = " ".join(words)
         k = rng.randrange(n_words - 2)
-        text = " ".join(words[k:k + 2])
+        text = " ".join(words[k : k + 2])
         start = len(" ".join(words[:k])) + (1 if k else 0)
         contexts.append(context)
         answers.append({"text": [text], "answer_start": [start]})
@@ -140,7 +154,7 @@ def span_rows(n_words: int = 12, seed: int = 0) -> dict:
 def answer_of(feats: dict, evals: dict, w: int) -> str:
     offsets = evals["offset_mapping"][w]
     start, end = feats["start_positions"][w], feats["end_positions"][w]
-    return evals["context"][evals["example_index"][w]][offsets[start][0]:offsets[end][1]].strip()
+    return evals["context"][evals["example_index"][w]][offsets[start][0] : offsets[end][1]].strip()
 
 
 def test_span_positions_map_back_to_the_gold_answer(tok):
@@ -153,7 +167,7 @@ def test_span_positions_map_back_to_the_gold_answer(tok):
     assert (feats["start_positions"][3], feats["end_positions"][3]) == (0, 0)  # unanswerable -> CLS
     assert evals["gold"][3] == [] and evals["id"] == rows["id"]
     question_len = len(tok("kalo mi", add_special_tokens=False)["input_ids"])
-    assert all(o is None for o in evals["offset_mapping"][0][:question_len + 3])  # <s> q </s></s>: not context
+    assert all(o is None for o in evals["offset_mapping"][0][: question_len + 3])  # <s> q </s></s>: not context
 
 
 def test_long_context_is_split_into_overlapping_windows(tok):
@@ -164,7 +178,7 @@ def test_long_context_is_split_into_overlapping_windows(tok):
     assert len(windows) > 2 and all(len(feats["input_ids"][w]) <= 32 for w in windows)
     first, second = (evals["offset_mapping"][w] for w in windows[:2])
     first_ctx, second_ctx = [o for o in first if o], [o for o in second if o]
-    assert first_ctx[-doc_stride(32):] == second_ctx[:doc_stride(32)]  # stride = overlapping tokens
+    assert first_ctx[-doc_stride(32) :] == second_ctx[: doc_stride(32)]  # stride = overlapping tokens
     holding = [w for w in windows if feats["start_positions"][w] > 0]
     assert holding and all(answer_of(feats, evals, w) == rows["answers"][0]["text"][0] for w in holding)
     assert any(feats["start_positions"][w] == feats["end_positions"][w] == 0 for w in windows)
@@ -182,11 +196,13 @@ def test_span_rejects_answers_not_in_their_context_and_cuts_long_questions(tok):
 
 # ----------------------------------------------------------------------------- retrieval
 
+
 def test_retrieval_features_strip_lines_and_bucc_drops_repeated_texts(tok):
     feats = featurize_retrieval({"text_a": ["kalo mi\n"], "text_b": ["ne ru"]}, tok, 32)
     assert feats["src_input_ids"] == [tok("kalo mi")["input_ids"]]
     assert featurize({"text_a": ["ka"], "text_b": ["lo"]}, REG["tatoeba"], tok)["tgt_input_ids"] == [
-        tok("lo")["input_ids"]]
+        tok("lo")["input_ids"]
+    ]
     feats = featurize_bucc({"de-1": "ka lo", "de-2": "mi", "de-3": "ka lo "}, {"en-1": "ne"}, tok, 32)
     assert feats["src_ids"] == [None, "de-2"] and len(feats["src_input_ids"]) == 2
     assert feats["tgt_ids"] == ["en-1"]

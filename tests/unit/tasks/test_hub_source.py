@@ -1,4 +1,4 @@
-"""The real loading path for every hub task: the same load_split, the hub ids of REFERENCE.md and
+"""The real loading path for every hub task: the same load_split, the hub ids of the data sets and
 `datasets.load_dataset`, exercised on fixture rows in each data set's own schema."""
 
 import json
@@ -12,9 +12,13 @@ from xstilts.tasks.registry import build_registry
 
 REG = build_registry()
 ROWS = json.loads((Path(__file__).parents[2] / "fixtures" / "hub_rows.json").read_text())
-INTERNAL = {"classification": {"text_a", "label"}, "multiple_choice": {"context", "question", "choices", "label"},
-            "span": {"id", "context", "question", "answers"}, "tagging": {"tokens", "tags"},
-            "retrieval": {"text_a", "text_b"}}
+INTERNAL = {
+    "classification": {"text_a", "label"},
+    "multiple_choice": {"context", "question", "choices", "label"},
+    "span": {"id", "context", "question", "answers"},
+    "tagging": {"tokens", "tags"},
+    "retrieval": {"text_a", "text_b"},
+}
 
 
 @pytest.fixture
@@ -50,10 +54,13 @@ def test_hub_ids_configs_and_splits(fake_hub, tmp_path):
     load_split(REG["udpos"], "test", "de", hub)
     load_split(REG["tatoeba"], "test", "sw", hub)
     load_split(REG["mlqa"], "dev", "vi", hub)
-    assert fake_hub == [("nyu-mll/glue", "mnli", "validation_matched"),
-                        ("facebook/anli", "plain_text", "train_r1+train_r2+train_r3"),
-                        ("google/xtreme", "udpos.German", "test"), ("google/xtreme", "tatoeba.swh", "validation"),
-                        ("facebook/mlqa", "mlqa.vi.vi", "validation")]
+    assert fake_hub == [
+        ("nyu-mll/glue", "mnli", "validation_matched"),
+        ("facebook/anli", "plain_text", "train_r1+train_r2+train_r3"),
+        ("google/xtreme", "udpos.German", "test"),
+        ("google/xtreme", "tatoeba.swh", "validation"),
+        ("facebook/mlqa", "mlqa.vi.vi", "validation"),
+    ]
 
 
 def test_reshaping_adapters(fake_hub, tmp_path):

@@ -2,21 +2,26 @@ import math
 
 import pytest
 
+from xstilts.tasks.aggregate import summarize_transfer, xtreme_score
 from xstilts.tasks.languages import low_resource_langs, resource_tier
 from xstilts.tasks.metrics import (
     METRICS,
     accuracy,
     bucc_extract,
     bucc_f1,
+    bucc_scores,
     bucc_threshold,
+    get_metric,
     mlqa_em_f1,
     mlqa_normalize,
     pos_scores,
     seqeval_f1,
     squad_em_f1,
-    summarize_transfer,
-    xtreme_score,
+    xtreme_languages,
 )
+from xstilts.tasks.registry import UnknownNameError, build_registry
+
+REG = build_registry()
 
 
 def test_accuracy_hand_computed():
@@ -102,7 +107,9 @@ def test_squad_normalisation_case_articles_ascii_punctuation():
 
 def test_squad_partial_overlap_and_max_over_golds():
     # pred {santa, clara} vs gold {santa, clara, california}: P = 1, R = 2/3 -> F1 = 2 * (2/3) / (5/3) = 80
-    assert squad_em_f1([["Santa Clara, California"]], ["Santa Clara"]) == pytest.approx({"exact_match": 0.0, "f1": 80.0})
+    assert squad_em_f1([["Santa Clara, California"]], ["Santa Clara"]) == pytest.approx(
+        {"exact_match": 0.0, "f1": 80.0}
+    )
     # pred {levis, stadium, in, santa, clara} (5 tokens): vs gold 1: P 2/5 R 2/3 -> F1 0.5;
     # vs gold 2 {levis, stadium}: P 2/5 R 1 -> F1 = 0.8 / 1.4 = 4/7 -> max 4/7
     s = squad_em_f1([["Santa Clara, California", "Levi's Stadium"]], ["Levi's Stadium in Santa Clara"])
@@ -170,8 +177,14 @@ def test_bucc_f1_sets_and_lines():
 
 def test_bucc_threshold_maximises_f1_like_bucc_optimize():
     gold = {("a", "x"), ("b", "y"), ("d", "w"), ("f", "s")}  # ("f", "s") is never a candidate
-    scores = [("a", "x", 0.9), ("b", "y", 0.8), ("c", "q", 0.7), ("d", "w", 0.6), ("e", "r", 0.5),
-              ("d", "w", 0.2)]  # a repeated pair keeps its best score (0.6)
+    scores = [
+        ("a", "x", 0.9),
+        ("b", "y", 0.8),
+        ("c", "q", 0.7),
+        ("d", "w", 0.6),
+        ("e", "r", 0.5),
+        ("d", "w", 0.2),
+    ]  # a repeated pair keeps its best score (0.6)
     # sweep, 4 gold: top-1 P 1 R 1/4 F1 .4; top-2 P 1 R 1/2 F1 .667; top-3 P 2/3 R 1/2 F1 .571;
     # top-4 P 3/4 R 3/4 F1 .75 (best); top-5 P 3/5 R 3/4 F1 .667 -> midpoint (0.6 + 0.5) / 2 = 0.55
     th = bucc_threshold(scores, gold)
@@ -197,7 +210,7 @@ def test_xtreme_score_qa_averages_em_and_f1():
         "pawsx": {"en": {"accuracy": 75.0}},
         "panx": {"de": {"f1": 60.0, "precision": 50.0, "recall": 75.0}},
     }
-    r = xtreme_score(scores)
+    r = xtreme_score(scores, REG)
     xquad = r["tasks"]["xquad"]
     # avg EM (70 + 50) / 2 = 60, avg F1 (80 + 70) / 2 = 75 -> avg_metric (60 + 75) / 2 = 67.5
     assert (xquad["avg_exact_match"], xquad["avg_f1"], xquad["avg_metric"]) == (60.0, 75.0, 67.5)
@@ -211,21 +224,48 @@ def test_xtreme_score_qa_averages_em_and_f1():
     assert r["missing_tasks"] == ["udpos", "bucc2018", "tatoeba", "mlqa", "tydiqa"]
 
 
-@pytest.mark.parametrize("scores, message", [
-    ({}, "no task scores"),
-    ({"xnlli": {"en": {"accuracy": 1.0}}}, "Unknown task 'xnlli'. Did you mean 'xnli'"),
-    ({"xnli": {}}, "xnli: no language scores"),
-    ({"xnli": {"ja": {"accuracy": 1.0}}}, "'ja' is not an XTREME language"),
-    ({"mlqa": {"en": {"f1": 1.0}}}, "mlqa/en: missing metric 'exact_match'"),
-    ({"xnli": {"en": {"accuracy": float("nan")}}}, "not a finite number"),
-    ({"xnli": {"en": {"accuracy": 1.0}, "de": {"accuracy": 1.0, "f1": 2.0}}}, "differ from other languages"),
-])
+@pytest.mark.parametrize(
+    "scores, message",
+    [
+        ({}, "no task scores"),
+        ({"xnlli": {"en": {"accuracy": 1.0}}}, "Unknown task 'xnlli'. Did you mean 'xnli'"),
+        ({"xnli": {}}, "xnli: no language scores"),
+        ({"xnli": {"ja": {"accuracy": 1.0}}}, "'ja' is not an XTREME language"),
+        ({"mlqa": {"en": {"f1": 1.0}}}, "mlqa/en: missing metric 'exact_match'"),
+        ({"xnli": {"en": {"accuracy": float("nan")}}}, "not a finite number"),
+        ({"xnli": {"en": {"accuracy": 1.0}, "de": {"accuracy": 1.0, "f1": 2.0}}}, "differ from other languages"),
+    ],
+)
 def test_xtreme_score_rejects_bad_input(scores, message):
     with pytest.raises(ValueError, match=message):
-        xtreme_score(scores)
+        xtreme_score(scores, REG)
 
 
-def test_metrics_registry_keys_are_result_keys():
-    assert METRICS["f1"]([["B-PER"]], [["B-PER"]])["f1"] == 100.0
-    assert METRICS["exact_match"]([["Denver"]], ["denver"])["exact_match"] == 100.0
-    assert METRICS["accuracy"]([1, 0], [1, 1])["accuracy"] == 50.0
+def test_metric_registry_scores_and_names_the_headline():
+    assert METRICS["seqeval"].score([["B-PER"]], [["B-PER"]])["f1"] == 100.0
+    assert METRICS["squad"].score([["Denver"]], ["denver"])["exact_match"] == 100.0
+    assert METRICS["accuracy"].score([1, 0], [1, 1])["accuracy"] == 50.0
+    assert METRICS["mlqa"].score([["der Hund"]], ["Hund"], lang="de")["exact_match"] == 100.0  # German article
+    assert METRICS["tag_accuracy"].score([["N", "N/N"]], [["N", "N"]]) == {"accuracy": 50.0}
+    qa = METRICS["squad"].with_headline({"exact_match": 50.0, "f1": 70.0})
+    assert qa["avg_metric"] == 60.0 and METRICS["squad"].headline_key == "avg_metric"
+    assert METRICS["pos"].headline_key == "f1" and "avg_metric" not in METRICS["pos"].with_headline({"f1": 1.0})
+    with pytest.raises(UnknownNameError, match="Unknown metric 'seqevl'. Did you mean 'seqeval'"):
+        get_metric("seqevl")
+    every = {spec.metric for spec in REG.values()} - {"none"}
+    assert every <= set(METRICS)  # every task names an entry
+
+
+def test_bucc_threshold_is_chosen_on_dev_when_given():
+    gold, cands = {("a", "x"), ("b", "y")}, [("a", "x", 0.9), ("b", "y", 0.5), ("c", "z", 0.7)]
+    own = bucc_scores(gold, cands)  # no dev: the threshold that is best on this split itself
+    tuned = METRICS["bucc_f1"].score(gold, cands, dev=({("c", "z")}, [("c", "z", 0.7), ("a", "x", 0.9)]))
+    assert own["f1"] == pytest.approx(100 * 2 * (2 / 3) * 1 / (2 / 3 + 1))  # all three kept: P 2/3, R 1
+    assert tuned["threshold"] == pytest.approx(0.7) and tuned["recall"] == 50.0  # dev's best: only c-z
+
+
+def test_xtreme_languages_come_from_the_registry_in_evaluate_py_order():
+    langs = xtreme_languages(REG)
+    assert list(langs) == ["pawsx", "xnli", "panx", "udpos", "bucc2018", "tatoeba", "xquad", "mlqa", "tydiqa"]
+    assert langs["xquad"] == ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
+    assert all(set(v) == set(REG[t].eval_langs) and list(v) == sorted(v) for t, v in langs.items())

@@ -4,26 +4,37 @@ from xstilts.tasks.languages import ISO3, JOSHI_CLASS, LANG_NAME, SCRIPT
 from xstilts.tasks.registry import XNLI_LANGS, UnknownNameError, build_registry, get_task
 
 REG = build_registry()
-# XTREME's TASK2LANGS (evaluate.py, via REFERENCE.md §1a), written out independently of the registry.
+# XTREME's TASK2LANGS (google-research/xtreme evaluate.py), written out independently of the registry.
 XTREME = {
     "xnli": "ar bg de el en es fr hi ru sw th tr ur vi zh",
     "pawsx": "de en es fr ja ko zh",
     "udpos": "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi yo zh",
     "panx": "af ar bg bn de el en es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr ms my nl pt ru sw ta te "
-            "th tl tr ur vi yo zh",
+    "th tl tr ur vi yo zh",
     "xquad": "en es de el ru tr ar vi th zh hi",
     "mlqa": "en es de ar hi vi zh",
     "tydiqa": "en ar bn fi id ko ru sw te",
     "bucc2018": "de fr ru zh",
     "tatoeba": "af ar bg bn de el es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr nl pt ru sw ta te th tl "
-               "tr ur vi zh",
+    "tr ur vi zh",
 }
 
 
 def test_every_task_of_the_paper_is_declared_once():
     inter = {n for n, s in REG.items() if s.role == "intermediate"}
-    assert inter == {"anli", "commonsense_qa", "cosmos_qa", "hellaswag", "mnli", "qqp", "squad_v2", "sst2", "ccg",
-                     "multitask", "none"}
+    assert inter == {
+        "anli",
+        "commonsense_qa",
+        "cosmos_qa",
+        "hellaswag",
+        "mnli",
+        "qqp",
+        "squad_v2",
+        "sst2",
+        "ccg",
+        "multitask",
+        "none",
+    }
     assert {n for n, s in REG.items() if s.role == "target"} == set(XTREME)
     assert set(REG["multitask"].members) == inter - {"multitask", "none"}
 

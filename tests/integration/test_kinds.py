@@ -9,14 +9,16 @@ import pytest
 import torch
 
 from xstilts.models import evaluate, predict, retrieval
-from xstilts.models.evaluate import collate_for, evaluate_split, headline
+from xstilts.models.evaluate import collate_for, evaluate_split
 from xstilts.models.heads import auto_class, load_for_task, transfer_encoder
 from xstilts.models.predict import postprocess_spans, predict_choices, predict_spans, predict_tags, truncated_tag
 from xstilts.models.pretrain import train_tokenizer
 from xstilts.models.train import TrainConfig, train
 from xstilts.tasks.features import IGNORE, featurize, featurize_bucc, tag_inventory
+from xstilts.tasks.metrics import headline
 from xstilts.tasks.registry import NER, UPOS, UnknownNameError, build_registry
 
+pytestmark = pytest.mark.integration
 REG = build_registry()
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "si", "po", "de", "fa", "gu", "be", "zo", "xi", "wa"]
 _rng = random.Random(0)
@@ -28,7 +30,7 @@ MAX_LEN = 64
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models run several times faster on one thread (STACK.md)
+    torch.set_num_threads(1)  # tiny models run several times faster on one thread (measured on 2 cores)
     yield
     torch.set_num_threads(threads)
 
@@ -44,10 +46,20 @@ def tok():
 def encoder_dir(tmp_path_factory, tok):
     from transformers import AutoModelForMaskedLM, XLMRobertaConfig
 
-    config = XLMRobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                              intermediate_size=64, max_position_embeddings=MAX_LEN + 2, pad_token_id=1,
-                              bos_token_id=0, eos_token_id=2, type_vocab_size=1, hidden_dropout_prob=0.0,
-                              attention_probs_dropout_prob=0.0)
+    config = XLMRobertaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=MAX_LEN + 2,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        type_vocab_size=1,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("encoder")
     AutoModelForMaskedLM.from_config(config).save_pretrained(str(out))
@@ -77,15 +89,19 @@ def encoder_weights(model: torch.nn.Module) -> dict:
 
 # ----------------------------------------------------------------------------- heads
 
+
 def test_every_kind_loads_its_head_over_the_same_encoder(encoder_dir):
     from transformers import AutoModelForMaskedLM
 
     mlm = encoder_weights(AutoModelForMaskedLM.from_pretrained(str(encoder_dir)))
     ccg_tags = ("N", "N/N", "NP")
-    for name, kind, head in [("mnli", "classification", "SequenceClassification"),
-                             ("hellaswag", "multiple_choice", "MultipleChoice"),
-                             ("panx", "tagging", "TokenClassification"),
-                             ("squad_v2", "span", "QuestionAnswering"), ("tatoeba", "retrieval", "Model")]:
+    for name, kind, head in [
+        ("mnli", "classification", "SequenceClassification"),
+        ("hellaswag", "multiple_choice", "MultipleChoice"),
+        ("panx", "tagging", "TokenClassification"),
+        ("squad_v2", "span", "QuestionAnswering"),
+        ("tatoeba", "retrieval", "Model"),
+    ]:
         assert auto_class(kind).__name__ == f"AutoModel{'For' + head if head != 'Model' else ''}"
         model = load_for_task(encoder_dir, REG[name], seed=1)
         assert type(model).__name__ == f"XLMRoberta{'For' if head != 'Model' else ''}{head}"
@@ -112,6 +128,7 @@ def test_transfer_from_a_classifier_to_every_kind(encoder_dir):
 
 
 # ----------------------------------------------------------------------------- batches and training
+
 
 def choice_rows(n: int, seed: int = 0) -> dict:
     rng = random.Random(seed)
@@ -197,8 +214,12 @@ def test_span_trains_and_predicts_answer_strings(encoder_dir, tok):
     spec = replace(REG["xquad"], max_len=MAX_LEN)
     data = featurize(span_rows(64), spec, tok)
     collate = collate_for(spec, tok.pad_token_id)
-    assert set(collate(data, [0, 1], torch.Generator())) == {"input_ids", "attention_mask", "start_positions",
-                                                            "end_positions"}
+    assert set(collate(data, [0, 1], torch.Generator())) == {
+        "input_ids",
+        "attention_mask",
+        "start_positions",
+        "end_positions",
+    }
     model = load_for_task(encoder_dir, spec, seed=0)
     before, after = fit(model, data, collate, steps=60)
     assert after < 0.3 * before
@@ -216,6 +237,7 @@ def test_retrieval_and_multitask_have_no_training_batches():
 
 
 # ----------------------------------------------------------------------------- span post-processing
+
 
 def forced_logits(dev: dict, train_feats: dict, null: float = 0.0) -> tuple[list, list]:
     """Logits that point at the gold span in every window holding it; CLS gets `null` / 2 each."""
@@ -248,7 +270,7 @@ def test_postprocess_returns_the_gold_text_over_windows(tok):
     low_s[0][ctx[0]], low_e[0][ctx[-1]] = 10.0, 10.0  # the best pair, but longer than max_answer_len
     low_s[0][ctx[1]], low_e[0][ctx[2]] = 4.0, 4.0
     got = postprocess_spans(dev, low_s, low_e, max_answer_len=2)[0]
-    assert got == rows["context"][0][off[ctx[1]][0]:off[ctx[2]][1]].strip()
+    assert got == rows["context"][0][off[ctx[1]][0] : off[ctx[2]][1]].strip()
 
 
 def test_evaluate_span_scores_forced_answers_with_squad_and_mlqa(tok, monkeypatch):
@@ -267,6 +289,7 @@ def test_evaluate_span_scores_forced_answers_with_squad_and_mlqa(tok, monkeypatc
 
 
 # ----------------------------------------------------------------------------- tagging scores, headline
+
 
 def test_tag_metrics_and_the_truncation_tag(monkeypatch):
     gold = [["B-PER", "I-PER", "O"], ["O", "B-LOC"]]
@@ -292,6 +315,7 @@ def test_headline_is_the_summary_number_of_each_metric():
 
 # ----------------------------------------------------------------------------- retrieval
 
+
 def test_embeddings_are_mean_pooled_and_padding_invariant(encoder_dir, tok):
     model = load_for_task(encoder_dir, REG["tatoeba"])
     assert retrieval.pooling_layer(model) == 1  # XTREME's layer 14 clamped to this 1-layer encoder
@@ -310,11 +334,14 @@ def test_tatoeba_identical_pairs_are_found_and_unrelated_ones_are_chance(encoder
     src = [words(rng, rng.randrange(3, 9)) for _ in range(50)]
     same = featurize({"text_a": src, "text_b": src}, REG["tatoeba"], tok)
     assert evaluate_split(model, REG["tatoeba"], same, None, "de", tok.pad_token_id, device="cpu") == {
-        "accuracy": 100.0}
-    unrelated = featurize({"text_a": src, "text_b": [words(rng, rng.randrange(3, 9)) for _ in range(50)]},
-                          REG["tatoeba"], tok)
-    assert evaluate_split(model, REG["tatoeba"], unrelated, None, "de", tok.pad_token_id, device="cpu")[
-        "accuracy"] <= 10.0  # chance is 2%
+        "accuracy": 100.0
+    }
+    unrelated = featurize(
+        {"text_a": src, "text_b": [words(rng, rng.randrange(3, 9)) for _ in range(50)]}, REG["tatoeba"], tok
+    )
+    assert (
+        evaluate_split(model, REG["tatoeba"], unrelated, None, "de", tok.pad_token_id, device="cpu")["accuracy"] <= 10.0
+    )  # chance is 2%
     gen = torch.Generator().manual_seed(0)
     x, y = (torch.nn.functional.normalize(torch.randn(500, 32, generator=gen), dim=-1) for _ in range(2))
     assert sum(p == i for i, p in enumerate(retrieval.nearest(x, y))) / 500 < 0.02  # random vectors: 0.2%
@@ -345,6 +372,7 @@ def test_bucc_mines_identical_sentences_with_a_threshold_from_dev(encoder_dir, t
     (test, gold), (dev, dev_gold) = split("t"), split("d")
     own = evaluate_split(model, REG["bucc2018"], test, gold, "de", tok.pad_token_id, device="cpu")
     assert own["f1"] == 100.0 and own["threshold"] > 0
-    scores = evaluate_split(model, REG["bucc2018"], test, gold, "de", tok.pad_token_id, device="cpu",
-                            dev=(dev, dev_gold))
+    scores = evaluate_split(
+        model, REG["bucc2018"], test, gold, "de", tok.pad_token_id, device="cpu", dev=(dev, dev_gold)
+    )
     assert set(scores) == {"f1", "precision", "recall", "threshold"} and scores["recall"] == 100.0

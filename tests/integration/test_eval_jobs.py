@@ -1,33 +1,44 @@
-"""The work of `xstilts evaluate` without Ray: a winner's encoder retrained to its step, then scored."""
+"""The work of `xstilts evaluate`'s Ray tasks, called directly: a winner's encoder retrained to its step, then
+scored."""
 
 import pytest
 import torch
 
 from xstilts.models.train import TrainConfig
-from xstilts.search.eval_tasks import evaluate_targets, materialize_encoder
+from xstilts.search.eval_jobs import evaluate_targets, materialize_encoder
+from xstilts.search.rundir import RunDir
 
 pytestmark = pytest.mark.integration
 
 
 def test_winner_encoder_then_every_language_on_dev_and_test(offline_plan, tmp_path):
     torch.set_num_threads(1)
-    winner = {"name": "mnli@step10", "role": "duration", "intermediate_task": "mnli", "step": 10, "trial_id": "abc",
-              "config": {"intermediate_task": "mnli", "intermediate_steps": 20, "lr": 1e-3, "batch_size": 8}}
-    enc = materialize_encoder(offline_plan, str(tmp_path), winner, str(tmp_path / "enc"))
-    assert (tmp_path / "enc" / "config.json").is_file()
-    assert materialize_encoder(offline_plan, str(tmp_path), winner, str(tmp_path / "enc")) == enc  # cached
+    winner = {
+        "name": "mnli@step10",
+        "role": "duration",
+        "intermediate_task": "mnli",
+        "step": 10,
+        "trial_id": "abc",
+        "config": {"intermediate_task": "mnli", "intermediate_steps": 20, "lr": 1e-3, "batch_size": 8},
+    }
+    run_dir = RunDir(tmp_path)
+    enc = materialize_encoder(offline_plan, run_dir, winner)
+    assert (run_dir.encoder_dir("mnli@step10") / "config.json").is_file()
+    assert materialize_encoder(offline_plan, run_dir, winner) == enc  # cached
     none = {**winner, "name": "none", "intermediate_task": "none", "step": 0}
-    assert materialize_encoder(offline_plan, str(tmp_path), none, str(tmp_path / "x")) == offline_plan.encoder
+    assert materialize_encoder(offline_plan, run_dir, none) == offline_plan.encoder
 
     recipe = TrainConfig(max_steps=5, batch_size=8, device="cpu")
     langs = ["en", "de", "ru"]
     # One SQuAD fine-tune scores XQuAD and MLQA, each with its own metric (MLQA's normalisation).
-    rows = evaluate_targets(offline_plan, enc, ["xquad", "mlqa"], 0, {"xquad": langs, "mlqa": ["en", "de"]},
-                            recipe, winner, "offline world")
+    rows = evaluate_targets(
+        offline_plan, enc, ["xquad", "mlqa"], 0, {"xquad": langs, "mlqa": ["en", "de"]}, recipe, winner, "offline world"
+    )
     xquad = [r for r in rows if r["target_task"] == "xquad"]
     assert {(r["split"], r["lang"]) for r in xquad} == {(s, lang) for s in ("dev", "test") for lang in langs}
     assert {(r["split"], r["lang"]) for r in rows if r["target_task"] == "mlqa"} == {
-        (s, lang) for s in ("dev", "test") for lang in ("en", "de")}
+        (s, lang) for s in ("dev", "test") for lang in ("en", "de")
+    }
     head = [r for r in xquad if r["headline"]]
     assert {r["metric"] for r in head} == {"avg_metric"} and len(head) == 6
     by = {(r["split"], r["lang"], r["metric"]): r["score"] for r in xquad}
@@ -35,10 +46,19 @@ def test_winner_encoder_then_every_language_on_dev_and_test(offline_plan, tmp_pa
     # XQuAD's dev and test are one set (as on the hub): scored once, reported under both splits.
     assert all(by[("dev", lang, m)] == by[("test", lang, m)] for lang in langs for m in ("exact_match", "f1"))
     with pytest.raises(ValueError, match="do not share a training set"):
-        evaluate_targets(offline_plan, enc, ["xquad", "tydiqa"], 0, {"xquad": langs, "tydiqa": ["en"]}, recipe,
-                         winner, "offline world")
+        evaluate_targets(
+            offline_plan,
+            enc,
+            ["xquad", "tydiqa"],
+            0,
+            {"xquad": langs, "tydiqa": ["en"]},
+            recipe,
+            winner,
+            "offline world",
+        )
 
-    tatoeba = evaluate_targets(offline_plan, enc, ["tatoeba"], 0, {"tatoeba": ["de", "sw"]}, recipe, winner,
-                               "offline world")
+    tatoeba = evaluate_targets(
+        offline_plan, enc, ["tatoeba"], 0, {"tatoeba": ["de", "sw"]}, recipe, winner, "offline world"
+    )
     assert {r["metric"] for r in tatoeba if r["headline"]} == {"accuracy"}
     assert all(r["resource_tier"] in ("high", "mid", "low") and r["source"] == "offline world" for r in tatoeba)

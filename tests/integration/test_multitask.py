@@ -1,12 +1,13 @@
 import pytest
 import torch
 
-from tests.unit.models.test_train import tiny_model, toy_data
+from tests.integration.test_train import tiny_model, toy_data
 from xstilts.models.multitask import build_multitask, load_multitask, mixing_weights, multitask_collate
 from xstilts.models.predict import classification_collate
 from xstilts.models.train import TrainConfig, train
 from xstilts.tasks.registry import build_registry
 
+pytestmark = pytest.mark.integration
 REG = build_registry()
 SPECS = [REG["mnli"], REG["sst2"], REG["qqp"]]
 

@@ -8,27 +8,54 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.tasks import world
 from xstilts.tasks.languages import ISO3, JOSHI_CLASS, LANG_NAME, SCRIPT
 from xstilts.tasks.loading import DataSource, load_split, local_paths, read_bucc
 from xstilts.tasks.registry import NER, UPOS, build_registry
-from xstilts.tasks.world_tasks import CCG_TAGS
+from xstilts.tasks.world import write_world
+from xstilts.tasks.world_grammar import (
+    ADJECTIVES,
+    AGENTS,
+    ALL_CONCEPTS,
+    ANTONYM,
+    CCG_TAGS,
+    NAMES,
+    OBJECTS,
+    PLACES,
+    QUESTION,
+    TOWNS,
+    VERBS,
+    build_lexicon,
+)
+from xstilts.tasks.world_spec import WORLD_TASKS, WorldSpec
 
+pytestmark = pytest.mark.integration
 REG = build_registry()
-SPEC = world.WorldSpec(seed=1, languages=("en", "de", "ru", "zh", "ar", "sw"), intermediate_train=600,
-                       intermediate_dev=150, target_train=300, target_dev=60, target_test=60, text_class5=200)
-TARGETS = tuple(t for t in world.WORLD_TASKS if REG[t].role == "target")
-HUB_ROWS = json.loads((Path(__file__).parents[2] / "fixtures" / "hub_rows.json").read_text())
-INTERNAL = {"classification": {"text_a", "label"}, "multiple_choice": {"context", "question", "choices", "label"},
-            "span": {"id", "context", "question", "answers"}, "tagging": {"tokens", "tags"},
-            "retrieval": {"text_a", "text_b"}}
-ADJ = set(world.ADJECTIVES) | {"good", "wonderful", "bad", "terrible"}
-NOUNS = set(world.AGENTS) | set(world.OBJECTS) | set(world.NAMES)
+SPEC = WorldSpec(
+    seed=1,
+    languages=("en", "de", "ru", "zh", "ar", "sw"),
+    intermediate_train=600,
+    intermediate_dev=150,
+    target_train=300,
+    target_dev=60,
+    target_test=60,
+    text_class5=200,
+)
+TARGETS = tuple(t for t in WORLD_TASKS if REG[t].role == "target")
+HUB_ROWS = json.loads((Path(__file__).parents[1] / "fixtures" / "hub_rows.json").read_text())
+INTERNAL = {
+    "classification": {"text_a", "label"},
+    "multiple_choice": {"context", "question", "choices", "label"},
+    "span": {"id", "context", "question", "answers"},
+    "tagging": {"tokens", "tags"},
+    "retrieval": {"text_a", "text_b"},
+}
+ADJ = set(ADJECTIVES) | {"good", "wonderful", "bad", "terrible"}
+NOUNS = set(AGENTS) | set(OBJECTS) | set(NAMES)
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    return world.write_world(SPEC, tmp_path_factory.mktemp("world"))
+    return write_world(SPEC, tmp_path_factory.mktemp("world"), REG)
 
 
 def rows(path: Path) -> list[dict]:
@@ -41,7 +68,7 @@ def english(root: Path, task: str, split: str) -> list[dict]:
 
 
 # -- schemas and loading ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("task", world.WORLD_TASKS)
+@pytest.mark.parametrize("task", WORLD_TASKS)
 def test_every_task_loads_into_its_kind_s_columns(root, tmp_path, task):
     spec, src = REG[task], DataSource("local", root, tmp_path / "hf")
     for split in spec.sources:
@@ -56,17 +83,24 @@ def test_every_task_loads_into_its_kind_s_columns(root, tmp_path, task):
 
 # the local file holding rows of each data set of tests/fixtures/hub_rows.json
 FIXTURE_FILES = {
-    "facebook/anli": "facebook/anli/plain_text/train_r2.jsonl", "tau/commonsense_qa": "tau/commonsense_qa/train.jsonl",
-    "allenai/cosmos_qa": "allenai/cosmos_qa/validation.jsonl", "Rowan/hellaswag": "Rowan/hellaswag/train.jsonl",
-    "nyu-mll/glue/mnli": "nyu-mll/glue/mnli/train.jsonl", "nyu-mll/glue/qqp": "nyu-mll/glue/qqp/train.jsonl",
-    "nyu-mll/glue/sst2": "nyu-mll/glue/sst2/validation.jsonl", "rajpurkar/squad_v2": "rajpurkar/squad_v2/train.jsonl",
-    "rajpurkar/squad": "rajpurkar/squad/train.jsonl", "facebook/xnli": "facebook/xnli/ru/test.jsonl",
+    "facebook/anli": "facebook/anli/plain_text/train_r2.jsonl",
+    "tau/commonsense_qa": "tau/commonsense_qa/train.jsonl",
+    "allenai/cosmos_qa": "allenai/cosmos_qa/validation.jsonl",
+    "Rowan/hellaswag": "Rowan/hellaswag/train.jsonl",
+    "nyu-mll/glue/mnli": "nyu-mll/glue/mnli/train.jsonl",
+    "nyu-mll/glue/qqp": "nyu-mll/glue/qqp/train.jsonl",
+    "nyu-mll/glue/sst2": "nyu-mll/glue/sst2/validation.jsonl",
+    "rajpurkar/squad_v2": "rajpurkar/squad_v2/train.jsonl",
+    "rajpurkar/squad": "rajpurkar/squad/train.jsonl",
+    "facebook/xnli": "facebook/xnli/ru/test.jsonl",
     "google-research-datasets/paws-x": "google-research-datasets/paws-x/zh/test.jsonl",
     "google/xtreme/udpos": "google/xtreme/udpos.Arabic/validation.jsonl",
     "google/xtreme/PAN-X": "google/xtreme/PAN-X.sw/test.jsonl",
     "google/xtreme/tatoeba": "google/xtreme/tatoeba.cmn/validation.jsonl",
-    "google/xquad": "google/xquad/xquad.ru/validation.jsonl", "facebook/mlqa": "facebook/mlqa/mlqa.zh.zh/test.jsonl",
-    "google-research-datasets/tydiqa": "google-research-datasets/tydiqa/secondary_task/validation.jsonl"}
+    "google/xquad": "google/xquad/xquad.ru/validation.jsonl",
+    "facebook/mlqa": "facebook/mlqa/mlqa.zh.zh/test.jsonl",
+    "google-research-datasets/tydiqa": "google-research-datasets/tydiqa/secondary_task/validation.jsonl",
+}
 
 
 def fits(value, hub) -> bool:
@@ -96,7 +130,13 @@ def test_special_forms_of_the_hub(root):
     csqa = english(root, "commonsense_qa", "dev")
     assert all(r["choices"]["label"] == list("ABCDE") and r["answerKey"] in "ABCDE" for r in csqa)
     assert sorted(p.name for p in (root / "facebook/anli/plain_text").iterdir()) == [
-        "dev_r1.jsonl", "dev_r2.jsonl", "dev_r3.jsonl", "train_r1.jsonl", "train_r2.jsonl", "train_r3.jsonl"]
+        "dev_r1.jsonl",
+        "dev_r2.jsonl",
+        "dev_r3.jsonl",
+        "train_r1.jsonl",
+        "train_r2.jsonl",
+        "train_r3.jsonl",
+    ]
     tydi = rows(root / "google-research-datasets/tydiqa/secondary_task/validation.jsonl")
     names = {LANG_NAME[x].lower() for x in SPEC.languages if x in REG["tydiqa"].eval_langs}
     assert {r["id"].split("-")[0] for r in tydi} == names == {"english", "russian", "arabic", "swahili"}
@@ -105,13 +145,21 @@ def test_special_forms_of_the_hub(root):
 
 
 def test_qa_answers_sit_at_their_offsets(root):
-    files = [p for pattern in ("rajpurkar/*/*.jsonl", "google/xquad/*/*.jsonl", "facebook/mlqa/*/*.jsonl",
-                               "google-research-datasets/tydiqa/*/*.jsonl") for p in root.glob(pattern)]
+    files = [
+        p
+        for pattern in (
+            "rajpurkar/*/*.jsonl",
+            "google/xquad/*/*.jsonl",
+            "facebook/mlqa/*/*.jsonl",
+            "google-research-datasets/tydiqa/*/*.jsonl",
+        )
+        for p in root.glob(pattern)
+    ]
     assert len(files) == 3 + 5 + 4 * 2 + 2  # SQuAD 2.0 and 1.1, XQuAD, MLQA and TyDiQA in the spec's languages
     for path in files:
         for r in rows(path):
             for text, start in zip(r["answers"]["text"], r["answers"]["answer_start"]):
-                assert text and r["context"][start:start + len(text)] == text, (path, r)
+                assert text and r["context"][start : start + len(text)] == text, (path, r)
             assert "squad_v2" in str(path) or r["answers"]["text"], path  # only SQuAD 2.0 is unanswerable
     squad2 = english(root, "squad_v2", "train")
     share = sum(not r["answers"]["text"] for r in squad2) / len(squad2)
@@ -140,17 +188,29 @@ def test_tags_are_in_range_and_cover_the_inventory(root):
 
 
 # -- languages ---------------------------------------------------------------------------------------------
-SCRIPT_RANGES = {"cyrillic": (0x400, 0x4FF), "greek": (0x370, 0x3FF), "arabic": (0x600, 0x6FF),
-                 "devanagari": (0x900, 0x97F), "bengali": (0x980, 0x9FF), "tamil": (0xB80, 0xBFF),
-                 "telugu": (0xC00, 0xC7F), "malayalam": (0xD00, 0xD7F), "thai": (0xE00, 0xE7F),
-                 "hebrew": (0x590, 0x5FF), "georgian": (0x10A0, 0x10FF), "myanmar": (0x1000, 0x109F),
-                 "hangul": (0x3130, 0x318F), "kana": (0x30A0, 0x30FF), "han": (0x4E00, 0x9FFF)}
+SCRIPT_RANGES = {
+    "cyrillic": (0x400, 0x4FF),
+    "greek": (0x370, 0x3FF),
+    "arabic": (0x600, 0x6FF),
+    "devanagari": (0x900, 0x97F),
+    "bengali": (0x980, 0x9FF),
+    "tamil": (0xB80, 0xBFF),
+    "telugu": (0xC00, 0xC7F),
+    "malayalam": (0xD00, 0xD7F),
+    "thai": (0xE00, 0xE7F),
+    "hebrew": (0x590, 0x5FF),
+    "georgian": (0x10A0, 0x10FF),
+    "myanmar": (0x1000, 0x109F),
+    "hangul": (0x3130, 0x318F),
+    "kana": (0x30A0, 0x30FF),
+    "han": (0x4E00, 0x9FFF),
+}
 
 
 def in_script(text: str, lang: str) -> bool:
     """The text has a character of the language's script (Latin: a word of its own, not an English one)."""
     if SCRIPT[lang] == "latin":
-        return any(w.isalpha() and w.isascii() and w not in world.ALL_CONCEPTS for w in text.split())
+        return any(w.isalpha() and w.isascii() and w not in ALL_CONCEPTS for w in text.split())
     low, high = SCRIPT_RANGES[SCRIPT[lang]]
     return any(low <= ord(ch) <= high for ch in text)
 
@@ -168,9 +228,10 @@ def target_texts(root: Path, task: str, lang: str) -> list[str]:
 
 
 def test_every_target_language_is_generated_in_its_script(tmp_path):
-    spec = world.WorldSpec(languages=tuple(JOSHI_CLASS), tasks=TARGETS, target_train=5, target_dev=5,
-                           target_test=8, text_class5=40)
-    root = world.write_world(spec, tmp_path)
+    spec = WorldSpec(
+        languages=tuple(JOSHI_CLASS), tasks=TARGETS, target_train=5, target_dev=5, target_test=8, text_class5=40
+    )
+    root = write_world(spec, tmp_path, REG)
     for task in TARGETS:
         for lang in REG[task].eval_langs:
             texts = target_texts(root, task, lang)
@@ -188,39 +249,47 @@ def test_every_target_language_is_generated_in_its_script(tmp_path):
 
 def test_spec_names_are_checked():
     with pytest.raises(ValueError, match=r"Unknown world task 'pawx'. Did you mean 'pawsx'"):
-        world.WorldSpec(tasks=("pawx",))
+        WorldSpec(tasks=("pawx",))
     with pytest.raises(ValueError, match="Unknown language 'xx'"):
-        world.WorldSpec(languages=("en", "xx"))
+        WorldSpec(languages=("en", "xx"))
 
 
 @functools.lru_cache
 def inverse(lang: str) -> dict[str, str]:
-    return {form: concept for concept, form in world.build_lexicon(lang, SPEC.seed).items()}
+    return {form: concept for concept, form in build_lexicon(lang, SPEC.seed).items()}
 
 
 def meaning(sentence: str, lang: str) -> tuple:
     """A sentence read back through the world's dictionary: its concepts in order, verb group aside (SOV moves it)."""
     concepts = [inverse(lang).get(w, w) for w in sentence.split()]
-    verbish = set(world.VERBS) | {"not", "never", "in", "near", "uses"}
+    verbish = set(VERBS) | {"not", "never", "in", "near", "uses"}
     return tuple(c for c in concepts if c not in verbish), tuple(sorted(c for c in concepts if c in verbish))
 
 
 def test_translations_share_labels_and_meaning(root):
     langs = SPEC.languages
-    paws = {x: [r["label"] for r in rows(root / f"google-research-datasets/paws-x/{x}/test.jsonl")]
-            for x in langs if x in REG["pawsx"].eval_langs}
+    paws = {
+        x: [r["label"] for r in rows(root / f"google-research-datasets/paws-x/{x}/test.jsonl")]
+        for x in langs
+        if x in REG["pawsx"].eval_langs
+    }
     assert len(paws) == 3 and all(v == paws["en"] for v in paws.values())
     for task, column in (("udpos", "pos_tags"), ("panx", "ner_tags")):
-        tags = {x: [sorted(r[column]) for r in rows(local_paths(root, REG[task], "test", x)[0])]
-                for x in langs if x in REG[task].eval_langs}
+        tags = {
+            x: [sorted(r[column]) for r in rows(local_paths(root, REG[task], "test", x)[0])]
+            for x in langs
+            if x in REG[task].eval_langs
+        }
         assert len(tags) >= 4 and all(v == tags["en"] for v in tags.values())
     xquad = {x: rows(root / f"google/xquad/xquad.{x}/validation.jsonl") for x in ("en", "de", "ru", "zh", "ar")}
     for x, found in xquad.items():
         assert [r["id"] for r in found] == [r["id"] for r in xquad["en"]]
         assert [meaning(r["answers"]["text"][0], x) for r in found] == [
-            meaning(r["answers"]["text"][0], "en") for r in xquad["en"]]
-    tatoeba = {x: rows(root / f"google/xtreme/tatoeba.{ISO3[x]}/validation.jsonl")
-               for x in ("de", "ru", "zh", "ar", "sw")}
+            meaning(r["answers"]["text"][0], "en") for r in xquad["en"]
+        ]
+    tatoeba = {
+        x: rows(root / f"google/xtreme/tatoeba.{ISO3[x]}/validation.jsonl") for x in ("de", "ru", "zh", "ar", "sw")
+    }
     assert len({tuple(r["target_sentence"] for r in found) for found in tatoeba.values()}) == 1
 
 
@@ -233,7 +302,7 @@ def accuracy(pairs) -> float:
 def head_triple(sentence: str) -> tuple:
     words = sentence.split()
     nouns = [w for w in words if w in NOUNS]
-    verb = next(w for w in words if w in world.VERBS)
+    verb = next(w for w in words if w in VERBS)
     return (nouns[0], verb, nouns[1] if len(nouns) > 1 else None), bool({"not", "never"} & set(words))
 
 
@@ -244,7 +313,7 @@ def nli_rule(premise: str, hypothesis: str) -> int:
     for sentence in premise.split(" . "):
         (s, v, o), _ = head_triple(sentence)
         if s == subj:
-            return 2 if negated or v == world.ANTONYM[verb] else 0 if o == obj else 1
+            return 2 if negated or v == ANTONYM[verb] else 0 if o == obj else 1
     return 1
 
 
@@ -267,7 +336,7 @@ def test_sst2_rule(root):
 
 def core(sentence: str) -> list[str]:
     """Drop adjectives, articles and the place phrase: what a paraphrase keeps and a swap changes."""
-    place = set(world.PLACES) | set(world.TOWNS) | {"in", "near", "Port", "the"}
+    place = set(PLACES) | set(TOWNS) | {"in", "near", "Port", "the"}
     return [w for w in sentence.split() if w not in ADJ and w not in place]
 
 
@@ -285,8 +354,9 @@ def test_commonsense_qa_facts_learned_from_train(root):
     for r in english(root, "commonsense_qa", "train"):
         memory[r["question"]] = r["choices"]["text"]["ABCDE".index(r["answerKey"])]
     dev = english(root, "commonsense_qa", "dev")
-    assert accuracy((r["choices"]["text"].index(memory[r["question"]]), "ABCDE".index(r["answerKey"]))
-                    for r in dev) == 1
+    assert (
+        accuracy((r["choices"]["text"].index(memory[r["question"]]), "ABCDE".index(r["answerKey"])) for r in dev) == 1
+    )
 
 
 def test_cosmos_qa_rule(root):
@@ -295,22 +365,25 @@ def test_cosmos_qa_rule(root):
         return not negated and triple in {head_triple(s)[0] for s in context.split(" . ")}
 
     found = english(root, "cosmos_qa", "dev")
-    assert accuracy(([true(r[f"answer{k}"], r["context"]) for k in range(4)].index(True), r["label"])
-                    for r in found) == 1.0
+    assert (
+        accuracy(([true(r[f"answer{k}"], r["context"]) for k in range(4)].index(True), r["label"]) for r in found)
+        == 1.0
+    )
 
 
 def test_hellaswag_rule_learned_from_train(root):
     def verb_obj(text: str) -> tuple:
         words = text.split()
-        v = next(i for i, w in enumerate(words) if w in world.VERBS)
-        return words[v], next(w for w in words[v:] if w in world.OBJECTS)
+        v = next(i for i, w in enumerate(words) if w in VERBS)
+        return words[v], next(w for w in words[v:] if w in OBJECTS)
 
     follow = {}
     for r in english(root, "hellaswag", "train"):
         follow[verb_obj(r["ctx_a"])[0]] = verb_obj(r["endings"][int(r["label"])])[0]
     dev = english(root, "hellaswag", "dev")
-    picks = [[verb_obj(e) == (follow[verb_obj(r["ctx_a"])[0]], verb_obj(r["ctx_a"])[1]) for e in r["endings"]]
-             for r in dev]
+    picks = [
+        [verb_obj(e) == (follow[verb_obj(r["ctx_a"])[0]], verb_obj(r["ctx_a"])[1]) for e in r["endings"]] for r in dev
+    ]
     assert accuracy((p.index(True), int(r["label"])) for p, r in zip(picks, dev)) == 1.0
 
 
@@ -318,20 +391,19 @@ def answer_rule(context: str, question: str) -> str:
     """Align the question with a context sentence (adjectives aside): the words in the question word's place,
     without article, number or preposition, are the answer; no aligned sentence means no answer."""
     q = [w for w in question.split()[:-1] if w not in ADJ]
-    k = next(i for i, w in enumerate(q) if w in world.QUESTION)
-    before, after = q[:k], q[k + 1:]
+    k = next(i for i, w in enumerate(q) if w in QUESTION)
+    before, after = q[:k], q[k + 1 :]
     for sentence in context.split(" . "):
         s = [w for w in sentence.split() if w not in ADJ and w != "."]
-        if len(s) > k + len(after) and s[:k] == before and s[len(s) - len(after):] == after:
-            return " ".join(w for w in s[k:len(s) - len(after)] if w not in ("the", "in", "near") and not w.isdigit())
+        if len(s) > k + len(after) and s[:k] == before and s[len(s) - len(after) :] == after:
+            return " ".join(w for w in s[k : len(s) - len(after)] if w not in ("the", "in", "near") and not w.isdigit())
     return ""
 
 
 @pytest.mark.parametrize("task", ["squad_v2", "xquad", "mlqa", "tydiqa"])
 def test_qa_rule(root, task):
     found = english(root, task, "dev") + english(root, task, "train")
-    assert accuracy((answer_rule(r["context"], r["question"]), (r["answers"]["text"] or [""])[0])
-                    for r in found) == 1.0
+    assert accuracy((answer_rule(r["context"], r["question"]), (r["answers"]["text"] or [""])[0]) for r in found) == 1.0
 
 
 def window_tagger(train: list[tuple[list, list]]):
@@ -351,8 +423,11 @@ def window_tagger(train: list[tuple[list, list]]):
             votes[window][tag] += 1
 
     def tag(tokens: list) -> list:
-        return [(votes.get(window) or by_word.get(window[1]) or Counter({None: 1})).most_common(1)[0][0]
-                for window in windows(tokens)]
+        return [
+            (votes.get(window) or by_word.get(window[1]) or Counter({None: 1})).most_common(1)[0][0]
+            for window in windows(tokens)
+        ]
+
     return tag
 
 

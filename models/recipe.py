@@ -1,0 +1,159 @@
+"""The recipe's set-up: featurised splits (cached per process, so reused Ray workers keep them across
+trials), the (model, data, collate) a training run starts from for one task or the multi-task mixture,
+the probe targets' data, and the target fine-tune and scoring of an evaluation job."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from xstilts.models.evaluate import collate_for, evaluate_split
+from xstilts.models.heads import auto_class, load_for_task, quiet_transformers
+from xstilts.models.multitask import build_multitask, load_multitask, mixing_weights, multitask_collate
+from xstilts.models.train import TrainConfig, release_memory, train
+from xstilts.models.transfer import TargetData
+from xstilts.tasks.features import Features, featurize, tag_inventory
+from xstilts.tasks.loading import DataSource, describe, load_split
+from xstilts.tasks.metrics import get_metric
+from xstilts.tasks.registry import TaskSpec
+
+
+@functools.lru_cache(maxsize=8)
+def tokenizer_for(encoder: str) -> Any:
+    """The encoder's tokenizer (AutoTokenizer), once per process."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(encoder)
+
+
+@functools.lru_cache(maxsize=32)
+def tag_labels(source: DataSource, spec: TaskSpec) -> tuple[str, ...] | None:
+    """The tag inventory of a tagging task that declares none (CCG): read off its training data."""
+    if spec.kind != "tagging" or spec.labels:
+        return None
+    return tag_inventory(load_split(spec, "train", "en", source).to_dict())
+
+
+@functools.lru_cache(maxsize=256)  # evaluate: 9 targets x languages x 2 splits
+def features_for(encoder: str, source: DataSource, spec: TaskSpec, split: str, lang: str) -> Features:
+    """Featurised split (training features for train, eval features with their gold otherwise)."""
+    return featurize(
+        load_split(spec, split, lang, source),
+        spec,
+        tokenizer_for(encoder),
+        where=describe(spec, split, lang, source),
+        training=split == "train",
+        labels=tag_labels(source, spec),
+    )
+
+
+def clear_feature_cache() -> None:
+    """Drop this process's featurised splits and hand their memory back (e.g. after the driver's check)."""
+    features_for.cache_clear()
+    release_memory()
+
+
+@dataclass
+class TrainingSetup:
+    """What `train` starts from: the model, its featurised data and the collate of its batches."""
+
+    model: torch.nn.Module
+    data: dict[str, list]
+    collate: Callable
+
+
+def setup_training(
+    spec: TaskSpec,
+    encoder: str,
+    source: DataSource,
+    seed: int,
+    *,
+    checkpoint: str | None = None,
+    members: Sequence[TaskSpec] = (),
+    multitask_cap: int = 2**14,
+) -> TrainingSetup:
+    """The set-up of one intermediate task (or the multi-task mixture of `members`) from the pretrained
+    encoder, or from a checkpoint of the same task (its trained head(s) kept)."""
+    pad_id = tokenizer_for(encoder).pad_token_id
+    start = checkpoint or encoder
+    if spec.kind == "multitask":
+        data = {m.name: features_for(encoder, source, m, "train", "en") for m in members}
+        labels = {m.name: tag_labels(source, m) for m in members}
+        model = (
+            load_multitask(checkpoint, list(members), labels=labels)
+            if checkpoint
+            else build_multitask(start, list(members), seed=seed, labels=labels)
+        )
+        sizes = {name: len(next(iter(d.values()))) for name, d in data.items()}
+        collate = multitask_collate(
+            {m.name: collate_for(m, pad_id) for m in members}, data, mixing_weights(sizes, multitask_cap)
+        )
+        return TrainingSetup(model, {"index": list(range(max(sizes.values())))}, collate)
+    model = load_for_task(start, spec, seed=seed, labels=tag_labels(source, spec))
+    return TrainingSetup(model, features_for(encoder, source, spec, "train", "en"), collate_for(spec, pad_id))
+
+
+def probe_targets(
+    encoder: str, source: DataSource, targets: Sequence[tuple[TaskSpec, Sequence[str]]], layer: int
+) -> list[TargetData]:
+    """Every probe target's English train features (None for retrieval) and per-language dev features."""
+    pad_id = tokenizer_for(encoder).pad_token_id
+    out = []
+    for spec, langs in targets:
+        dev = {lang: features_for(encoder, source, spec, "dev", lang) for lang in langs}
+        train_feats = features_for(encoder, source, spec, "train", "en") if "train" in spec.sources else None
+        out.append(TargetData(spec, train_feats, dev, pad_id, tag_labels(source, spec), layer))
+    return out
+
+
+def fine_tune_target(
+    model_dir: str, spec: TaskSpec, encoder: str, source: DataSource, recipe: TrainConfig, seed: int
+) -> torch.nn.Module:
+    """An intermediate encoder (save_pretrained directory) under a new head for `spec`, fine-tuned on its
+    English training set; retrieval targets use the encoder as it is."""
+    quiet_transformers()
+    if spec.kind == "retrieval":
+        return auto_class("retrieval").from_pretrained(model_dir)
+    model = load_for_task(model_dir, spec, seed=seed, labels=tag_labels(source, spec))
+    train(
+        model,
+        features_for(encoder, source, spec, "train", "en"),
+        collate_for(spec, tokenizer_for(encoder).pad_token_id),
+        replace(recipe, seed=seed),
+    )
+    return model
+
+
+def score_split(
+    model: torch.nn.Module,
+    spec: TaskSpec,
+    split: str,
+    lang: str,
+    encoder: str,
+    source: DataSource,
+    device: str,
+    layer: int,
+) -> dict[str, float]:
+    """The task's official scores of one split, with avg_metric where the headline averages several (QA);
+    a metric tuned on dev (BUCC's threshold) is tuned on the dev split when scoring test."""
+    metric = get_metric(spec.metric)
+    dev = None
+    if metric.tuned_on_dev and split != "dev":
+        dev = (features_for(encoder, source, spec, "dev", lang), None)
+    scores = evaluate_split(
+        model,
+        spec,
+        features_for(encoder, source, spec, split, lang),
+        None,
+        lang,
+        tokenizer_for(encoder).pad_token_id,
+        device=device,
+        labels=tag_labels(source, spec),
+        dev=dev,
+        layer=layer,
+    )
+    return metric.with_headline(scores)

@@ -1,0 +1,102 @@
+"""The Ray tasks of `xstilts evaluate` (thin adapters over the recipe): a winner's intermediate encoder, and
+one target fine-tune x seed scored on every language's dev and test sets."""
+
+from __future__ import annotations
+
+import torch
+
+from xstilts.models.checkpoint import read_state
+from xstilts.models.heads import quiet_transformers, save_encoder
+from xstilts.models.recipe import fine_tune_target, score_split, setup_training
+from xstilts.models.train import TrainConfig, train
+from xstilts.search.plan import TrialPlan
+from xstilts.search.rundir import RunDir
+from xstilts.search.trainable import intermediate_config, trial_seed
+from xstilts.tasks.files import atomic_path
+from xstilts.tasks.languages import resource_tier
+from xstilts.tasks.metrics import get_metric
+
+
+def materialize_encoder(plan: TrialPlan, run_dir: RunDir, winner: dict) -> str:
+    """The winner's intermediate encoder as a save_pretrained directory (the pretrained one for 'none'):
+    from its Ray checkpoint at the winner's step, else retrained to that step with the trial's config and
+    seed (the same batches and schedule as the trial)."""
+    torch.set_num_threads(plan.threads)
+    if winner["intermediate_task"] == "none":
+        return plan.encoder
+    out = run_dir.encoder_dir(winner["name"])
+    if (out / "config.json").is_file():
+        return str(out)
+    task = plan.registry[winner["intermediate_task"]]
+    ckpt = run_dir.trial_checkpoint(winner["trial_id"], winner["step"], lambda c: read_state(c)["step"])
+    seed = trial_seed(plan.seed, winner["trial_id"], winner["config"])
+    setup = setup_training(
+        task,
+        plan.encoder,
+        plan.source,
+        seed,
+        checkpoint=str(ckpt) if ckpt else None,
+        members=plan.members(task),
+        multitask_cap=plan.multitask_cap,
+    )
+    if ckpt is None:
+        cfg = intermediate_config(plan, winner["config"], seed)
+        train(setup.model, setup.data, setup.collate, cfg, stop_at=winner["step"])
+    with atomic_path(out, directory=True) as tmp:
+        save_encoder(setup.model, tmp)
+    return str(out)
+
+
+def evaluate_targets(
+    plan: TrialPlan,
+    encoder: str,
+    task_names: list[str],
+    seed: int,
+    langs: dict[str, list[str]],
+    recipe: TrainConfig,
+    winner: dict,
+    source_label: str,
+) -> list[dict]:
+    """Fine-tune on the English training set the tasks share (retrieval: no training), then score every
+    task's languages on dev and test; one row a metric. Several tasks share one fine-tune only when they
+    train on the same data with the same head (XQuAD and MLQA: SQuAD v1.1, as XTREME's train_qa.sh does)."""
+    torch.set_num_threads(plan.threads)
+    quiet_transformers()
+    specs = [plan.registry[t] for t in task_names]
+    if len({s.fine_tune_key for s in specs}) > 1:
+        raise ValueError(f"tasks {task_names} do not share a training set and head")
+    model = fine_tune_target(encoder, specs[0], plan.encoder, plan.source, recipe, seed)
+    rows = []
+    for spec in specs:
+        head = get_metric(spec.metric).headline_key
+        scored: dict = {}
+        for split in ("dev", "test"):
+            if split not in spec.sources:
+                continue
+            for lang in langs[spec.name]:
+                same = (spec.sources[split], lang)  # XQuAD, TyDiQA-GoldP, Tatoeba: dev and test are one set
+                if same not in scored:
+                    scored[same] = score_split(
+                        model, spec, split, lang, plan.encoder, plan.source, plan.device, plan.retrieval_layer
+                    )
+                rows += [
+                    {
+                        "winner": winner["name"],
+                        "role": winner["role"],
+                        "intermediate_task": winner["intermediate_task"],
+                        "step": winner["step"],
+                        "trial_id": winner["trial_id"],
+                        "target_task": spec.name,
+                        "seed": seed,
+                        "lang": lang,
+                        "resource_tier": resource_tier(lang),
+                        "low_resource": lang in plan.low_resource,
+                        "split": split,
+                        "metric": metric,
+                        "score": float(score),
+                        "headline": metric == head,
+                        "source": source_label,
+                    }
+                    for metric, score in scored[same].items()
+                ]
+    return rows

@@ -1,0 +1,99 @@
+"""The library API of the whole job: prepare, sweep, sweep -> evaluation -> report, and reading results.
+The CLI only parses arguments and calls these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+
+from xstilts.search.config import load_experiment
+from xstilts.search.results import SearchResult, summary_lines
+from xstilts.search.rundir import RunDir
+from xstilts.tasks.registry import build_registry
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What `run_experiment` produced: where each stage's output is, and the sweep's summary."""
+
+    run_dir: Path
+    results: Path  # results.parquet: the sweep's milestones
+    evaluation: Path  # evaluation/evaluation.parquet
+    report: Path  # report/report.md
+    summary: list[str]  # the best trial vs the best 'none' trial, as `xstilts sweep` prints it
+    search: SearchResult
+
+
+class Results(NamedTuple):
+    """A run directory's tables: one row per trial x milestone x target task x language, and one per
+    winner x target task x seed x language x split x metric (empty before the evaluation ran)."""
+
+    milestones: pd.DataFrame
+    evaluation: pd.DataFrame
+
+
+def prepare_experiment(experiments_file: Path | str, name: str = "offline") -> tuple[str, str]:
+    """Build (or verify) the experiment's data and encoder and check every split of its sweep; returns
+    (data source description, encoder name_or_path)."""
+    from xstilts.search.plan import make_plan
+
+    registry = build_registry()
+    exp, base = load_experiment(Path(experiments_file), name, registry=registry)
+    plan = make_plan(exp, base, registry)
+    return f"{plan.source.label} ({plan.source.root or 'hub'})", plan.encoder
+
+
+def sweep_experiment(
+    experiments_file: Path | str, name: str = "offline", address: str | None = None, *, resume: bool | None = None
+) -> SearchResult:
+    """Run (or resume) the experiment's sweep; see `search.sweep.run_search`."""
+    from xstilts.search.sweep import run_search
+
+    registry = build_registry()
+    exp, base = load_experiment(Path(experiments_file), name, registry=registry)
+    return run_search(exp, base, name, registry, address=address, resume=resume)
+
+
+def run_experiment(
+    experiments_file: Path | str,
+    name: str = "offline",
+    address: str | None = None,
+    *,
+    echo: Callable[[str], None] | None = None,
+) -> RunOutcome:
+    """Sweep -> evaluation of the winners -> report, each stage resuming where it stopped.
+
+    `echo` receives each stage's lines as the stage ends (the sweep's summary, then each output's path).
+    Raises ConfigError/DataError on bad input (before anything is written), EvaluationFailed when some
+    evaluation jobs failed (the others' parts are kept; run again to retry them).
+    """
+    from xstilts.search.evaluate import run_evaluation
+    from xstilts.search.report import write_report
+    from xstilts.search.sweep import run_search
+
+    say = echo or (lambda line: None)
+    registry = build_registry()
+    exp, base = load_experiment(Path(experiments_file), name, registry=registry, require_baseline=True)
+    result = run_search(exp, base, name, registry, address=address)
+    summary = summary_lines(result)
+    for line in [*summary, f"results: {result.run_dir.results_path}"]:
+        say(line)
+    evaluation = run_evaluation(result.run_dir, address=address)
+    say(f"evaluation: {evaluation}")
+    report = write_report(result.run_dir)
+    say(f"report: {report}")
+    return RunOutcome(result.run_dir.path, result.run_dir.results_path, evaluation, report, summary, result)
+
+
+def load_results(run_dir: Path | str) -> Results:
+    """The sweep's milestones (results.parquet) and the evaluation's rows as pandas DataFrames."""
+    rd = RunDir(run_dir)
+    milestones = rd.read_results()
+    if milestones is None:
+        raise FileNotFoundError(f"{rd.results_path}: no sweep results here (run `xstilts sweep` first)")
+    evaluation = rd.read_evaluation() if rd.evaluation_path.exists() else pd.DataFrame()
+    return Results(milestones, evaluation)

@@ -1,0 +1,284 @@
+"""The report's tables, computed from the evaluation's headline rows: XTREME scores with 95% intervals vs
+the baseline, per-task and per-language deltas, robustness summaries over durations, provenance."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xstilts.search.plots import task_order
+from xstilts.search.rundir import RunDir
+from xstilts.tasks.aggregate import summarize_probe
+from xstilts.tasks.languages import TIERS
+
+
+class ReportError(ValueError):
+    """An evaluation that cannot be reported as asked (no rows of the split, no baseline); one line."""
+
+
+ROLES = ("baseline", "best", "duration")
+PACKAGES = ("xstilts", "torch", "transformers", "datasets", "ray", "optuna", "pandas", "matplotlib")
+SUMMARIES = ("mean", "low_resource_mean", "worst")
+
+# Student t quantile t(0.975, df) for df = 1..30 (scipy.stats.t.ppf); beyond, a Cornish-Fisher series.
+_T975 = (
+    12.706205,
+    4.302653,
+    3.182446,
+    2.776445,
+    2.570582,
+    2.446912,
+    2.364624,
+    2.306004,
+    2.262157,
+    2.228139,
+    2.200985,
+    2.178813,
+    2.160369,
+    2.144787,
+    2.131450,
+    2.119905,
+    2.109816,
+    2.100922,
+    2.093024,
+    2.085963,
+    2.079614,
+    2.073873,
+    2.068658,
+    2.063899,
+    2.059539,
+    2.055529,
+    2.051831,
+    2.048407,
+    2.045230,
+    2.042272,
+)
+
+
+def t_quantile_975(df: int) -> float:
+    """Return the 97.5% quantile of Student's t with `df` degrees of freedom (two-sided 95% CI)."""
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = 1.959963984540054
+    g = (
+        (z**3 + z) / 4,
+        (5 * z**5 + 16 * z**3 + 3 * z) / 96,
+        (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384,
+        (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160,
+    )
+    return z + sum(gi / df ** (i + 1) for i, gi in enumerate(g))
+
+
+def ci95(values: np.ndarray | pd.Series) -> float:
+    """Half-width of the 95% t confidence interval of the mean; NaN with fewer than two values."""
+    v = np.asarray(values, dtype=float)[np.isfinite(np.asarray(values, dtype=float))]
+    return math.nan if len(v) < 2 else float(t_quantile_975(len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+
+
+def load_headline(run_dir: RunDir, split: str) -> pd.DataFrame:
+    """Headline rows of `split`: one per (winner, target_task, seed, lang), sorted; raises on bad input."""
+    path = run_dir.evaluation_path
+    ev = run_dir.read_evaluation()
+    if split not in set(ev["split"]):
+        raise ReportError(f"{path}: no {split!r} rows. Available splits: {', '.join(sorted(set(ev['split'])))}")
+    rows = ev[(ev["split"] == split) & ev["headline"].astype(bool)]
+    keys = ["winner", "target_task", "seed", "lang"]
+    dup = rows.duplicated(keys, keep=False)
+    if dup.any():
+        raise ReportError(f"{path}: more than one headline row for {rows[dup].iloc[0][keys].to_dict()} ({split})")
+    if not (rows["role"] == "baseline").any():
+        raise ReportError(f"{path}: no baseline ('none') winner to compare with")
+    # Categories keep XTREME's task order and the high -> mid -> low tier order in every table.
+    rows = rows.assign(
+        step=rows["step"].astype(int),
+        seed=rows["seed"].astype(int),
+        target_task=pd.Categorical(rows["target_task"], task_order(rows["target_task"].unique())),
+        resource_tier=pd.Categorical(rows["resource_tier"], TIERS),
+    )
+    return rows.sort_values(keys, kind="mergesort").reset_index(drop=True)
+
+
+def winners_table(head: pd.DataFrame, results: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per winner (baseline, best, duration; then task and step) with its trial's lr and batch size."""
+    w = head.drop_duplicates("winner")[["winner", "role", "intermediate_task", "step", "trial_id"]]
+    w = w.assign(role_rank=w["role"].map({r: i for i, r in enumerate(ROLES)}).fillna(len(ROLES)))
+    w = w.sort_values(["role_rank", "intermediate_task", "step", "winner"]).drop(columns="role_rank")
+    if results is not None and {"trial_id", "lr", "batch_size"} <= set(results.columns):
+        hp = results.drop_duplicates("trial_id")[["trial_id", "lr", "batch_size"]]
+        w = w.merge(hp, on="trial_id", how="left")
+    return w.reset_index(drop=True)
+
+
+def _vs_baseline(per_seed: pd.DataFrame, by: list[str], value: str, base: str) -> pd.DataFrame:
+    """Mean ± 95% CI over seeds per group of `by` (winner first), and its difference from winner `base`.
+
+    delta is the difference of the seed means; delta_ci95 the CI of the per-seed differences, seeds
+    paired by seed value (the same seed drives the target fine-tune of both).
+    """
+    rest = by[1:]
+    b = per_seed.loc[per_seed["winner"] == base, [*rest, "seed", value]].rename(columns={value: "base"})
+    paired = per_seed.merge(b, on=[*rest, "seed"], how="left")
+    paired["diff"] = paired[value] - paired["base"]
+    out = (
+        paired.groupby(by, sort=False, observed=True)
+        .agg(
+            n_seeds=(value, "size"),
+            mean=(value, "mean"),
+            ci95=(value, ci95),
+            delta_ci95=("diff", ci95),
+            n_paired=("diff", "count"),
+        )
+        .reset_index()
+    )
+    if rest:
+        out = out.merge(b.groupby(rest, observed=True, as_index=False)["base"].mean(), on=rest, how="left")
+    else:
+        out["base"] = b["base"].mean()
+    return out.rename(columns={"base": "baseline"}).assign(delta=lambda d: d["mean"] - d["baseline"])
+
+
+def task_means(head: pd.DataFrame) -> pd.DataFrame:
+    """Each (winner, target_task, seed)'s mean headline score over the task's languages."""
+    return head.groupby(["winner", "target_task", "seed"], as_index=False)["score"].mean()
+
+
+def xtreme_tables(head: pd.DataFrame, winners: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per seed, summary): XTREME score = mean over the tasks present of each task's language mean."""
+    per_seed = (
+        task_means(head)
+        .groupby(["winner", "seed"], as_index=False)
+        .agg(xtreme_score=("score", "mean"), n_tasks=("target_task", "nunique"))
+    )
+    base = winners.loc[winners["role"] == "baseline", "winner"].iloc[0]
+    summary = _vs_baseline(per_seed, ["winner"], "xtreme_score", base)
+    summary = summary.merge(per_seed.groupby("winner", as_index=False)["n_tasks"].max(), on="winner")
+    return per_seed, winners.merge(summary, on="winner")
+
+
+def task_delta_table(head: pd.DataFrame, winners: pd.DataFrame) -> pd.DataFrame:
+    """Per (winner, target_task): language mean over seeds ± CI, the baseline's, and the delta."""
+    base = winners.loc[winners["role"] == "baseline", "winner"].iloc[0]
+    out = _vs_baseline(task_means(head), ["winner", "target_task"], "score", base)
+    return winners[["winner", "role", "intermediate_task", "step"]].merge(out, on="winner")
+
+
+def language_delta_table(head: pd.DataFrame, winners: pd.DataFrame) -> pd.DataFrame:
+    """Per (winner, target_task, lang): seed-mean score, the baseline's, delta; tier and low_resource."""
+    keys = ["target_task", "lang", "resource_tier", "low_resource"]
+    means = head.groupby(["winner", *keys], as_index=False)["score"].mean()
+    base = winners.loc[winners["role"] == "baseline", "winner"].iloc[0]
+    b = means[means["winner"] == base].drop(columns="winner").rename(columns={"score": "baseline"})
+    out = means[means["winner"] != base].merge(b, on=keys, how="left")
+    return out.assign(delta=out["score"] - out["baseline"])
+
+
+def tier_delta_table(lang_deltas: pd.DataFrame) -> pd.DataFrame:
+    """Per (winner, resource_tier): mean over the tier's languages of each language's mean delta over tasks."""
+    per_lang = lang_deltas.groupby(["winner", "resource_tier", "lang"], as_index=False)["delta"].mean()
+    return per_lang.groupby(["winner", "resource_tier"], as_index=False).agg(
+        delta=("delta", "mean"), n_langs=("lang", "nunique")
+    )
+
+
+def robustness_per_seed(head: pd.DataFrame, winners: pd.DataFrame) -> pd.DataFrame:
+    """Per (winner, seed): mean, low_resource_mean, worst, worst_lang over the non-English languages.
+
+    Same definitions as the sweep (tasks.metrics.summarize_probe): task means first, tasks weighted equally.
+    """
+    low = sorted(head.loc[head["low_resource"].astype(bool), "lang"].unique())
+    rows = []
+    for (winner, seed), g in head.groupby(["winner", "seed"], sort=True):
+        scores = {t: dict(zip(gt["lang"], gt["score"])) for t, gt in g.groupby("target_task")}
+        rows.append({"winner": winner, "seed": seed, **summarize_probe(scores, low)})
+    out = pd.DataFrame(rows)
+    return winners[["winner", "role", "intermediate_task", "step"]].merge(out, on="winner")
+
+
+def duration_winners(winners: pd.DataFrame) -> pd.DataFrame:
+    """The duration-curve winners: role 'duration' (an intermediate task without any: its 'best')."""
+    w = winners[winners["role"] != "baseline"]
+    has = set(w.loc[w["role"] == "duration", "intermediate_task"])
+    return w[(w["role"] == "duration") | ((w["role"] == "best") & ~w["intermediate_task"].isin(has))]
+
+
+def duration_table(robust: pd.DataFrame, winners: pd.DataFrame) -> pd.DataFrame:
+    """Per duration winner and the baseline (step 0): each summary's seed mean, sd, min, max and Δ vs none."""
+    base = winners.loc[winners["role"] == "baseline", "winner"].iloc[0]
+    keep = set(duration_winners(winners)["winner"]) | {base}
+    rows = []
+    for winner, g in robust[robust["winner"].isin(keep)].groupby("winner", sort=False):
+        row = g.iloc[0][["winner", "role", "intermediate_task", "step"]].to_dict() | {"n_seeds": len(g)}
+        for s in SUMMARIES:
+            row |= {
+                s: g[s].mean(),
+                f"{s}_sd": g[s].std(ddof=1) if len(g) > 1 else math.nan,
+                f"{s}_min": g[s].min(),
+                f"{s}_max": g[s].max(),
+            }
+        counts = g["worst_lang"].value_counts()
+        row["worst_lang"] = sorted(counts[counts == counts.max()].index)[0]  # most often worst; ties: by code
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    base_row = out[out["winner"] == base].iloc[0]
+    for s in SUMMARIES:
+        out[f"delta_{s}"] = out[s] - base_row[s]
+    out = out.assign(is_base=out["winner"] != base).sort_values(["is_base", "intermediate_task", "step"])
+    return out.drop(columns="is_base").reset_index(drop=True)
+
+
+def _git_commit() -> str:
+    """HEAD of the checkout this module runs from, marked when tracked files have uncommitted changes."""
+    git = ["git", "-C", str(Path(__file__).resolve().parents[1])]
+    try:
+        sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "-uno"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (sha + (" (with uncommitted changes)" if dirty.stdout.strip() else "")) if sha else "unknown"
+
+
+def provenance_table(exp: dict, head: pd.DataFrame, split: str) -> pd.DataFrame:
+    """Key / value rows: experiment, digest, commit, date, data source, split, seeds and package versions."""
+    installed = {(d.metadata["Name"] or "").lower(): d.version for d in metadata.distributions()}
+    rows = {
+        "experiment": exp.get("name", "?"),
+        "config digest": exp.get("digest", "?"),
+        "git commit": _git_commit(),
+        "date (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "data source": ", ".join(sorted(head["source"].unique())),
+        "split": split,
+        "target fine-tune seeds": ", ".join(map(str, sorted(head["seed"].unique()))),
+        "experiment seed": str(exp.get("config", {}).get("seed", "?")),
+        "selection rule": exp.get("config", {}).get("evaluation", {}).get("select", "?"),
+        **{f"package {p}": installed.get(p, "not installed") for p in PACKAGES},
+    }
+    return pd.DataFrame({"key": list(rows), "value": list(rows.values())})
+
+
+def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame]:
+    """Every table of the report, by name (the Parquet file stems); 'headline' is the input, not written."""
+    exp = run_dir.read_meta() if run_dir.has_meta() else {}
+    results = run_dir.read_results()
+    head = load_headline(run_dir, split)
+    winners = winners_table(head, results)
+    per_seed, xt = xtreme_tables(head, winners)
+    robust = robustness_per_seed(head, winners)
+    langs = language_delta_table(head, winners)
+    return {
+        "headline": head,
+        "winners": winners,
+        "xtreme_per_seed": per_seed,
+        "xtreme_scores": xt,
+        "task_deltas": task_delta_table(head, winners),
+        "robustness_per_seed": robust,
+        "duration": duration_table(robust, winners),
+        "language_deltas": langs,
+        "tier_deltas": tier_delta_table(langs),
+        "provenance": provenance_table(exp, head, split),
+    }
