@@ -1,17 +1,26 @@
-# `make run`: set up, then sweep, evaluate and report on the offline default.   `make test`: set up and run the whole test suite.
+# `make run`: set up, then sweep, evaluate and report on the offline default.
+# `make test`: set up, lint and type-check, then run the whole test suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.xstilts-installed
 
-.PHONY: run test install bench clean
+.PHONY: run test lint install bench clean
 
 run: install
 	$(BIN)/xstilts prepare experiments.yaml
 	$(BIN)/xstilts run experiments.yaml
 
-test: install
+test: lint
 	$(BIN)/python -m pytest -q
+
+# ruff (lint and format check) and mypy, which sees the repository root as the `xstilts` package through
+# .typecheck/xstilts -> .. (the root is the package; see pyproject.toml).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	mkdir -p .typecheck && ln -sfn .. .typecheck/xstilts
+	$(BIN)/mypy -p xstilts.tasks -p xstilts.models -p xstilts.search
 
 bench: install
 	$(BIN)/python benchmarks/offline_sweep.py
@@ -28,4 +37,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf runs .cache bench_out
+	rm -rf runs .cache bench_out .typecheck

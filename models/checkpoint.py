@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from xstilts.models.train import Model
+
 
 STATE_JSON = "state.json"
 TRAINER_STATE = "trainer_state.pt"
@@ -24,7 +29,7 @@ class Resume:
 
 def save_checkpoint(
     out_dir: Path,
-    model: torch.nn.Module,
+    model: Model,
     optimizer: torch.optim.Optimizer,
     scheduler,
     step: int,

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from xstilts.models import retrieval
 from xstilts.models.predict import collate_for, predict_choices, predict_labels, predict_spans, predict_tags
+from xstilts.models.train import Model
 from xstilts.tasks.metrics import get_metric
 from xstilts.tasks.registry import TaskSpec
 
 __all__ = ["evaluate_split", "collate_for"]
 
 
-def _tag_labels(model: torch.nn.Module, spec: TaskSpec, labels: tuple[str, ...] | None) -> tuple[str, ...]:
+def _tag_labels(model: Model, spec: TaskSpec, labels: tuple[str, ...] | None) -> tuple[str, ...]:
     """The tag inventory: given, declared, or the trained head's id2label (CCG)."""
     if labels:
         return tuple(labels)
@@ -24,7 +23,7 @@ def _tag_labels(model: torch.nn.Module, spec: TaskSpec, labels: tuple[str, ...] 
     return tuple(id2label[i] for i in range(len(id2label)))
 
 
-def _retrieval(model: torch.nn.Module, features: dict[str, list], pad_id: int, device: str, layer: int) -> list:
+def _retrieval(model: Model, features: dict[str, list], pad_id: int, device: str, layer: int) -> list:
     """Mined (xx id, en id, score) candidates of BUCC's pools, else each source's nearest target index."""
     if "src_ids" in features:
         return retrieval.bucc_candidates(model, features, pad_id, layer, device=device)
@@ -43,7 +42,7 @@ def _gold(spec: TaskSpec, features: dict[str, list], gold: Any, preds: list) -> 
 
 
 def predict(
-    model: torch.nn.Module,
+    model: Model,
     spec: TaskSpec,
     features: dict[str, list],
     pad_id: int,
@@ -68,7 +67,7 @@ def predict(
 
 
 def evaluate_split(
-    model: torch.nn.Module,
+    model: Model,
     spec: TaskSpec,
     features: dict[str, list],
     gold: Any,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from xstilts.models.train import Model
 from xstilts.tasks.registry import TaskSpec
 
 # The pooler belongs to some heads' encoders (MultipleChoice, the bare AutoModel) and not to others
@@ -56,7 +57,7 @@ def label_kwargs(spec: TaskSpec, labels: tuple[str, ...] | None = None) -> dict:
 
 def load_for_task(
     name_or_path: str | Path, spec: TaskSpec, seed: int = 0, labels: tuple[str, ...] | None = None
-) -> torch.nn.Module:
+) -> Model:
     """Load an encoder (hub id or local dir, e.g. `xlm-roberta-large`) under a fresh head for `spec`.
 
     The checkpoint must hold an encoder without a head of this kind (a pretrained MLM model or an
@@ -68,7 +69,7 @@ def load_for_task(
     return auto_class(spec.kind).from_pretrained(str(name_or_path), **label_kwargs(spec, labels))
 
 
-def copy_encoder(source: torch.nn.Module, target: torch.nn.Module) -> None:
+def copy_encoder(source: Model, target: Model) -> None:
     """Copy `source`'s encoder weights into `target`'s; only the pooler may be missing on either side."""
     result = target.base_model.load_state_dict(source.base_model.state_dict(), strict=False)
     stray = [k for k in (*result.missing_keys, *result.unexpected_keys) if not k.startswith(POOLER_PREFIX)]
@@ -76,9 +77,7 @@ def copy_encoder(source: torch.nn.Module, target: torch.nn.Module) -> None:
         raise ValueError(f"encoders differ beyond the pooler: {stray[:5]}")
 
 
-def transfer_encoder(
-    source: torch.nn.Module, spec: TaskSpec, seed: int = 0, labels: tuple[str, ...] | None = None
-) -> torch.nn.Module:
+def transfer_encoder(source: Model, spec: TaskSpec, seed: int = 0, labels: tuple[str, ...] | None = None) -> Model:
     """Return a new model for `spec` whose encoder is a copy of `source`'s, in memory."""
     quiet_transformers()
     config = source.config.__class__.from_dict(source.config.to_dict())
@@ -90,6 +89,6 @@ def transfer_encoder(
     return model.to(next(source.parameters()).device)
 
 
-def save_encoder(model: torch.nn.Module, out_dir: Path) -> None:
+def save_encoder(model: Model, out_dir: Path) -> None:
     """Save only the encoder (no head) with save_pretrained, so any head can load it."""
     model.base_model.save_pretrained(str(out_dir))

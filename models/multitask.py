@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from xstilts.models.heads import load_for_task, transfer_encoder
+from xstilts.models.train import Collate, Model
 from xstilts.tasks.registry import TaskSpec
 
 HEADS_FILE = "heads.safetensors"
@@ -33,7 +34,7 @@ def mixing_weights(sizes: dict[str, int], cap: int) -> dict[str, float]:
 class MultiTaskModel(torch.nn.Module):
     """Per-task HF models whose encoders are one shared module; forward(task=index, **batch)."""
 
-    def __init__(self, models: dict[str, torch.nn.Module]):
+    def __init__(self, models: dict[str, Model]):
         super().__init__()
         self.names = list(models)
         self.tasks = torch.nn.ModuleDict(models)
@@ -45,7 +46,7 @@ class MultiTaskModel(torch.nn.Module):
         self.config = models[self.names[0]].config
 
     @property
-    def base_model(self) -> torch.nn.Module:
+    def base_model(self) -> Model:
         return self.tasks[self.names[0]].base_model
 
     def forward(self, task: torch.Tensor, **batch):
@@ -57,15 +58,16 @@ class MultiTaskModel(torch.nn.Module):
         self.base_model.save_pretrained(str(out))
         heads = {}
         for name, model in self.tasks.items():
+            prefix = f"{model.base_model_prefix}."
             for key, value in model.state_dict().items():
-                if not key.startswith(model.base_model_prefix + "."):
+                if not key.startswith(prefix):
                     heads[f"{name}.{key}"] = value.detach().contiguous().cpu()
         save_file(heads, str(out / HEADS_FILE))
         (out / TASKS_FILE).write_text(json.dumps({"tasks": self.names}))
 
 
 def build_multitask(
-    encoder: str | Path | torch.nn.Module,
+    encoder: str | Path | Model,
     specs: list[TaskSpec],
     seed: int = 0,
     labels: dict[str, tuple[str, ...] | None] | None = None,
@@ -98,7 +100,7 @@ def load_multitask(
     return model
 
 
-def multitask_collate(collates: dict[str, object], data: dict[str, dict[str, list]], weights: dict[str, float]):
+def multitask_collate(collates: dict[str, Collate], data: dict[str, dict[str, list]], weights: dict[str, float]):
     """A collate for `train`: picks the task of each micro-batch from the generator, then its rows.
 
     `train` passes indices into a virtual data set of the largest task's size; they are taken modulo the

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
-from xstilts.models.train import Collate, autocast, resolve_device
+from xstilts.models.train import Collate, Model, autocast, resolve_device
 from xstilts.tasks.registry import TaskSpec
 
 IGNORE = -100  # tasks.features.IGNORE: label positions the loss skips
@@ -113,8 +114,8 @@ def collate_for(spec: TaskSpec, pad_id: int) -> Collate:
 
 @torch.no_grad()
 def _outputs(
-    model: torch.nn.Module, input_ids: list, pad_id: int, batch_size: int, device: str, pad: Callable = pad_ids
-) -> Iterator[tuple[int, object]]:
+    model: Model, input_ids: list, pad_id: int, batch_size: int, device: str, pad: Callable = pad_ids
+) -> Iterator[tuple[int, Any]]:
     """Yield (first row, model output) per batch, in eval mode, without gradients."""
     dev = resolve_device(device)
     model.to(dev).eval()
@@ -125,7 +126,7 @@ def _outputs(
 
 
 def predict_labels(
-    model: torch.nn.Module, input_ids: list[list[int]], pad_id: int, batch_size: int = 128, device: str = "auto"
+    model: Model, input_ids: list[list[int]], pad_id: int, batch_size: int = 128, device: str = "auto"
 ) -> list[int]:
     """Return the argmax label of each sequence (logits [n, n_labels])."""
     return [
@@ -134,7 +135,7 @@ def predict_labels(
 
 
 def predict_choices(
-    model: torch.nn.Module, input_ids: list[list[list[int]]], pad_id: int, batch_size: int = 32, device: str = "auto"
+    model: Model, input_ids: list[list[list[int]]], pad_id: int, batch_size: int = 32, device: str = "auto"
 ) -> list[int]:
     """Return the argmax choice of each row (logits [n, n_choices])."""
     return [
@@ -151,7 +152,7 @@ def truncated_tag(labels: tuple[str, ...]) -> str:
 
 
 def predict_tags(
-    model: torch.nn.Module,
+    model: Model,
     input_ids: list[list[int]],
     word_starts: list[list[int]],
     labels: tuple[str, ...],
@@ -170,7 +171,7 @@ def predict_tags(
 
 
 def span_logits(
-    model: torch.nn.Module, input_ids: list[list[int]], pad_id: int, batch_size: int = 64, device: str = "auto"
+    model: Model, input_ids: list[list[int]], pad_id: int, batch_size: int = 64, device: str = "auto"
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Return start and end logits per window, cut to the window's length ([len] float32 arrays)."""
     starts: list[np.ndarray] = []
@@ -219,7 +220,7 @@ def postprocess_spans(
 
 
 def predict_spans(
-    model: torch.nn.Module,
+    model: Model,
     features: dict[str, list],
     pad_id: int,
     *,

@@ -22,11 +22,13 @@ SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # ids 0..4, the XLM-R co
 class EncoderConfig:
     """Size of the tiny XLM-R and its MLM pretraining recipe."""
 
+    # XLM-R's architecture at a size that pretrains in about a minute on 2 CPU cores
     vocab_size: int = 2000
     hidden_size: int = 64
     num_layers: int = 2
     num_heads: int = 2
     intermediate_size: int = 128
+    # positions (the world's sentences are short) and the MLM recipe (phase i of the protocol)
     max_len: int = 128
     mlm_steps: int = 1200
     mlm_batch_size: int = 32
@@ -37,7 +39,7 @@ class EncoderConfig:
 def train_tokenizer(lines: list[str], vocab_size: int, max_len: int):
     """Train a Unigram tokenizer on `lines` and wrap it as an XLM-R tokenizer."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import XLMRobertaTokenizerFast
+    from transformers import XLMRobertaTokenizer  # the tokenizers-backed (fast) class in transformers 5
 
     tok = Tokenizer(models.Unigram())
     tok.normalizer = normalizers.NFKC()
@@ -52,7 +54,7 @@ def train_tokenizer(lines: list[str], vocab_size: int, max_len: int):
         pair="<s> $A </s> </s> $B </s>",
         special_tokens=[(s, tok.token_to_id(s)) for s in ("<s>", "</s>")],
     )
-    return XLMRobertaTokenizerFast(
+    return XLMRobertaTokenizer(
         tokenizer_object=tok,
         bos_token="<s>",
         eos_token="</s>",
@@ -74,20 +76,13 @@ def prepare_encoder(text_files: list[Path], out_dir: Path, cfg: EncoderConfig, d
     quiet_transformers()
     lines = [ln for f in text_files for ln in Path(f).read_text(encoding="utf-8").splitlines() if ln]
     tokenizer = train_tokenizer(lines, cfg.vocab_size, cfg.max_len)
+    # fmt: off
     config = XLMRobertaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=cfg.hidden_size,
-        num_hidden_layers=cfg.num_layers,
-        num_attention_heads=cfg.num_heads,
-        intermediate_size=cfg.intermediate_size,
-        max_position_embeddings=cfg.max_len + 2,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        type_vocab_size=1,
-        hidden_dropout_prob=0.1,
-        attention_probs_dropout_prob=0.1,
-    )
+        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads, intermediate_size=cfg.intermediate_size,
+        max_position_embeddings=cfg.max_len + 2, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+        type_vocab_size=1, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    # fmt: on
     torch.manual_seed(cfg.seed)
     model = AutoModelForMaskedLM.from_config(config)
     data = {"input_ids": tokenizer(lines, truncation=True, max_length=cfg.max_len)["input_ids"]}

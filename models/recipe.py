@@ -9,12 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import torch
-
 from xstilts.models.evaluate import collate_for, evaluate_split
 from xstilts.models.heads import auto_class, load_for_task, quiet_transformers
 from xstilts.models.multitask import build_multitask, load_multitask, mixing_weights, multitask_collate
-from xstilts.models.train import TrainConfig, release_memory, train
+from xstilts.models.train import Model, TrainConfig, release_memory, train
 from xstilts.models.transfer import TargetData
 from xstilts.tasks.features import Features, featurize, tag_inventory
 from xstilts.tasks.loading import DataSource, describe, load_split
@@ -61,7 +59,7 @@ def clear_feature_cache() -> None:
 class TrainingSetup:
     """What `train` starts from: the model, its featurised data and the collate of its batches."""
 
-    model: torch.nn.Module
+    model: Model
     data: dict[str, list]
     collate: Callable
 
@@ -112,7 +110,7 @@ def probe_targets(
 
 def fine_tune_target(
     model_dir: str, spec: TaskSpec, encoder: str, source: DataSource, recipe: TrainConfig, seed: int
-) -> torch.nn.Module:
+) -> Model:
     """An intermediate encoder (save_pretrained directory) under a new head for `spec`, fine-tuned on its
     English training set; retrieval targets use the encoder as it is."""
     quiet_transformers()
@@ -129,7 +127,7 @@ def fine_tune_target(
 
 
 def score_split(
-    model: torch.nn.Module,
+    model: Model,
     spec: TaskSpec,
     split: str,
     lang: str,

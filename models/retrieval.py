@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from xstilts.models.predict import pad_ids
-from xstilts.models.train import autocast, resolve_device
+from xstilts.models.train import Model, autocast, resolve_device
 
 # XTREME embeds with layer 14 of XLM-R Large's 24 (scripts/run_tatoeba.sh: LAYER=13 indexes the last
 # 24 hidden states, i.e. hidden_states[14]); smaller encoders are clamped to their last layer.
@@ -14,14 +14,14 @@ DEFAULT_LAYER = 14
 MARGIN_K = 4  # utils_retrieve.mine_bitext: neighbourhood of the ratio margin
 
 
-def pooling_layer(model: torch.nn.Module, layer: int = DEFAULT_LAYER) -> int:
+def pooling_layer(model: Model, layer: int = DEFAULT_LAYER) -> int:
     """Index into hidden_states (0 = embeddings) of the layer to pool, clamped to the model's depth."""
     return max(0, min(layer, model.config.num_hidden_layers))
 
 
 @torch.no_grad()
 def embed(
-    model: torch.nn.Module,
+    model: Model,
     input_ids: list[list[int]],
     pad_id: int,
     layer: int = DEFAULT_LAYER,
@@ -34,7 +34,8 @@ def embed(
     --pool_skip_special_token). Works for a bare encoder or any model with a head (its base_model).
     """
     dev = resolve_device(device)
-    encoder = getattr(model, "base_model", model).to(dev).eval()
+    encoder: Model = getattr(model, "base_model", model)
+    encoder = encoder.to(dev).eval()
     index = pooling_layer(model, layer)
     order = sorted(range(len(input_ids)), key=lambda i: len(input_ids[i]))  # less padding per batch
     out = torch.empty((len(input_ids), model.config.hidden_size))
@@ -100,7 +101,7 @@ def mine(
 
 
 def tatoeba_predictions(
-    model: torch.nn.Module, features: dict[str, list], pad_id: int, layer: int = DEFAULT_LAYER, device: str = "auto"
+    model: Model, features: dict[str, list], pad_id: int, layer: int = DEFAULT_LAYER, device: str = "auto"
 ) -> list[int]:
     """For each source sentence, the index of its nearest English sentence."""
     src = embed(model, features["src_input_ids"], pad_id, layer, device=device)
@@ -109,7 +110,7 @@ def tatoeba_predictions(
 
 
 def bucc_candidates(
-    model: torch.nn.Module,
+    model: Model,
     features: dict[str, list],
     pad_id: int,
     layer: int = DEFAULT_LAYER,

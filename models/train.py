@@ -10,12 +10,16 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from xstilts.models.checkpoint import Resume, save_checkpoint
 
+# A transformers model (PreTrainedModel, or the multi-task model): typed Any, since its attributes (config,
+# base_model, save_pretrained, outputs' logits) are not known to torch.nn.Module's type information.
+Model = Any
 Batch = dict[str, torch.Tensor]
 Collate = Callable[[dict[str, list], list[int], torch.Generator], Batch]
 
@@ -27,7 +31,8 @@ class TrainConfig:
     max_steps: int
     lr: float = 5e-4
     batch_size: int = 16
-    grad_accum: int = 1
+    grad_accum: int = 1  # micro-batches per optimizer step
+    # AdamW with linear warm-up then decay, clipped gradients
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
@@ -117,7 +122,7 @@ class Snapshot:
 
 
 def train(
-    model: torch.nn.Module,
+    model: Model,
     data: dict[str, list],
     collate: Collate,
     cfg: TrainConfig,

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import torch
-
 from xstilts.models.evaluate import collate_for, evaluate_split
 from xstilts.models.heads import transfer_encoder
-from xstilts.models.train import TrainConfig, train
+from xstilts.models.train import Model, TrainConfig, train
 from xstilts.tasks.aggregate import summarize_probe
 from xstilts.tasks.metrics import headline
 from xstilts.tasks.registry import TaskSpec
@@ -28,7 +26,7 @@ class TargetData:
     layer: int = 14  # retrieval: hidden layer mean-pooled (XTREME: 14 of XLM-R Large's 24; clamped)
 
 
-def probe_target(source: torch.nn.Module, target: TargetData, recipe: TrainConfig) -> dict[str, float]:
+def probe_target(source: Model, target: TargetData, recipe: TrainConfig) -> dict[str, float]:
     """Return lang -> headline score of one target (accuracy, F1, or (EM + F1) / 2 for QA)."""
     spec = target.spec
     model = source
@@ -53,7 +51,7 @@ def probe_target(source: torch.nn.Module, target: TargetData, recipe: TrainConfi
 
 
 def fork_and_evaluate(
-    source: torch.nn.Module, targets: list[TargetData], recipe: TrainConfig, low_resource: list[str]
+    source: Model, targets: list[TargetData], recipe: TrainConfig, low_resource: list[str]
 ) -> dict[str, float | str]:
     """Probe every target from `source` (left untouched).
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -24,6 +24,14 @@ def _registry(info: ValidationInfo) -> dict[str, TaskSpec]:
     """The task registry the validation was given (`load_experiment` passes it in the context)."""
     registry = (info.context or {}).get("registry")
     return registry if registry is not None else build_registry()
+
+
+def _target_tasks(names: list[str], info: ValidationInfo) -> list[str]:
+    """`names`, each a target task of the registry (else UnknownNameError naming near matches)."""
+    registry = _registry(info)
+    for name in names:
+        get_task(registry, name, role="target")
+    return names
 
 
 class Strict(BaseModel):
@@ -97,12 +105,9 @@ class Target(Strict):
     @field_validator("tasks")
     @classmethod
     def _known(cls, v: list[str], info: ValidationInfo) -> list[str]:
-        registry = _registry(info)
-        for name in v:
-            get_task(registry, name, role="target")
         if len(set(v)) != len(v):
             raise ValueError(f"tasks listed twice: {v}")
-        return v
+        return _target_tasks(v, info)
 
     def langs_for(self, task: TaskSpec) -> list[str]:
         """The probe languages that `task` has, in config order."""
@@ -176,10 +181,7 @@ class Evaluation(Strict):
     @field_validator("tasks")
     @classmethod
     def _known(cls, v: list[str], info: ValidationInfo) -> list[str]:
-        registry = _registry(info)
-        for name in v:
-            get_task(registry, name, role="target")
-        return v
+        return _target_tasks(v, info)
 
 
 class Experiment(Strict):
@@ -223,7 +225,7 @@ class Experiment(Strict):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
 
 
-def _format_error(name: str, err: dict) -> str:
+def _format_error(name: str, err: Any) -> str:
     loc = ".".join(str(p) for p in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")

@@ -7,7 +7,7 @@ import torch
 
 from xstilts.models.checkpoint import read_state
 from xstilts.models.heads import quiet_transformers, save_encoder
-from xstilts.models.recipe import fine_tune_target, score_split, setup_training
+from xstilts.models.recipe import fine_tune_target, score_split
 from xstilts.models.train import TrainConfig, train
 from xstilts.search.plan import TrialPlan
 from xstilts.search.rundir import RunDir
@@ -30,15 +30,7 @@ def materialize_encoder(plan: TrialPlan, run_dir: RunDir, winner: dict) -> str:
     task = plan.registry[winner["intermediate_task"]]
     ckpt = run_dir.trial_checkpoint(winner["trial_id"], winner["step"], lambda c: read_state(c)["step"])
     seed = trial_seed(plan.seed, winner["trial_id"], winner["config"])
-    setup = setup_training(
-        task,
-        plan.encoder,
-        plan.source,
-        seed,
-        checkpoint=str(ckpt) if ckpt else None,
-        members=plan.members(task),
-        multitask_cap=plan.multitask_cap,
-    )
+    setup = plan.setup_training(task, seed, checkpoint=str(ckpt) if ckpt else None)
     if ckpt is None:
         cfg = intermediate_config(plan, winner["config"], seed)
         train(setup.model, setup.data, setup.collate, cfg, stop_at=winner["step"])

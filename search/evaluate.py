@@ -128,9 +128,9 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
     init_ray(address, exp)
     view = progress or JobProgress("xstilts evaluate")
     try:
-        opts = {"num_cpus": ev.resources.cpu, "num_gpus": ev.resources.gpu}
-        encode = ray.remote(**opts)(materialize_encoder)
-        score = ray.remote(max_retries=2, **opts)(evaluate_targets)
+        cpus, gpus = ev.resources.cpu, ev.resources.gpu
+        encode = ray.remote(num_cpus=cpus, num_gpus=gpus)(materialize_encoder)
+        score = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(evaluate_targets)
         pending: dict = {}
         jobs = jobs_of([registry[t] for t in ev.tasks], seeds)
         for group in encoder_groups(winners):
@@ -153,9 +153,9 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
                 view.add_running(_job_name(group, tasks, job_seeds))
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
-            group, tasks, job_seeds = job = pending.pop(done[0])
+            group, tasks, job_seeds = pending.pop(done[0])
             try:
-                write_job(ray.get(done[0]), *job, run_dir)
+                write_job(ray.get(done[0]), group, tasks, job_seeds, run_dir)
                 view.finished(_job_name(group, tasks, job_seeds), ok=True)
             except Exception as exc:  # a failed job is reported and left for a rerun
                 view.finished(f"{_job_name(group, tasks, job_seeds)}: {type(exc).__name__}: {exc}", ok=False)

@@ -11,6 +11,7 @@ trials finished. The ledger file itself is read and written by `RunDir`.
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import cast
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
@@ -48,7 +49,7 @@ class PersistentASHA(AsyncHyperBandScheduler):
                 self._seen.add((event["trial_id"], event["step"]))
                 if event["step"] < self._max_t:  # mirrors on_trial_result: the last rung is not recorded
                     self._brackets[0].on_result(
-                        SimpleNamespace(trial_id=event["trial_id"]),
+                        cast(Trial, SimpleNamespace(trial_id=event["trial_id"])),  # the bracket reads trial_id only
                         event["step"],
                         self._metric_op * event["metrics"][self._metric],
                     )

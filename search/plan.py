@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from xstilts.models.recipe import clear_feature_cache, features_for
+from xstilts.models.recipe import TrainingSetup, clear_feature_cache, features_for, setup_training
 from xstilts.models.train import TrainConfig
 from xstilts.search.config import Experiment
 from xstilts.search.splits import Registry, Split, sweep_splits
@@ -36,9 +36,19 @@ class TrialPlan:
     seed: int
     device: str
 
-    def members(self, spec: TaskSpec) -> list[TaskSpec]:
-        """The tasks a multi-task spec trains together (none for a single task)."""
-        return [self.registry[m] for m in spec.members]
+    def setup_training(self, spec: TaskSpec, seed: int, checkpoint: str | None = None) -> TrainingSetup:
+        """The recipe's set-up of an intermediate task (the multi-task mixture: its members) on this plan's
+        encoder and data, from the pretrained encoder or a checkpoint of the same task."""
+        members = [self.registry[m] for m in spec.members]
+        return setup_training(
+            spec,
+            self.encoder,
+            self.source,
+            seed,
+            checkpoint=checkpoint,
+            members=members,
+            multitask_cap=self.multitask_cap,
+        )
 
 
 def world_spec(exp: Experiment) -> WorldSpec:

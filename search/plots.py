@@ -6,6 +6,7 @@ Uses matplotlib's object API (Figure + Agg), never pyplot, so no global backend 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -57,7 +58,7 @@ def plot_duration_curves(per_seed: pd.DataFrame, baseline: pd.DataFrame, stem: P
     colors = matplotlib.colormaps["tab10" if len(tasks) <= 10 else "tab20"]
     fig = Figure(figsize=(15, 5.2), layout="constrained")
     axes = fig.subplots(1, len(DURATION_PANELS))
-    handles: dict[str, object] = {}
+    handles: dict[str, Any] = {}
     for ax, (col, label) in zip(axes, DURATION_PANELS):
         for i, task in enumerate(tasks):
             g = per_seed[per_seed["intermediate_task"] == task].groupby("step")[col].agg(["mean", "min", "max"])

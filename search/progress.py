@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from ray.tune.experiment import Trial
 from ray.tune.progress_reporter import TrialProgressCallback
@@ -45,7 +46,7 @@ class ProgressView(TrialProgressCallback):
         state["_console"] = state["_live"] = None
         return state
 
-    def setup(self, **info) -> None:
+    def setup(self, **info: Any) -> None:  # type: ignore[override]  # Ray passes stop, num_samples, ... by name
         self._console = Console(force_terminal=self.force_terminal, highlight=False)
         self.load_ledger()
         if self._console.is_terminal:
@@ -66,7 +67,7 @@ class ProgressView(TrialProgressCallback):
                 self._row(trial)["state"] = "stopped (ASHA)" if event["how"] == "stopped" else "done"
         self._console = console
 
-    def _row(self, trial: Trial) -> dict:
+    def _row(self, trial: Trial | _LedgerTrial) -> dict:
         if trial.trial_id not in self.rows:
             cfg = trial.config
             self.rows[trial.trial_id] = {
@@ -83,7 +84,7 @@ class ProgressView(TrialProgressCallback):
             }
         return self.rows[trial.trial_id]
 
-    def _update_scores(self, trial: Trial, result: dict) -> None:
+    def _update_scores(self, trial: Trial | _LedgerTrial, result: dict) -> None:
         row = self._row(trial)
         if "mean" not in result:
             return

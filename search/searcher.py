@@ -34,11 +34,12 @@ class OptunaWithBaseline(OptunaSearch):
                 or len(self._baseline_ids) < self._baseline_runs
             ):
                 break
-            ot_trial = self._ot_trials.pop(trial_id)
+            ot_trial, study = self._ot_trials.pop(trial_id), self._ot_study
+            assert study is not None  # OptunaSearch created it before its first suggestion
             if self._baseline_value is None:
-                self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+                study.tell(ot_trial, state=TrialState.FAIL)
             else:
-                self._ot_study.tell(ot_trial, self._baseline_value, state=TrialState.COMPLETE)
+                study.tell(ot_trial, self._baseline_value, state=TrialState.COMPLETE)
             config = super().suggest(trial_id)
         if config is None:
             return None

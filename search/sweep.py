@@ -85,13 +85,13 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
     sampler = optuna.samplers.TPESampler(
         seed=exp.search.seed, constant_liar=True, n_startup_trials=max(2, exp.search.num_samples // 3)
     )
-    searcher = OptunaWithBaseline(
+    optuna_search = OptunaWithBaseline(
         sampler=sampler,
         points_to_evaluate=_baseline_point(exp),
         baseline_runs=exp.search.baseline_runs,
         seed_base=exp.seed,
     )
-    searcher = ConcurrencyLimiter(searcher, max_concurrent=exp.search.max_concurrent)
+    searcher = ConcurrencyLimiter(optuna_search, max_concurrent=exp.search.max_concurrent)
     scheduler = PersistentASHA(
         run_dir,
         final_step_key="intermediate_steps",

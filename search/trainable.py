@@ -14,8 +14,8 @@ from ray import tune
 
 from xstilts.models.checkpoint import load_resume, read_state
 from xstilts.models.heads import auto_class, quiet_transformers
-from xstilts.models.recipe import probe_targets, setup_training
-from xstilts.models.train import Snapshot, TrainConfig, release_memory, train
+from xstilts.models.recipe import probe_targets
+from xstilts.models.train import Model, Snapshot, TrainConfig, release_memory, train
 from xstilts.models.transfer import fork_and_evaluate
 from xstilts.search.plan import TrialPlan
 
@@ -54,7 +54,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     seed = trial_seed(plan.seed, tune.get_context().get_trial_id(), config)
     recipe = replace(plan.target_recipe, seed=seed)
 
-    def report(model: torch.nn.Module, step: int, snapshot: Snapshot | None) -> None:
+    def report(model: Model, step: int, snapshot: Snapshot | None) -> None:
         metrics = {"step": step, **fork_and_evaluate(model, targets, recipe, list(plan.low_resource))}
         release_memory()  # the probes' copies are gone; Ray keeps this worker for the next trial
         with tempfile.TemporaryDirectory() as tmp:
@@ -75,15 +75,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
             if read_state(Path(ckpt_dir))["step"] >= cfg.max_steps:
                 return
             resume = load_resume(Path(ckpt_dir))
-        setup = setup_training(
-            task,
-            plan.encoder,
-            plan.source,
-            seed,
-            checkpoint=ckpt_dir,
-            members=plan.members(task),
-            multitask_cap=plan.multitask_cap,
-        )
+        setup = plan.setup_training(task, seed, checkpoint=ckpt_dir)
     train(
         setup.model,
         setup.data,

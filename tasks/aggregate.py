@@ -97,7 +97,8 @@ def summarize_probe(scores: dict[str, dict[str, float]], low_resource: Sequence[
     as XTREME); worst is the language whose score, averaged over the tasks that have it, is lowest.
     """
     per_task = [summarize_transfer(langs, low_resource) for langs in scores.values()]
-    lows = [s["low_resource_mean"] for s in per_task if not math.isnan(s["low_resource_mean"])]
+    means = [float(s["mean"]) for s in per_task]
+    lows = [float(s["low_resource_mean"]) for s in per_task if not math.isnan(float(s["low_resource_mean"]))]
     by_lang: dict[str, list[float]] = {}
     for langs in scores.values():
         for lang, value in langs.items():
@@ -106,7 +107,7 @@ def summarize_probe(scores: dict[str, dict[str, float]], low_resource: Sequence[
     lang_means = {lang: sum(v) / len(v) for lang, v in by_lang.items()}
     worst_lang = min(lang_means, key=lang_means.__getitem__)
     return {
-        "mean": sum(s["mean"] for s in per_task) / len(per_task),
+        "mean": sum(means) / len(means),
         "low_resource_mean": sum(lows) / len(lows) if lows else float("nan"),
         "worst": lang_means[worst_lang],
         "worst_lang": worst_lang,

@@ -53,31 +53,20 @@ CCG_TAGS = ("N", "N/N", "NP/N", r"(S\NP)/NP", r"(S\NP)/(S\NP)", "S/S", r"(S/S)/N
 _CONSONANTS = "ptkbdgmnslrvzfh"
 _VOWELS = "aeiou"
 # One letter per consonant / vowel in each non-Latin script (transliteration tables of the world).
+# fmt: off
 _SCRIPT_LETTERS = {
-    "cyrillic": ("пткбдгмнслрвзфх", "аеиоу"),
-    "greek": ("πτκβδγμνσλρφζθχ", "αειου"),
-    "arabic": ("پتکبدگمنسلروزفه", "اےیوُ"),
-    "devanagari": ("पतकबदगमनसलरवज़फह", "ािीोु"),
-    "thai": ("ปตกบดงมนสลรวซฟห", "ะแิโุ"),
-    "hebrew": ("פטקבדגמנסלרוזףה", "אעיוּ"),
-    "georgian": ("პტკბდგმნსლრვზფჰ", "აეიოუ"),
-    "hangul": ("ㅍㅌㅋㅂㄷㄱㅁㄴㅅㄹㄺㅇㅈㅊㅎ", "ㅏㅔㅣㅗㅜ"),
-    "kana": ("パタカバダガマナサラワヴザファハ", "アエイオウ"),
-    "bengali": ("পতকবদগমনসলরভজফহ", "ািীোু"),
-    "tamil": ("பதகவடஙமநசலரழஜஃஹ", "ாெிொு"),
-    "telugu": ("పతకబదగమనసలరవజఫహ", "ాెిొు"),
-    "malayalam": ("പതകബദഗമനസലരവജഫഹ", "ാെിൊു"),
-    "myanmar": ("ပတကဗဒဂမနသလရဝဇဖဟ", "ာေိုူ"),
+    "cyrillic": ("пткбдгмнслрвзфх", "аеиоу"), "greek": ("πτκβδγμνσλρφζθχ", "αειου"),
+    "arabic": ("پتکبدگمنسلروزفه", "اےیوُ"), "devanagari": ("पतकबदगमनसलरवज़फह", "ािीोु"),
+    "thai": ("ปตกบดงมนสลรวซฟห", "ะแิโุ"), "hebrew": ("פטקבדגמנסלרוזףה", "אעיוּ"),
+    "georgian": ("პტკბდგმნსლრვზფჰ", "აეიოუ"), "hangul": ("ㅍㅌㅋㅂㄷㄱㅁㄴㅅㄹㄺㅇㅈㅊㅎ", "ㅏㅔㅣㅗㅜ"),
+    "kana": ("パタカバダガマナサラワヴザファハ", "アエイオウ"), "bengali": ("পতকবদগমনসলরভজফহ", "ািীোু"),
+    "tamil": ("பதகவடஙமநசலரழஜஃஹ", "ாெிொு"), "telugu": ("పతకబదగమనసలరవజఫహ", "ాెిొు"),
+    "malayalam": ("പതകബദഗമനസലരവജഫഹ", "ാെിൊു"), "myanmar": ("ပတကဗဒဂမနသလရဝဇဖဟ", "ာေိုူ"),
 }
 # Full stop and question mark of each script ("." and "?" elsewhere).
-_PUNCT = {
-    "han": ("。", "？"),
-    "kana": ("。", "？"),
-    "devanagari": ("।", "?"),
-    "arabic": (".", "؟"),
-    "greek": (".", ";"),
-    "myanmar": ("။", "?"),
-}
+_PUNCT = {"han": ("。", "？"), "kana": ("。", "？"), "devanagari": ("।", "?"), "arabic": (".", "؟"),
+          "greek": (".", ";"), "myanmar": ("။", "?")}
+# fmt: on
 
 
 def latin_share(lang: str) -> float:

@@ -186,7 +186,7 @@ def test_tagging_trains_and_predicts_one_tag_per_word(encoder_dir, tok):
     assert set(scores) == {"f1", "precision", "recall"} and 0 <= scores["f1"] <= 100
 
 
-def test_ccg_uses_the_training_inventory_end_to_end(encoder_dir, tok):
+def test_ccg_trains_and_scores_with_the_inventory_of_its_training_rows(encoder_dir, tok):
     rows = tag_rows(tok, 32)
     rows["tags"] = [[f"S/{t}" for t in tags] for tags in rows["tags"]]
     inventory = tag_inventory(rows)

@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 
-from xstilts.models.recipe import setup_training
 from xstilts.models.train import Snapshot, TrainConfig, train
 from xstilts.tasks.registry import INTERMEDIATE_TASKS, build_registry
 
@@ -16,15 +15,7 @@ REG = build_registry()
 
 def setup(task, plan, seed, ckpt_dir):
     """A trial's set-up: the model, its data and collate (search/trainable.py calls the same function)."""
-    s = setup_training(
-        task,
-        plan.encoder,
-        plan.source,
-        seed,
-        checkpoint=ckpt_dir,
-        members=plan.members(task),
-        multitask_cap=plan.multitask_cap,
-    )
+    s = plan.setup_training(task, seed, checkpoint=ckpt_dir)
     return s.model, s.data, s.collate
 
 

@@ -70,7 +70,7 @@ def test_low_resource_languages_get_less_text(tmp_path):
     assert n["en"] == n["de"] > n["ru"] > n["sw"] > 0
 
 
-def test_labels_are_balanced_enough(tmp_path):
+def test_mnli_labels_are_balanced_enough(tmp_path):
     root = write_world(WorldSpec(intermediate_train=600, languages=("en", "de")), tmp_path, REG)
     counts = Counter(json.loads(x)["label"] for x in (root / "nyu-mll/glue/mnli/train.jsonl").read_text().splitlines())
     assert min(counts.values()) > 150

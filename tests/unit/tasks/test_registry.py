@@ -52,7 +52,7 @@ def test_forty_languages_have_a_resource_class():
     assert set(REG["tatoeba"].eval_langs) <= set(ISO3)
 
 
-def test_sources_follow_the_hub_ids():
+def test_sources_of_key_tasks_follow_the_hub_ids():
     assert REG["mnli"].sources["train"].dataset_id == "nyu-mll/glue" and REG["mnli"].sources["train"].config == "mnli"
     assert REG["anli"].sources["train"].split == "train_r1+train_r2+train_r3"
     assert REG["xquad"].sources["train"].dataset_id == "rajpurkar/squad"  # XQuAD trains on SQuAD v1.1
