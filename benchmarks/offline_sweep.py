@@ -25,6 +25,8 @@ from pathlib import Path
 import psutil
 import yaml
 
+from xstilts.search.rundir import RunDir
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET_S, TARGET_GIB, TARGET_JOB_S = 300.0, 4.0, 600.0
 
@@ -94,7 +96,7 @@ def main() -> None:
         report["evaluate"] = timed([*xstilts, "evaluate", str(exp_dir)], REPO)
         report["report"] = timed([*xstilts, "report", str(exp_dir)], REPO)
         # The evaluation's size depends on how many distinct (trial, step) encoders won (seeds vary per run).
-        winners = json.loads((exp_dir / "evaluation" / "winners.json").read_text())
+        winners = RunDir(exp_dir).read_winners()
         report["winners"] = len(winners)
         report["winner_encoders"] = len({(w["trial_id"], w["step"]) for w in winners})
     sweep = report["offline_default"]
