@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from xstilts.models import retrieval
@@ -41,6 +42,26 @@ def _gold(spec: TaskSpec, features: dict[str, list], gold: Any, preds: list) -> 
     return features["gold"]
 
 
+# kind -> (model, spec, eval features, pad id, device, tag inventory, retrieval layer) -> predictions in the
+# format the task's metric reads (the predictors are looked up when called, so tests can replace them).
+Predictor = Callable[[Model, TaskSpec, dict[str, list], int, str, "tuple[str, ...] | None", int], list]
+PREDICTORS: dict[str, Predictor] = {
+    "classification": lambda m, spec, f, pad, device, labels, layer: predict_labels(
+        m, f["input_ids"], pad, device=device
+    ),
+    "multiple_choice": lambda m, spec, f, pad, device, labels, layer: predict_choices(
+        m, f["input_ids"], pad, device=device
+    ),
+    "tagging": lambda m, spec, f, pad, device, labels, layer: predict_tags(
+        m, f["input_ids"], f["word_starts"], _tag_labels(m, spec, labels), pad, device=device
+    ),
+    "span": lambda m, spec, f, pad, device, labels, layer: predict_spans(
+        m, f, pad, allow_no_answer=spec.no_answer, device=device
+    ),
+    "retrieval": lambda m, spec, f, pad, device, labels, layer: _retrieval(m, f, pad, device, layer),
+}
+
+
 def predict(
     model: Model,
     spec: TaskSpec,
@@ -52,18 +73,9 @@ def predict(
     layer: int = retrieval.DEFAULT_LAYER,
 ) -> list:
     """Predictions on eval features, in the format the task's metric reads."""
-    if spec.kind == "classification":
-        return predict_labels(model, features["input_ids"], pad_id, device=device)
-    if spec.kind == "multiple_choice":
-        return predict_choices(model, features["input_ids"], pad_id, device=device)
-    if spec.kind == "tagging":
-        inventory = _tag_labels(model, spec, labels)
-        return predict_tags(model, features["input_ids"], features["word_starts"], inventory, pad_id, device=device)
-    if spec.kind == "span":
-        return predict_spans(model, features, pad_id, allow_no_answer=spec.no_answer, device=device)
-    if spec.kind == "retrieval":
-        return _retrieval(model, features, pad_id, device, layer)
-    raise ValueError(f"task {spec.name!r}: kind {spec.kind!r} has no evaluation")
+    if spec.kind not in PREDICTORS:
+        raise ValueError(f"task {spec.name!r}: kind {spec.kind!r} has no evaluation")
+    return PREDICTORS[spec.kind](model, spec, features, pad_id, device, labels, layer)
 
 
 def evaluate_split(

@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from xstilts.tasks.languages import JOSHI_CLASS
-from xstilts.tasks.registry import TaskSpec, build_registry, get_task, unknown_name_message
+from xstilts.tasks.registry import BASELINE, TaskSpec, build_registry, get_task, unknown_name_message
 
 TRAINABLE_KINDS = ("classification", "multiple_choice", "span", "tagging", "multitask", "none")
 
@@ -78,7 +78,7 @@ class Intermediate(Strict):
             spec = get_task(registry, name, role="intermediate")
             if spec.kind not in TRAINABLE_KINDS:
                 raise ValueError(f"intermediate task {name!r} ({spec.kind}) cannot be trained")
-        if (info.context or {}).get("require_baseline") and "none" not in v:
+        if (info.context or {}).get("require_baseline") and BASELINE not in v:
             # `xstilts run`'s report compares every winner with this baseline
             raise ValueError(f"`xstilts run` reports against the 'none' baseline, so it must be listed (value: {v})")
         return v

@@ -15,6 +15,7 @@ from xstilts.search.trainable import intermediate_config, trial_seed
 from xstilts.tasks.files import atomic_path
 from xstilts.tasks.languages import resource_tier
 from xstilts.tasks.metrics import get_metric
+from xstilts.tasks.registry import BASELINE
 
 
 def materialize_encoder(plan: TrialPlan, run_dir: RunDir, winner: dict) -> str:
@@ -22,7 +23,7 @@ def materialize_encoder(plan: TrialPlan, run_dir: RunDir, winner: dict) -> str:
     from its Ray checkpoint at the winner's step, else retrained to that step with the trial's config and
     seed (the same batches and schedule as the trial)."""
     torch.set_num_threads(plan.threads)
-    if winner["intermediate_task"] == "none":
+    if winner["intermediate_task"] == BASELINE:
         return plan.encoder
     out = run_dir.encoder_dir(winner["name"])
     if (out / "config.json").is_file():

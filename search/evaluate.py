@@ -17,7 +17,7 @@ from pathlib import Path
 from xstilts.search.config import Experiment, experiment_from_record
 from xstilts.search.results import milestones_from_ledger
 from xstilts.search.rundir import RunDir, RunDirError
-from xstilts.tasks.registry import TaskSpec
+from xstilts.tasks.registry import BASELINE, TaskSpec
 
 
 class EvaluationFailed(RuntimeError):
@@ -44,14 +44,14 @@ def select_winners(milestones: list[dict], metric: str, durations: bool) -> list
     groups: dict[tuple[str, int | None], dict] = {}
     for m in milestones:
         task = m["config"]["intermediate_task"]
-        keys = [(task, None)] + ([(task, m["step"])] if durations and task != "none" else [])
+        keys = [(task, None)] + ([(task, m["step"])] if durations and task != BASELINE else [])
         for key in keys:
             if key not in groups or score(m) > score(groups[key]):
                 groups[key] = m
     winners = []
     for (task, step), m in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1)):
-        if task == "none":
-            winners.append(Winner("none", "baseline", task, 0, m["trial_id"], m["config"]))
+        if task == BASELINE:
+            winners.append(Winner(BASELINE, "baseline", task, 0, m["trial_id"], m["config"]))
         elif step is None:
             winners.append(Winner(f"{task}@best", "best", task, m["step"], m["trial_id"], m["config"]))
         else:

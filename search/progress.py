@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.table import Table
 
 from xstilts.search.rundir import RunDir
+from xstilts.tasks.registry import BASELINE
 
 STATE_STYLE = {"pending": "dim", "running": "cyan", "done": "green", "stopped (ASHA)": "yellow", "error": "red"}
 
@@ -151,7 +152,7 @@ class ProgressView(TrialProgressCallback):
     # -- output ----------------------------------------------------------------------------------
     def _describe(self, trial: Trial) -> str:
         row = self._row(trial)
-        if row["task"] == "none":
+        if row["task"] == BASELINE:
             return "no intermediate task"
         return f"{row['task']} for {row['max_steps']} steps, lr {row['lr']:.2e}, batch {row['batch_size']}"
 
@@ -176,14 +177,14 @@ class ProgressView(TrialProgressCallback):
             table.add_column(col, justify="right" if col in ("step", "lr", "batch", "mean", "low-res") else "left")
         for trial_id, row in self.rows.items():
             step = "—" if row["step"] is None else f"{row['step']}/{row['max_steps'] if row['task'] != 'none' else 0}"
-            lr = "—" if row["task"] == "none" or row["lr"] is None else f"{row['lr']:.1e}"
+            lr = "—" if row["task"] == BASELINE or row["lr"] is None else f"{row['lr']:.1e}"
             mark = " ★" if self.best and self.best[1] == trial_id else ""
             table.add_row(
                 trial_id + mark,
                 row["task"],
                 step,
                 lr,
-                "—" if row["task"] == "none" else str(row["batch_size"]),
+                "—" if row["task"] == BASELINE else str(row["batch_size"]),
                 _fmt(row["mean"]),
                 _fmt(row["low"]),
                 f"{_fmt(row['worst'])} {row['worst_lang']}".strip(),

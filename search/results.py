@@ -11,6 +11,7 @@ import pyarrow as pa
 from xstilts.search.ledger import PROBE_PREFIX
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.languages import resource_tier
+from xstilts.tasks.registry import BASELINE
 
 
 @dataclass
@@ -58,7 +59,7 @@ def summarize(run_dir: RunDir, metric: str, trials: set[str] | None = None) -> S
         return max(scored, key=lambda r: r["metrics"][metric]) if scored else None
 
     return SearchResult(
-        run_dir, ms, best_of(ms), best_of([r for r in ms if r["config"]["intermediate_task"] == "none"]), metric
+        run_dir, ms, best_of(ms), best_of([r for r in ms if r["config"]["intermediate_task"] == BASELINE]), metric
     )
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from xstilts.tasks.registry import BASELINE
+
 MAX_REDRAWS = 50
 
 
@@ -30,7 +32,7 @@ class OptunaWithBaseline(OptunaSearch):
         for _ in range(MAX_REDRAWS):
             if (
                 config is None
-                or config.get("intermediate_task") != "none"
+                or config.get("intermediate_task") != BASELINE
                 or len(self._baseline_ids) < self._baseline_runs
             ):
                 break
@@ -43,7 +45,7 @@ class OptunaWithBaseline(OptunaSearch):
             config = super().suggest(trial_id)
         if config is None:
             return None
-        if config.get("intermediate_task") == "none":
+        if config.get("intermediate_task") == BASELINE:
             self._baseline_ids.append(trial_id)
         self._suggested += 1
         return {**config, "seed": self._seed_base + self._suggested - 1}

@@ -11,7 +11,7 @@ from xstilts.search.ledger import PersistentASHA
 from xstilts.search.plan import TrialPlan, make_plan
 from xstilts.search.results import SearchResult, results_table, summarize
 from xstilts.search.rundir import RunDir
-from xstilts.tasks.registry import TaskSpec
+from xstilts.tasks.registry import BASELINE, TaskSpec
 
 RAY_ENV = {  # quiet Ray's own console output; the ProgressView callback shows progress instead
     "RAY_AIR_NEW_OUTPUT": "0",
@@ -44,11 +44,11 @@ def _param_space(exp: Experiment) -> dict:
 
 def _baseline_point(exp: Experiment) -> list[dict]:
     """Evaluate the no-intermediate baseline first, so every sweep can be compared with it."""
-    if "none" not in exp.intermediate.tasks:
+    if BASELINE not in exp.intermediate.tasks:
         return []
     return [
         {
-            "intermediate_task": "none",
+            "intermediate_task": BASELINE,
             "intermediate_steps": min(exp.intermediate.steps),
             "lr": exp.search.space.lr.low,
             "batch_size": exp.search.space.batch_size[0],

@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 from xstilts.tasks.metrics import METRICS
 from xstilts.tasks.names import UnknownNameError, unknown_name_message
 
-__all__ = ["TASKS", "Location", "TaskSpec", "UnknownNameError", "build_registry", "get_task", "unknown_name_message"]
+__all__ = [
+    "BASELINE",
+    "TASKS",
+    "Location",
+    "TaskSpec",
+    "UnknownNameError",
+    "build_registry",
+    "get_task",
+    "unknown_name_message",
+]
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 UPOS = tuple("ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split())
@@ -35,6 +44,7 @@ TATOEBA_LANGS = tuple(
     "zh".split()
 )
 
+BASELINE = "none"  # the no-intermediate task: every winner and every summary is compared with it
 KINDS = ("classification", "multiple_choice", "span", "tagging", "retrieval", "multitask", "none")
 # How a split's files are laid out and read (tasks/loading.py has one reader per format):
 # jsonl: the hub's rows as JSON lines; ccg: jiant's CCGbank lines 'tokens TAB supertags';
