@@ -26,7 +26,7 @@ def materialize_encoder(plan: TrialPlan, run_dir: RunDir, winner: dict) -> str:
     if winner["intermediate_task"] == BASELINE:
         return plan.encoder
     out = run_dir.encoder_dir(winner["name"])
-    if (out / "config.json").is_file():
+    if run_dir.has_encoder(winner["name"]):
         return str(out)
     task = plan.registry[winner["intermediate_task"]]
     ckpt = run_dir.trial_checkpoint(winner["trial_id"], winner["step"], lambda c: read_state(c)["step"])

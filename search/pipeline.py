@@ -95,5 +95,5 @@ def load_results(run_dir: Path | str) -> Results:
     milestones = rd.read_results()
     if milestones is None:
         raise FileNotFoundError(f"{rd.results_path}: no sweep results here (run `xstilts sweep` first)")
-    evaluation = rd.read_evaluation() if rd.evaluation_path.exists() else pd.DataFrame()
+    evaluation = rd.read_evaluation() if rd.has_evaluation() else pd.DataFrame()
     return Results(milestones, evaluation)

@@ -55,6 +55,9 @@ class RunDir:
     def name(self) -> str:
         return self.path.name
 
+    def exists(self) -> bool:
+        return self.path.exists()
+
     # -- experiment metadata ---------------------------------------------------------------------
     def has_meta(self) -> bool:
         return (self.path / EXPERIMENT_JSON).is_file()
@@ -174,13 +177,19 @@ class RunDir:
         """evaluation.parquet as a pandas DataFrame; RunDirError before the evaluation wrote it."""
         import pandas as pd
 
-        if not self.evaluation_path.exists():
+        if not self.has_evaluation():
             raise RunDirError(f"{self.evaluation_path}: no evaluation yet (run `xstilts evaluate` first)")
         return pd.read_parquet(self.evaluation_path)
 
     def encoder_dir(self, winner: str) -> Path:
         """Where a winner's intermediate encoder is saved (save_pretrained) for its evaluation jobs."""
         return self.path / EVAL_DIR / "encoders" / winner
+
+    def has_encoder(self, winner: str) -> bool:
+        return (self.encoder_dir(winner) / "config.json").is_file()
+
+    def has_evaluation(self) -> bool:
+        return self.evaluation_path.is_file()
 
     # -- report ----------------------------------------------------------------------------------
     @property

@@ -154,7 +154,7 @@ def run_search(
     can_restore = run_dir.can_restore()
     if resume is True and not can_restore:
         raise ConfigError(f"{run_dir.path}: no sweep to resume")
-    if resume is False and run_dir.path.exists():
+    if resume is False and run_dir.exists():
         raise ConfigError(f"{run_dir.path}: already exists; resume it or choose another name")
     _check_same_experiment(exp, run_dir)
     plan = make_plan(exp, base, registry)  # every split checked; the driver keeps no features

@@ -41,3 +41,24 @@ def test_label_out_of_range(tmp_path, local_copy):
     (local_copy / "facebook/xnli/de/validation.jsonl").write_text('{"premise": "a b", "hypothesis": "a", "label": 7}\n')
     path = write_experiments(tmp_path, {"source": str(local_copy)})
     assert_rejected(invoke("sweep", path), tmp_path, "facebook/xnli/de/validation.jsonl", "label 7 outside 0..2")
+
+
+def test_evaluation_checks_every_split_before_ray_starts(tmp_path, local_copy):
+    """A test file that only the evaluation reads (UDPOS is not probed by the sweep) fails `xstilts evaluate`
+    up front: one line naming the file, exit 2, no winners.json and no Ray task."""
+    from xstilts.search.config import load_experiment
+    from xstilts.search.rundir import RunDir
+
+    (local_copy / "google/xtreme/udpos.Greek/test.jsonl").unlink()
+    path = write_experiments(tmp_path, {"source": str(local_copy), "intermediate": {"tasks": ["mnli", "none"]}})
+    exp, base = load_experiment(path)
+    run_dir = RunDir(tmp_path / "runs" / "offline")
+    run_dir.write_meta("offline", exp.digest(), base, exp.model_dump())
+    config = {"intermediate_task": "none", "intermediate_steps": 100, "lr": 1e-3, "batch_size": 8, "seed": 0}
+    metrics = {"step": 0, "mean": 40.0, "low_resource_mean": 35.0, "worst": 30.0, "worst_lang": "sw"}
+    run_dir.append_event({"event": "result", "trial_id": "t0", "step": 0, "config": config, "metrics": metrics})
+    result = invoke("evaluate", run_dir.path)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "udpos.Greek/test.jsonl" in lines[0] and "file not found" in lines[0]
+    assert not (run_dir.path / "evaluation").exists()

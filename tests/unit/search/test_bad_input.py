@@ -87,3 +87,15 @@ def test_changed_config_refuses_to_resume(tmp_path):
     result = invoke("sweep", path)
     assert result.exit_code == 2 and "config changed" in result.stderr
     assert sorted(p.name for p in exp_dir.iterdir()) == ["xstilts-experiment.json"]
+
+
+def test_every_error_of_the_experiment_in_one_line(tmp_path):
+    path = write_experiments(tmp_path, {"source": "./no-such-data", "search": {"num_samples": 0}, "seed": "x"})
+    assert_rejected(
+        invoke("sweep", path),
+        tmp_path,
+        str(path),
+        "offline.source: directory not found",
+        "offline.search.num_samples",
+        "offline.seed",
+    )
