@@ -46,20 +46,12 @@ def tok():
 def encoder_dir(tmp_path_factory, tok):
     from transformers import AutoModelForMaskedLM, XLMRobertaConfig
 
-    config = XLMRobertaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=MAX_LEN + 2,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        type_vocab_size=1,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
+    # fmt: off
+    config = XLMRobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                              intermediate_size=64, max_position_embeddings=MAX_LEN + 2, pad_token_id=1,
+                              bos_token_id=0, eos_token_id=2, type_vocab_size=1, hidden_dropout_prob=0.0,
+                              attention_probs_dropout_prob=0.0)
+    # fmt: on
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("encoder")
     AutoModelForMaskedLM.from_config(config).save_pretrained(str(out))

@@ -10,16 +10,10 @@ from xstilts.tasks.world_spec import WORLD_TASKS, WorldSpec
 
 pytestmark = pytest.mark.integration
 REG = build_registry()
-SMALL = WorldSpec(
-    seed=3,
-    languages=("en", "de", "ru", "sw"),
-    intermediate_train=60,
-    intermediate_dev=20,
-    target_train=30,
-    target_dev=20,
-    target_test=20,
-    text_class5=80,
-)
+# fmt: off
+SMALL = WorldSpec(seed=3, languages=("en", "de", "ru", "sw"), intermediate_train=60, intermediate_dev=20,
+                  target_train=30, target_dev=20, target_test=20, text_class5=80)
+# fmt: on
 
 
 def test_world_is_seeded_and_written_once(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.tasks.test_hub_source import INTERNAL
 from xstilts.tasks.languages import ISO3, JOSHI_CLASS, LANG_NAME, SCRIPT
 from xstilts.tasks.loading import DataSource, load_split, local_paths, read_bucc
 from xstilts.tasks.registry import NER, UPOS, build_registry
@@ -26,25 +27,12 @@ from xstilts.tasks.world_spec import WORLD_TASKS, WorldSpec
 
 pytestmark = pytest.mark.integration
 REG = build_registry()
-SPEC = WorldSpec(
-    seed=1,
-    languages=("en", "de", "ru", "zh", "ar", "sw"),
-    intermediate_train=600,
-    intermediate_dev=150,
-    target_train=300,
-    target_dev=60,
-    target_test=60,
-    text_class5=200,
-)
+# fmt: off
+SPEC = WorldSpec(seed=1, languages=("en", "de", "ru", "zh", "ar", "sw"), intermediate_train=600, intermediate_dev=150,
+                 target_train=300, target_dev=60, target_test=60, text_class5=200)
+# fmt: on
 TARGETS = tuple(t for t in WORLD_TASKS if REG[t].role == "target")
 HUB_ROWS = json.loads((Path(__file__).parents[1] / "fixtures" / "hub_rows.json").read_text())
-INTERNAL = {
-    "classification": {"text_a", "label"},
-    "multiple_choice": {"context", "question", "choices", "label"},
-    "span": {"id", "context", "question", "answers"},
-    "tagging": {"tokens", "tags"},
-    "retrieval": {"text_a", "text_b"},
-}
 ADJ = set(ADJECTIVES) | {"good", "wonderful", "bad", "terrible"}
 NOUNS = set(AGENTS) | set(OBJECTS) | set(NAMES)
 
