@@ -8,8 +8,9 @@ import ctypes.util
 import gc
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -42,11 +43,27 @@ class TrainConfig:
     bf16: bool = True  # autocast to bf16 where CUDA supports it; fp32 on CPU
 
 
+class OutOfMemory(RuntimeError):
+    """CUDA ran out of memory in a training step; the message gives the batch size that did not fit."""
+
+
 @dataclass
 class TrainResult:
     steps: int
     final_loss: float
     seconds: float
+
+
+def cap_micro_batch(cfg: TrainConfig, cap: int | None) -> TrainConfig:
+    """The same recipe with micro-batches of at most `cap` examples (None: as it is): the effective batch
+    (batch_size x grad_accum) is kept, split into more micro-batches (the largest divisor <= cap), so trials
+    that share a GPU fit in memory and each step still sees the same examples (the multi-task mixture draws
+    its task per micro-batch)."""
+    if cap is None or cfg.batch_size <= cap:
+        return cfg
+    effective = cfg.batch_size * cfg.grad_accum
+    micro = max(d for d in range(1, cap + 1) if effective % d == 0)
+    return replace(cfg, batch_size=micro, grad_accum=effective // micro)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -121,6 +138,50 @@ class Snapshot:
         save_checkpoint(out_dir, self.model, self.optimizer, self.scheduler, self.step, extra)
 
 
+def _step_batches(data: dict[str, list], collate: Collate, cfg: TrainConfig, step: int) -> list[Batch]:
+    """The micro-batches of optimizer step `step`: a pure function of the step, so a resumed run (or a
+    prefetching one) sees exactly the batches an uninterrupted run would."""
+    n = len(next(iter(data.values())))
+    out = []
+    for micro in range(cfg.grad_accum):
+        k = step * cfg.grad_accum + micro
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + k)
+        out.append(collate(data, batch_indices(n, cfg.batch_size, cfg.seed, k), gen))
+    return out
+
+
+def _batches(
+    data: dict[str, list], collate: Collate, cfg: TrainConfig, first: int, last: int, device: torch.device
+) -> Iterator[list[Batch]]:
+    """Each step's micro-batches on `device`, from step `first` to `last`. On CUDA the next step's batches are
+    collated by a background thread while the current step runs, and copied from pinned host memory without
+    blocking; on CPU they are made in order, in this thread."""
+    if device.type != "cuda":
+        for step in range(first, last):
+            yield [{k: v.to(device) for k, v in b.items()} for b in _step_batches(data, collate, cfg, step)]
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xstilts-batches") as pool:
+        ahead = pool.submit(_step_batches, data, collate, cfg, first) if first < last else None
+        for step in range(first, last):
+            assert ahead is not None
+            batches = ahead.result()
+            ahead = pool.submit(_step_batches, data, collate, cfg, step + 1) if step + 1 < last else None
+            yield [{k: v.pin_memory().to(device, non_blocking=True) for k, v in b.items()} for b in batches]
+
+
+def _optimizer(model: Model, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW without weight decay on biases and LayerNorms; the fused CUDA kernel where the build has it."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if device.type == "cuda":
+        try:
+            return torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
+        except (RuntimeError, TypeError):  # a build or device without the fused kernel
+            pass
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
 def train(
     model: Model,
     data: dict[str, list],
@@ -139,12 +200,7 @@ def train(
     last = cfg.max_steps if stop_at is None else min(stop_at, cfg.max_steps)
     device = resolve_device(cfg.device)
     model.to(device).train()
-    n = len(next(iter(data.values())))
-    decay = [p for p in model.parameters() if p.ndim >= 2]  # no weight decay on biases and LayerNorms
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
-    )
+    optimizer = _optimizer(model, cfg, device)
     warmup = int(cfg.warmup_ratio * cfg.max_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup, cfg.max_steps))
     step = 0
@@ -154,18 +210,22 @@ def train(
         scheduler.load_state_dict(resume.scheduler)
         torch.set_rng_state(resume.torch_rng)
         step = resume.step
-    gen = torch.Generator().manual_seed(cfg.seed)
-    t0, loss_value = time.perf_counter(), math.nan
-    while step < last:
-        loss_sum = 0.0
-        for micro in range(cfg.grad_accum):
-            idx = batch_indices(n, cfg.batch_size, cfg.seed, step * cfg.grad_accum + micro)
-            gen.manual_seed(cfg.seed * 1_000_003 + step * cfg.grad_accum + micro)
-            batch = {k: v.to(device) for k, v in collate(data, idx, gen).items()}
-            with autocast(device, cfg.bf16):
-                loss = model(**batch).loss / cfg.grad_accum
-            loss.backward()
-            loss_sum += loss.item()
+    t0, loss_value = time.perf_counter(), torch.tensor(math.nan, dtype=torch.float64)
+    for batches in _batches(data, collate, cfg, step, last, device):
+        # the loss stays on the device (float64, so the sum is the one Python floats gave): no host sync
+        # per micro-step; it is read once, at the end
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        for batch in batches:
+            try:
+                with autocast(device, cfg.bf16):
+                    loss = model(**batch).loss / cfg.grad_accum
+                loss.backward()
+            except torch.cuda.OutOfMemoryError as exc:
+                raise OutOfMemory(
+                    f"CUDA out of memory at batch size {cfg.batch_size} ({cfg.grad_accum} micro-batch(es) a step) "
+                    f"at step {step}: lower the batch size, or cap it with resources.max_micro_batch"
+                ) from exc
+            loss_sum += loss.detach().double()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
@@ -177,4 +237,4 @@ def train(
             on_eval(Snapshot(model, optimizer, scheduler, step))
             model.train()
     model.eval()
-    return TrainResult(steps=step, final_loss=loss_value, seconds=time.perf_counter() - t0)
+    return TrainResult(steps=step, final_loss=float(loss_value.item()), seconds=time.perf_counter() - t0)

@@ -151,6 +151,9 @@ class Resources(Strict):
 
     cpu: float = Field(default=1, gt=0)
     gpu: float = Field(default=0, ge=0)
+    # at most this many examples a forward pass (None: no cap); a larger batch is split into micro-batches
+    # with the same effective size, so trials sharing a GPU fit in memory (models.train.cap_micro_batch)
+    max_micro_batch: int | None = Field(default=None, gt=0)
 
 
 class Encoder(Strict):

@@ -107,7 +107,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
     """
     import ray
 
-    from xstilts.models.train import TrainConfig
+    from xstilts.models.train import TrainConfig, cap_micro_batch
     from xstilts.search.eval_jobs import evaluate_targets, materialize_encoder
     from xstilts.search.plan import make_plan
     from xstilts.search.progress import JobProgress
@@ -124,6 +124,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
     run_dir.write_winners([asdict(w) for w in winners])
     ev = exp.evaluation
     recipe = TrainConfig(max_steps=ev.steps, lr=ev.lr, batch_size=ev.batch_size, device=exp.device)
+    recipe = cap_micro_batch(recipe, ev.resources.max_micro_batch)
     seeds = [exp.seed + i for i in range(ev.seeds)]
     init_ray(address, exp)
     view = progress or JobProgress("xstilts evaluate")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xstilts.models.recipe import TrainingSetup, clear_feature_cache, features_for, setup_training
-from xstilts.models.train import TrainConfig
+from xstilts.models.train import TrainConfig, cap_micro_batch
 from xstilts.search.config import Experiment
 from xstilts.search.splits import Registry, Split, sweep_splits
 from xstilts.tasks.languages import low_resource_langs
@@ -35,6 +35,7 @@ class TrialPlan:
     threads: int
     seed: int
     device: str
+    max_micro_batch: int | None = None  # resources.max_micro_batch
 
     def setup_training(self, spec: TaskSpec, seed: int, checkpoint: str | None = None) -> TrainingSetup:
         """The recipe's set-up of an intermediate task (the multi-task mixture: its members) on this plan's
@@ -104,6 +105,7 @@ def make_plan(
     recipe = TrainConfig(
         max_steps=exp.target.steps, lr=exp.target.lr, batch_size=exp.target.batch_size, seed=exp.seed, device=exp.device
     )
+    recipe = cap_micro_batch(recipe, exp.resources.max_micro_batch)
     return TrialPlan(
         encoder=encoder,
         source=source,
@@ -115,6 +117,7 @@ def make_plan(
         multitask_cap=exp.intermediate.multitask_cap,
         retrieval_layer=exp.target.retrieval_layer,
         threads=max(1, int(exp.resources.cpu)),
+        max_micro_batch=exp.resources.max_micro_batch,
         seed=exp.seed,
         device=exp.device,
     )

@@ -15,7 +15,7 @@ from ray import tune
 from xstilts.models.checkpoint import load_resume, read_state
 from xstilts.models.heads import auto_class, quiet_transformers
 from xstilts.models.recipe import probe_targets
-from xstilts.models.train import Model, Snapshot, TrainConfig, release_memory, train
+from xstilts.models.train import Model, Snapshot, TrainConfig, cap_micro_batch, release_memory, train
 from xstilts.models.transfer import fork_and_evaluate
 from xstilts.search.plan import TrialPlan
 
@@ -29,8 +29,8 @@ def trial_seed(base: int, trial_id: str, config: dict) -> int:
 
 
 def intermediate_config(plan: TrialPlan, config: dict, seed: int) -> TrainConfig:
-    """The training recipe of a trial's sampled config."""
-    return TrainConfig(
+    """The training recipe of a trial's sampled config (micro-batches capped by resources.max_micro_batch)."""
+    cfg = TrainConfig(
         max_steps=config["intermediate_steps"],
         lr=config["lr"],
         batch_size=config["batch_size"],
@@ -38,6 +38,7 @@ def intermediate_config(plan: TrialPlan, config: dict, seed: int) -> TrainConfig
         device=plan.device,
         eval_every=plan.milestone_every,
     )
+    return cap_micro_batch(cfg, plan.max_micro_batch)
 
 
 def run_trial(config: dict, plan: TrialPlan) -> None:

@@ -129,3 +129,50 @@ def test_bf16_autocast_on_cuda():
     cfg = TrainConfig(max_steps=3, batch_size=8, device="cuda")
     result = train(tiny_model(), toy_data(), classification_collate(1), cfg)
     assert math.isfinite(result.final_loss)
+
+
+def test_micro_batch_cap_keeps_the_effective_batch():
+    from xstilts.models.train import cap_micro_batch
+
+    cfg = TrainConfig(max_steps=1, batch_size=32, grad_accum=1)
+    assert cap_micro_batch(cfg, None) == cfg and cap_micro_batch(cfg, 32) == cfg
+    assert (cap_micro_batch(cfg, 16).batch_size, cap_micro_batch(cfg, 16).grad_accum) == (16, 2)
+    assert (cap_micro_batch(cfg, 12).batch_size, cap_micro_batch(cfg, 12).grad_accum) == (8, 4)  # a divisor
+    two = TrainConfig(max_steps=1, batch_size=24, grad_accum=2)
+    assert (cap_micro_batch(two, 10).batch_size, cap_micro_batch(two, 10).grad_accum) == (8, 6)
+    # the capped run sees the same examples each step and ends where the uncapped one does
+    data = toy_data()
+    big, small = tiny_model(dropout=0.0), tiny_model(dropout=0.0)
+    train(big, data, classification_collate(1), TrainConfig(max_steps=3, batch_size=8, seed=2, device="cpu"))
+    capped = cap_micro_batch(TrainConfig(max_steps=3, batch_size=8, seed=2, device="cpu"), 4)
+    train(small, data, classification_collate(1), capped)
+    for a, b in zip(big.state_dict().values(), small.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_a_trial_s_sampled_batch_is_capped(tmp_path):
+    from types import SimpleNamespace
+
+    from xstilts.search.trainable import intermediate_config
+
+    plan = SimpleNamespace(device="cpu", milestone_every=100, max_micro_batch=16)
+    cfg = intermediate_config(plan, {"intermediate_steps": 200, "lr": 1e-3, "batch_size": 32}, seed=4)
+    assert (cfg.batch_size, cfg.grad_accum, cfg.max_steps, cfg.seed) == (16, 2, 200, 4)
+
+
+def test_cuda_out_of_memory_names_the_batch_size(monkeypatch):
+    from xstilts.models.train import OutOfMemory
+
+    model = tiny_model()
+
+    def no_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(model, "forward", no_memory)
+    with pytest.raises(OutOfMemory, match=r"CUDA out of memory at batch size 8 \(2 micro-batch"):
+        train(
+            model,
+            toy_data(),
+            classification_collate(1),
+            TrainConfig(max_steps=2, batch_size=8, grad_accum=2, device="cpu"),
+        )
