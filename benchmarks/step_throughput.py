@@ -20,7 +20,8 @@ import time
 import torch
 
 from xstilts.models.predict import classification_collate
-from xstilts.models.train import TrainConfig, batch_indices, lr_lambda, resolve_device, train
+from xstilts.models.sampling import batch_indices
+from xstilts.models.train import TrainConfig, lr_lambda, resolve_device, train
 
 PAD = 1
 

@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import torch
 
 from xstilts.models.checkpoint import Resume, save_checkpoint
+from xstilts.models.sampling import Sampler, sampler
 
 # A transformers model (PreTrainedModel, or the multi-task model): typed Any, since its attributes (config,
 # base_model, save_pretrained, outputs' logits) are not known to torch.nn.Module's type information.
@@ -41,6 +41,7 @@ class TrainConfig:
     eval_every: int = 0  # 0: only at the end
     device: str = "auto"  # auto | cpu | cuda
     bf16: bool = True  # autocast to bf16 where CUDA supports it; fp32 on CPU
+    group_by_length: bool = False  # batches of similar length (less padding); models/sampling.py
 
 
 class OutOfMemory(RuntimeError):
@@ -103,20 +104,6 @@ def _libc():
 _LIBC = _libc()
 
 
-def batch_indices(n: int, batch_size: int, seed: int, micro_step: int) -> list[int]:
-    """Indices of micro-batch `micro_step` in an endless stream of seeded epoch permutations.
-
-    A pure function of its arguments, so a resumed run sees exactly the batches it would have seen.
-    """
-    start = micro_step * batch_size
-    out: list[int] = []
-    while len(out) < batch_size:
-        epoch, offset = divmod(start + len(out), n)
-        perm = np.random.default_rng([seed, epoch]).permutation(n)
-        out.extend(perm[offset : offset + batch_size - len(out)].tolist())
-    return out
-
-
 def lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
     """Linear warm-up to 1, then linear decay to 0 at `total`."""
 
@@ -138,15 +125,14 @@ class Snapshot:
         save_checkpoint(out_dir, self.model, self.optimizer, self.scheduler, self.step, extra)
 
 
-def _step_batches(data: dict[str, list], collate: Collate, cfg: TrainConfig, step: int) -> list[Batch]:
+def _step_batches(data: dict[str, list], collate: Collate, cfg: TrainConfig, rows: Sampler, step: int) -> list[Batch]:
     """The micro-batches of optimizer step `step`: a pure function of the step, so a resumed run (or a
     prefetching one) sees exactly the batches an uninterrupted run would."""
-    n = len(next(iter(data.values())))
     out = []
     for micro in range(cfg.grad_accum):
         k = step * cfg.grad_accum + micro
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + k)
-        out.append(collate(data, batch_indices(n, cfg.batch_size, cfg.seed, k), gen))
+        out.append(collate(data, rows(k), gen))
     return out
 
 
@@ -156,16 +142,17 @@ def _batches(
     """Each step's micro-batches on `device`, from step `first` to `last`. On CUDA the next step's batches are
     collated by a background thread while the current step runs, and copied from pinned host memory without
     blocking; on CPU they are made in order, in this thread."""
+    rows = sampler(data, cfg.batch_size, cfg.seed, cfg.group_by_length)
     if device.type != "cuda":
         for step in range(first, last):
-            yield [{k: v.to(device) for k, v in b.items()} for b in _step_batches(data, collate, cfg, step)]
+            yield [{k: v.to(device) for k, v in b.items()} for b in _step_batches(data, collate, cfg, rows, step)]
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xstilts-batches") as pool:
-        ahead = pool.submit(_step_batches, data, collate, cfg, first) if first < last else None
+        ahead = pool.submit(_step_batches, data, collate, cfg, rows, first) if first < last else None
         for step in range(first, last):
             assert ahead is not None
             batches = ahead.result()
-            ahead = pool.submit(_step_batches, data, collate, cfg, step + 1) if step + 1 < last else None
+            ahead = pool.submit(_step_batches, data, collate, cfg, rows, step + 1) if step + 1 < last else None
             yield [{k: v.pin_memory().to(device, non_blocking=True) for k, v in b.items()} for b in batches]
 
 

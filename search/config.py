@@ -69,6 +69,7 @@ class Intermediate(Strict):
     steps: list[int] = Field(default=[100, 200, 300], min_length=1)
     milestone_every: int = Field(default=100, gt=0)
     multitask_cap: int = Field(default=2**14, gt=0)  # examples-proportional mixing limit (models/multitask.py)
+    group_by_length: bool = False  # batches of rows of similar length (less padding; models/sampling.py)
 
     @field_validator("tasks")
     @classmethod

@@ -36,6 +36,7 @@ class TrialPlan:
     seed: int
     device: str
     max_micro_batch: int | None = None  # resources.max_micro_batch
+    group_by_length: bool = False  # intermediate.group_by_length
 
     def setup_training(self, spec: TaskSpec, seed: int, checkpoint: str | None = None) -> TrainingSetup:
         """The recipe's set-up of an intermediate task (the multi-task mixture: its members) on this plan's
@@ -118,6 +119,7 @@ def make_plan(
         retrieval_layer=exp.target.retrieval_layer,
         threads=max(1, int(exp.resources.cpu)),
         max_micro_batch=exp.resources.max_micro_batch,
+        group_by_length=exp.intermediate.group_by_length,
         seed=exp.seed,
         device=exp.device,
     )

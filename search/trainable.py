@@ -37,6 +37,7 @@ def intermediate_config(plan: TrialPlan, config: dict, seed: int) -> TrainConfig
         seed=seed,
         device=plan.device,
         eval_every=plan.milestone_every,
+        group_by_length=plan.group_by_length,
     )
     return cap_micro_batch(cfg, plan.max_micro_batch)
 

@@ -7,7 +7,8 @@ import torch
 from xstilts.models.checkpoint import load_resume
 from xstilts.models.heads import load_for_task, save_encoder, transfer_encoder
 from xstilts.models.predict import classification_collate, mlm_collate
-from xstilts.models.train import TrainConfig, autocast, batch_indices, lr_lambda, resolve_device, train
+from xstilts.models.sampling import batch_indices
+from xstilts.models.train import TrainConfig, autocast, lr_lambda, resolve_device, train
 from xstilts.tasks.registry import build_registry
 
 pytestmark = pytest.mark.integration
@@ -65,8 +66,10 @@ def test_grad_accumulation_matches_a_bigger_batch():
         assert torch.allclose(p, q, atol=1e-5)
 
 
-def test_resume_from_checkpoint_equals_uninterrupted(tmp_path):
-    data, cfg = toy_data(), TrainConfig(max_steps=12, lr=5e-3, batch_size=8, seed=3, device="cpu", eval_every=6)
+@pytest.mark.parametrize("grouped", [False, True])
+def test_resume_from_checkpoint_equals_uninterrupted(tmp_path, grouped):
+    data = toy_data()
+    cfg = TrainConfig(max_steps=12, lr=5e-3, batch_size=8, seed=3, device="cpu", eval_every=6, group_by_length=grouped)
     full = tiny_model()
     train(full, data, classification_collate(1), cfg)
 
@@ -155,9 +158,9 @@ def test_a_trial_s_sampled_batch_is_capped(tmp_path):
 
     from xstilts.search.trainable import intermediate_config
 
-    plan = SimpleNamespace(device="cpu", milestone_every=100, max_micro_batch=16)
+    plan = SimpleNamespace(device="cpu", milestone_every=100, max_micro_batch=16, group_by_length=True)
     cfg = intermediate_config(plan, {"intermediate_steps": 200, "lr": 1e-3, "batch_size": 32}, seed=4)
-    assert (cfg.batch_size, cfg.grad_accum, cfg.max_steps, cfg.seed) == (16, 2, 200, 4)
+    assert (cfg.batch_size, cfg.grad_accum, cfg.max_steps, cfg.seed, cfg.group_by_length) == (16, 2, 200, 4, True)
 
 
 def test_cuda_out_of_memory_names_the_batch_size(monkeypatch):

@@ -1,0 +1,69 @@
+"""Padding share (pad tokens / all tokens, each batch padded to its longest row) of the offline world's
+span-QA and tagging training sets, with plain seeded batches and with length-grouped ones
+(`intermediate.group_by_length`); prints one JSON line with the ratio grouped / plain per task.
+
+    .venv/bin/python benchmarks/padding.py [--batch-size 16] [--steps 300]
+
+Needs the offline world and encoder (`xstilts prepare experiments.yaml`; built here when missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+from xstilts.models.recipe import features_for
+from xstilts.models.sampling import row_lengths, sampler
+from xstilts.search.config import load_experiment
+from xstilts.search.plan import resolve_encoder, resolve_source
+from xstilts.tasks.registry import build_registry
+
+REPO = Path(__file__).resolve().parents[1]
+TASKS = ("squad_v2", "xquad", "panx", "udpos")  # span QA (SQuAD 2.0, SQuAD 1.1 windows) and tagging
+
+
+def pad_share(lengths: list[int], batches: list[list[int]]) -> float:
+    pads = total = 0
+    for rows in batches:
+        width = max(lengths[i] for i in rows)
+        total += width * len(rows)
+        pads += sum(width - lengths[i] for i in rows)
+    return pads / total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=300)
+    args = ap.parse_args()
+    registry = build_registry()
+    exp, base = load_experiment(REPO / "experiments.yaml", "offline", registry=registry)
+    source = resolve_source(exp, base, registry, prepare=True)
+    encoder = resolve_encoder(exp, base, source, prepare=True)
+    out: dict = {
+        "benchmark": "padding",
+        "machine": platform.machine(),
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "seed": exp.seed,
+    }
+    for task in TASKS:
+        data = features_for(encoder, source, registry[task], "train", "en")
+        lengths = row_lengths(data) or []
+        share = {}
+        for grouped in (False, True):
+            rows = sampler(data, args.batch_size, exp.seed, grouped)
+            share[grouped] = pad_share(lengths, [rows(k) for k in range(args.steps)])
+        out[task] = {
+            "rows": len(lengths),
+            "pad_share_plain": round(share[False], 4),
+            "pad_share_grouped": round(share[True], 4),
+            "ratio_grouped_vs_plain": round(share[True] / share[False], 3) if share[False] else None,
+        }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
