@@ -15,22 +15,13 @@ import platform
 from pathlib import Path
 
 from xstilts.models.recipe import features_for
-from xstilts.models.sampling import row_lengths, sampler
+from xstilts.models.sampling import padding_share, row_lengths, sampler
 from xstilts.search.config import load_experiment
 from xstilts.search.plan import resolve_encoder, resolve_source
 from xstilts.tasks.registry import build_registry
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("squad_v2", "xquad", "panx", "udpos")  # span QA (SQuAD 2.0, SQuAD 1.1 windows) and tagging
-
-
-def pad_share(lengths: list[int], batches: list[list[int]]) -> float:
-    pads = total = 0
-    for rows in batches:
-        width = max(lengths[i] for i in rows)
-        total += width * len(rows)
-        pads += sum(width - lengths[i] for i in rows)
-    return pads / total
 
 
 def main() -> None:
@@ -55,7 +46,7 @@ def main() -> None:
         share = {}
         for grouped in (False, True):
             rows = sampler(data, args.batch_size, exp.seed, grouped)
-            share[grouped] = pad_share(lengths, [rows(k) for k in range(args.steps)])
+            share[grouped] = padding_share(lengths, [rows(k) for k in range(args.steps)])
         out[task] = {
             "rows": len(lengths),
             "pad_share_plain": round(share[False], 4),

@@ -53,6 +53,16 @@ class LengthGroupedBatches:
         return self._epoch(epoch)[position]
 
 
+def padding_share(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> float:
+    """Pad tokens / all tokens when each batch (row indices) is padded to its longest row."""
+    pads = total = 0
+    for rows in batches:
+        width = max(lengths[i] for i in rows)
+        total += width * len(rows)
+        pads += sum(width - lengths[i] for i in rows)
+    return pads / total
+
+
 def row_lengths(data: dict[str, list]) -> list[int] | None:
     """Each row's length in tokens (multiple choice: its longest choice), or None when rows have no ids."""
     if "input_ids" not in data:
