@@ -123,10 +123,11 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
 
 
 def _check_same_experiment(exp: Experiment, run_dir: RunDir) -> None:
-    if run_dir.has_meta() and run_dir.read_meta().get("digest") != exp.digest():
+    recorded = run_dir.read_meta().get("digest") if run_dir.has_meta() else exp.digest()
+    if recorded != exp.digest():
         raise ConfigError(
             f"{run_dir.path}: the experiment's config changed since this sweep started "
-            f"(digest {run_dir.read_meta().get('digest')} != {exp.digest()}); "
+            f"(digest {recorded} != {exp.digest()}); "
             "use another experiment name or remove the directory"
         )
 
