@@ -7,7 +7,7 @@ from typing import Any
 
 from xstilts.models import retrieval
 from xstilts.models.predict import collate_for, predict_choices, predict_labels, predict_spans, predict_tags
-from xstilts.models.train import Model
+from xstilts.models.train import Data, Model
 from xstilts.tasks.metrics import get_metric
 from xstilts.tasks.registry import TaskSpec
 
@@ -24,14 +24,14 @@ def _tag_labels(model: Model, spec: TaskSpec, labels: tuple[str, ...] | None) ->
     return tuple(id2label[i] for i in range(len(id2label)))
 
 
-def _retrieval(model: Model, features: dict[str, list], pad_id: int, device: str, layer: int) -> list:
+def _retrieval(model: Model, features: Data, pad_id: int, device: str, layer: int) -> list:
     """Mined (xx id, en id, score) candidates of BUCC's pools, else each source's nearest target index."""
     if "src_ids" in features:
         return retrieval.bucc_candidates(model, features, pad_id, layer, device=device)
     return retrieval.tatoeba_predictions(model, features, pad_id, layer, device=device)
 
 
-def _gold(spec: TaskSpec, features: dict[str, list], gold: Any, preds: list) -> Any:
+def _gold(spec: TaskSpec, features: Data, gold: Any, preds: list) -> Any:
     """Gold labels in the metric's format: given, or from the features (Tatoeba: the identity order)."""
     if gold is not None:
         return gold
@@ -39,12 +39,12 @@ def _gold(spec: TaskSpec, features: dict[str, list], gold: Any, preds: list) -> 
         return list(features["labels"])
     if spec.kind == "retrieval" and "gold" not in features:
         return list(range(len(preds)))
-    return features["gold"]
+    return list(features["gold"])
 
 
 # kind -> (model, spec, eval features, pad id, device, tag inventory, retrieval layer) -> predictions in the
 # format the task's metric reads (the predictors are looked up when called, so tests can replace them).
-Predictor = Callable[[Model, TaskSpec, dict[str, list], int, str, "tuple[str, ...] | None", int], list]
+Predictor = Callable[[Model, TaskSpec, Data, int, str, "tuple[str, ...] | None", int], list]
 PREDICTORS: dict[str, Predictor] = {
     "classification": lambda m, spec, f, pad, device, labels, layer: predict_labels(
         m, f["input_ids"], pad, device=device
@@ -65,7 +65,7 @@ PREDICTORS: dict[str, Predictor] = {
 def predict(
     model: Model,
     spec: TaskSpec,
-    features: dict[str, list],
+    features: Data,
     pad_id: int,
     device: str = "auto",
     *,
@@ -81,14 +81,14 @@ def predict(
 def evaluate_split(
     model: Model,
     spec: TaskSpec,
-    features: dict[str, list],
+    features: Data,
     gold: Any,
     lang: str,
     pad_id: int,
     device: str = "auto",
     *,
     labels: tuple[str, ...] | None = None,
-    dev: tuple[dict[str, list], Any] | None = None,
+    dev: tuple[Data, Any] | None = None,
     layer: int = retrieval.DEFAULT_LAYER,
 ) -> dict[str, float]:
     """Predict on eval features (featurize(..., training=False)) and score with the task's metric.

@@ -9,13 +9,14 @@ taking over while still giving them more steps than the small ones. Default cap 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from xstilts.models.heads import load_for_task, transfer_encoder
-from xstilts.models.train import Collate, Model
+from xstilts.models.train import Collate, Data, Model
 from xstilts.tasks.registry import TaskSpec
 
 HEADS_FILE = "heads.safetensors"
@@ -100,7 +101,7 @@ def load_multitask(
     return model
 
 
-def multitask_collate(collates: dict[str, Collate], data: dict[str, dict[str, list]], weights: dict[str, float]):
+def multitask_collate(collates: dict[str, Collate], data: Mapping[str, Data], weights: dict[str, float]):
     """A collate for `train`: picks the task of each micro-batch from the generator, then its rows.
 
     `train` passes indices into a virtual data set of the largest task's size; they are taken modulo the

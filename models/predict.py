@@ -1,14 +1,16 @@
-"""Prediction and collation, per task kind: featurised rows -> padded tensors -> predictions."""
+"""Prediction and collation, per task kind: featurised rows -> padded tensors -> predictions. Collation takes
+a batch's rows from the (memory-mapped) feature columns and pads them to the batch's longest row."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from xstilts.models.train import Collate, Model, autocast, resolve_device
+from xstilts.models.train import Collate, Data, Model, autocast, resolve_device
+from xstilts.tasks.feature_cache import take
 from xstilts.tasks.registry import TaskSpec
 
 IGNORE = -100  # tasks.features.IGNORE: label positions the loss skips
@@ -36,9 +38,9 @@ def pad_choices(rows: list[list[list[int]]], pad_id: int) -> tuple[torch.Tensor,
 def classification_collate(pad_id: int) -> Collate:
     """Return a collate function for sequence classification (dynamic padding)."""
 
-    def collate(data: dict[str, list], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
-        ids, mask = pad_ids([data["input_ids"][i] for i in idx], pad_id)
-        return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([data["labels"][i] for i in idx])}
+    def collate(data: Mapping[str, Sequence], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        ids, mask = pad_ids(take(data["input_ids"], idx), pad_id)
+        return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor(take(data["labels"], idx))}
 
     return collate
 
@@ -46,9 +48,9 @@ def classification_collate(pad_id: int) -> Collate:
 def multiple_choice_collate(pad_id: int) -> Collate:
     """Return a collate for multiple choice: input_ids [b, n_choices, len], labels [b]."""
 
-    def collate(data: dict[str, list], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
-        ids, mask = pad_choices([data["input_ids"][i] for i in idx], pad_id)
-        return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([data["labels"][i] for i in idx])}
+    def collate(data: Mapping[str, Sequence], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        ids, mask = pad_choices(take(data["input_ids"], idx), pad_id)
+        return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor(take(data["labels"], idx))}
 
     return collate
 
@@ -56,9 +58,9 @@ def multiple_choice_collate(pad_id: int) -> Collate:
 def tagging_collate(pad_id: int) -> Collate:
     """Return a collate for token tagging: labels [b, len] padded with IGNORE."""
 
-    def collate(data: dict[str, list], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
-        ids, mask = pad_ids([data["input_ids"][i] for i in idx], pad_id)
-        labels, _ = pad_ids([data["labels"][i] for i in idx], pad_id, value_pad=IGNORE)
+    def collate(data: Mapping[str, Sequence], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        ids, mask = pad_ids(take(data["input_ids"], idx), pad_id)
+        labels, _ = pad_ids(take(data["labels"], idx), pad_id, value_pad=IGNORE)
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
     return collate
@@ -67,13 +69,13 @@ def tagging_collate(pad_id: int) -> Collate:
 def span_collate(pad_id: int) -> Collate:
     """Return a collate for extractive QA windows: start_positions and end_positions [b]."""
 
-    def collate(data: dict[str, list], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
-        ids, mask = pad_ids([data["input_ids"][i] for i in idx], pad_id)
+    def collate(data: Mapping[str, Sequence], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        ids, mask = pad_ids(take(data["input_ids"], idx), pad_id)
         return {
             "input_ids": ids,
             "attention_mask": mask,
-            "start_positions": torch.tensor([data["start_positions"][i] for i in idx]),
-            "end_positions": torch.tensor([data["end_positions"][i] for i in idx]),
+            "start_positions": torch.tensor(take(data["start_positions"], idx)),
+            "end_positions": torch.tensor(take(data["end_positions"], idx)),
         }
 
     return collate
@@ -83,8 +85,8 @@ def mlm_collate(pad_id: int, mask_id: int, vocab_size: int, special_ids: list[in
     """Return a collate function for masked-LM pretraining (BERT's 80/10/10 masking)."""
     special = torch.tensor(special_ids)
 
-    def collate(data: dict[str, list], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
-        ids, mask = pad_ids([data["input_ids"][i] for i in idx], pad_id)
+    def collate(data: Mapping[str, Sequence], idx: list[int], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        ids, mask = pad_ids(take(data["input_ids"], idx), pad_id)
         labels = ids.clone()
         chosen = (torch.rand(ids.shape, generator=gen) < prob) & ~torch.isin(ids, special)
         labels[~chosen] = -100
@@ -114,7 +116,7 @@ def collate_for(spec: TaskSpec, pad_id: int) -> Collate:
 
 @torch.no_grad()
 def _outputs(
-    model: Model, input_ids: list, pad_id: int, batch_size: int, device: str, pad: Callable = pad_ids
+    model: Model, input_ids: Sequence, pad_id: int, batch_size: int, device: str, pad: Callable = pad_ids
 ) -> Iterator[tuple[int, Any]]:
     """Yield (first row, model output) per batch, in eval mode, without gradients."""
     dev = resolve_device(device)
@@ -126,7 +128,7 @@ def _outputs(
 
 
 def predict_labels(
-    model: Model, input_ids: list[list[int]], pad_id: int, batch_size: int = 128, device: str = "auto"
+    model: Model, input_ids: Sequence[Sequence[int]], pad_id: int, batch_size: int = 128, device: str = "auto"
 ) -> list[int]:
     """Return the argmax label of each sequence (logits [n, n_labels])."""
     return [
@@ -135,7 +137,7 @@ def predict_labels(
 
 
 def predict_choices(
-    model: Model, input_ids: list[list[list[int]]], pad_id: int, batch_size: int = 32, device: str = "auto"
+    model: Model, input_ids: Sequence[Sequence[Sequence[int]]], pad_id: int, batch_size: int = 32, device: str = "auto"
 ) -> list[int]:
     """Return the argmax choice of each row (logits [n, n_choices])."""
     return [
@@ -153,8 +155,8 @@ def truncated_tag(labels: tuple[str, ...]) -> str:
 
 def predict_tags(
     model: Model,
-    input_ids: list[list[int]],
-    word_starts: list[list[int]],
+    input_ids: Sequence[Sequence[int]],
+    word_starts: Sequence[Sequence[int]],
     labels: tuple[str, ...],
     pad_id: int,
     batch_size: int = 64,
@@ -171,7 +173,7 @@ def predict_tags(
 
 
 def span_logits(
-    model: Model, input_ids: list[list[int]], pad_id: int, batch_size: int = 64, device: str = "auto"
+    model: Model, input_ids: Sequence[Sequence[int]], pad_id: int, batch_size: int = 64, device: str = "auto"
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Return start and end logits per window, cut to the window's length ([len] float32 arrays)."""
     starts: list[np.ndarray] = []
@@ -186,7 +188,7 @@ def span_logits(
 
 
 def postprocess_spans(
-    features: dict[str, list],
+    features: Data,
     start_logits: list,
     end_logits: list,
     *,
@@ -221,7 +223,7 @@ def postprocess_spans(
 
 def predict_spans(
     model: Model,
-    features: dict[str, list],
+    features: Data,
     pad_id: int,
     *,
     allow_no_answer: bool = False,

@@ -1,11 +1,12 @@
-"""The recipe's set-up: featurised splits (cached per process, so reused Ray workers keep them across
-trials), the (model, data, collate) a training run starts from for one task or the multi-task mixture,
-the probe targets' data, and the target fine-tune and scoring of an evaluation job."""
+"""The recipe's set-up: featurised splits (memory-mapped from the node's feature cache, and kept mapped per
+process, so reused Ray workers keep them across trials), the (model, data, collate) a training run starts
+from for one task or the multi-task mixture, the probe targets' data, and the target fine-tune and scoring
+of an evaluation job."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -14,8 +15,9 @@ from xstilts.models.heads import auto_class, load_for_task, quiet_transformers
 from xstilts.models.multitask import build_multitask, load_multitask, mixing_weights, multitask_collate
 from xstilts.models.train import Model, TrainConfig, release_memory, train
 from xstilts.models.transfer import TargetData
-from xstilts.tasks.features import Features, featurize, tag_inventory
-from xstilts.tasks.loading import DataSource, describe, load_split
+from xstilts.tasks.feature_cache import FeatureTable, load_features
+from xstilts.tasks.features import tag_inventory
+from xstilts.tasks.loading import DataSource, load_split
 from xstilts.tasks.metrics import get_metric
 from xstilts.tasks.registry import TaskSpec
 
@@ -30,23 +32,18 @@ def tokenizer_for(encoder: str) -> Any:
 
 @functools.lru_cache(maxsize=32)
 def tag_labels(source: DataSource, spec: TaskSpec) -> tuple[str, ...] | None:
-    """The tag inventory of a tagging task that declares none (CCG): read off its training data."""
+    """The tag inventory of a tagging task that declares none (CCG): read off its training data (in Arrow,
+    without turning the split into Python lists)."""
     if spec.kind != "tagging" or spec.labels:
         return None
-    return tag_inventory(load_split(spec, "train", "en", source).to_dict())
+    return tag_inventory(load_split(spec, "train", "en", source))
 
 
 @functools.lru_cache(maxsize=256)  # evaluate: 9 targets x languages x 2 splits
-def features_for(encoder: str, source: DataSource, spec: TaskSpec, split: str, lang: str) -> Features:
-    """Featurised split (training features for train, eval features with their gold otherwise)."""
-    return featurize(
-        load_split(spec, split, lang, source),
-        spec,
-        tokenizer_for(encoder),
-        where=describe(spec, split, lang, source),
-        training=split == "train",
-        labels=tag_labels(source, spec),
-    )
+def features_for(encoder: str, source: DataSource, spec: TaskSpec, split: str, lang: str) -> FeatureTable:
+    """Featurised split (training features for train, eval features with their gold otherwise), mapped from
+    the node's feature cache (featurised there by the first process that needs it)."""
+    return load_features(spec, split, lang, source, tokenizer_for(encoder), labels=tag_labels(source, spec))
 
 
 def clear_feature_cache() -> None:
@@ -60,7 +57,7 @@ class TrainingSetup:
     """What `train` starts from: the model, its featurised data and the collate of its batches."""
 
     model: Model
-    data: dict[str, list]
+    data: Mapping[str, Sequence]
     collate: Callable
 
 
@@ -90,7 +87,7 @@ def setup_training(
         collate = multitask_collate(
             {m.name: collate_for(m, pad_id) for m in members}, data, mixing_weights(sizes, multitask_cap)
         )
-        return TrainingSetup(model, {"index": list(range(max(sizes.values())))}, collate)
+        return TrainingSetup(model, {"index": range(max(sizes.values()))}, collate)
     model = load_for_task(start, spec, seed=seed, labels=tag_labels(source, spec))
     return TrainingSetup(model, features_for(encoder, source, spec, "train", "en"), collate_for(spec, pad_id))
 

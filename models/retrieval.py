@@ -3,10 +3,14 @@ mean-pooled hidden states of one encoder layer, cosine nearest neighbours and BU
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 
 from xstilts.models.predict import pad_ids
-from xstilts.models.train import Model, autocast, resolve_device
+from xstilts.models.train import Data, Model, autocast, resolve_device
+from xstilts.tasks.feature_cache import lengths, take
 
 # XTREME embeds with layer 14 of XLM-R Large's 24 (scripts/run_tatoeba.sh: LAYER=13 indexes the last
 # 24 hidden states, i.e. hidden_states[14]); smaller encoders are clamped to their last layer.
@@ -22,7 +26,7 @@ def pooling_layer(model: Model, layer: int = DEFAULT_LAYER) -> int:
 @torch.no_grad()
 def embed(
     model: Model,
-    input_ids: list[list[int]],
+    input_ids: Sequence[Sequence[int]],
     pad_id: int,
     layer: int = DEFAULT_LAYER,
     batch_size: int = 64,
@@ -37,11 +41,11 @@ def embed(
     encoder: Model = getattr(model, "base_model", model)
     encoder = encoder.to(dev).eval()
     index = pooling_layer(model, layer)
-    order = sorted(range(len(input_ids)), key=lambda i: len(input_ids[i]))  # less padding per batch
+    order = np.argsort(lengths(input_ids), kind="stable").tolist()  # less padding per batch
     out = torch.empty((len(input_ids), model.config.hidden_size))
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        ids, mask = pad_ids([input_ids[i] for i in rows], pad_id)
+        ids, mask = pad_ids(take(input_ids, rows), pad_id)
         with autocast(dev, True):
             hidden = (
                 encoder(input_ids=ids.to(dev), attention_mask=mask.to(dev), output_hidden_states=True)
@@ -101,7 +105,7 @@ def mine(
 
 
 def tatoeba_predictions(
-    model: Model, features: dict[str, list], pad_id: int, layer: int = DEFAULT_LAYER, device: str = "auto"
+    model: Model, features: Data, pad_id: int, layer: int = DEFAULT_LAYER, device: str = "auto"
 ) -> list[int]:
     """For each source sentence, the index of its nearest English sentence."""
     src = embed(model, features["src_input_ids"], pad_id, layer, device=device)
@@ -111,7 +115,7 @@ def tatoeba_predictions(
 
 def bucc_candidates(
     model: Model,
-    features: dict[str, list],
+    features: Data,
     pad_id: int,
     layer: int = DEFAULT_LAYER,
     margin: str = "ratio",
@@ -120,7 +124,7 @@ def bucc_candidates(
     """Mined (xx id, en id, score) candidates of `featurize_bucc` features; repeated texts are dropped."""
     src = embed(model, features["src_input_ids"], pad_id, layer, device=device)
     tgt = embed(model, features["tgt_input_ids"], pad_id, layer, device=device)
-    src_ids, tgt_ids = features["src_ids"], features["tgt_ids"]
+    src_ids, tgt_ids = list(features["src_ids"]), list(features["tgt_ids"])
     return [
         (src_ids[i], tgt_ids[j], score)
         for i, j, score in mine(src, tgt, margin)

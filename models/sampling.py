@@ -4,9 +4,11 @@ batches an uninterrupted run would."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
+
+from xstilts.tasks.feature_cache import lengths
 
 Sampler = Callable[[int], list[int]]  # micro-step -> row indices
 
@@ -28,7 +30,7 @@ class LengthGroupedBatches:
     and the epoch's batch order shuffled (seeded). An epoch has n // batch_size full batches; the rows left
     over go into later epochs' permutations."""
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, group: int = 50):
+    def __init__(self, lengths: Sequence[int] | np.ndarray, batch_size: int, seed: int, group: int = 50):
         if len(lengths) < batch_size:
             raise ValueError(f"{len(lengths)} rows cannot fill a batch of {batch_size}")
         self.lengths, self.batch_size, self.seed, self.group = np.asarray(lengths), batch_size, seed, group
@@ -63,14 +65,15 @@ def padding_share(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> f
     return pads / total
 
 
-def row_lengths(data: dict[str, list]) -> list[int] | None:
-    """Each row's length in tokens (multiple choice: its longest choice), or None when rows have no ids."""
+def row_lengths(data: Mapping[str, Sequence]) -> np.ndarray | None:
+    """Each row's length in tokens (multiple choice: its longest choice), or None when rows have no ids; read
+    off the Arrow offsets for mapped features."""
     if "input_ids" not in data:
         return None
-    return [max(map(len, ids)) if ids and isinstance(ids[0], list) else len(ids) for ids in data["input_ids"]]
+    return lengths(data["input_ids"])
 
 
-def sampler(data: dict[str, list], batch_size: int, seed: int, group_by_length: bool) -> Sampler:
+def sampler(data: Mapping[str, Sequence], batch_size: int, seed: int, group_by_length: bool) -> Sampler:
     """The micro-step -> rows function of a run: length-grouped where asked and possible, else plain."""
     lengths = row_lengths(data) if group_by_length else None
     if lengths is not None and len(lengths) >= batch_size:

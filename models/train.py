@@ -8,7 +8,7 @@ import ctypes.util
 import gc
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,7 +22,8 @@ from xstilts.models.sampling import Sampler, sampler
 # base_model, save_pretrained, outputs' logits) are not known to torch.nn.Module's type information.
 Model = Any
 Batch = dict[str, torch.Tensor]
-Collate = Callable[[dict[str, list], list[int], torch.Generator], Batch]
+Collate = Callable[[Mapping[str, Sequence], list[int], torch.Generator], Batch]
+Data = Mapping[str, Sequence]  # feature columns: mapped Arrow columns (tasks/feature_cache.py) or lists
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class Snapshot:
         save_checkpoint(out_dir, self.model, self.optimizer, self.scheduler, self.step, extra)
 
 
-def _step_batches(data: dict[str, list], collate: Collate, cfg: TrainConfig, rows: Sampler, step: int) -> list[Batch]:
+def _step_batches(data: Data, collate: Collate, cfg: TrainConfig, rows: Sampler, step: int) -> list[Batch]:
     """The micro-batches of optimizer step `step`: a pure function of the step, so a resumed run (or a
     prefetching one) sees exactly the batches an uninterrupted run would."""
     out = []
@@ -137,7 +138,7 @@ def _step_batches(data: dict[str, list], collate: Collate, cfg: TrainConfig, row
 
 
 def _batches(
-    data: dict[str, list], collate: Collate, cfg: TrainConfig, first: int, last: int, device: torch.device
+    data: Data, collate: Collate, cfg: TrainConfig, first: int, last: int, device: torch.device
 ) -> Iterator[list[Batch]]:
     """Each step's micro-batches on `device`, from step `first` to `last`. On CUDA the next step's batches are
     collated by a background thread while the current step runs, and copied from pinned host memory without
@@ -171,7 +172,7 @@ def _optimizer(model: Model, cfg: TrainConfig, device: torch.device) -> torch.op
 
 def train(
     model: Model,
-    data: dict[str, list],
+    data: Data,
     collate: Collate,
     cfg: TrainConfig,
     *,

@@ -4,11 +4,12 @@ task's official metric."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from xstilts.models.evaluate import collate_for, evaluate_split
 from xstilts.models.heads import transfer_encoder
-from xstilts.models.train import Model, TrainConfig, train
+from xstilts.models.train import Data, Model, TrainConfig, train
 from xstilts.tasks.aggregate import summarize_probe
 from xstilts.tasks.metrics import headline
 from xstilts.tasks.registry import TaskSpec
@@ -19,8 +20,8 @@ class TargetData:
     """Featurised English train set (None for retrieval) and per-language dev sets of one target task."""
 
     spec: TaskSpec
-    train: dict[str, list] | None
-    dev: dict[str, dict[str, list]]  # lang -> eval features (gold included)
+    train: Data | None
+    dev: Mapping[str, Data]  # lang -> eval features (gold included)
     pad_id: int
     labels: tuple[str, ...] | None = None  # tag inventory when the spec declares none
     layer: int = 14  # retrieval: hidden layer mean-pooled (XTREME: 14 of XLM-R Large's 24; clamped)

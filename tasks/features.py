@@ -1,4 +1,5 @@
-"""Featurisation, once per task kind: Example columns -> token ids and labels (plain lists).
+"""Featurisation, once per task kind: Example columns -> token ids and labels (lists, batch by batch; see
+tasks/feature_cache.py for the Arrow cache that holds whole splits).
 
 Eval features (training=False) also carry what prediction and scoring need: the `gold` labels in the
 metric's format and, for spans, the offsets that map token positions back to the context.
@@ -6,8 +7,8 @@ metric's format and, for spans, the offsets that map token positions back to the
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from xstilts.tasks.loading import DataError
@@ -52,7 +53,13 @@ def featurize_multiple_choice(
 
 
 def tag_inventory(rows) -> tuple[str, ...]:
-    """Return the sorted distinct tags of rows["tags"] (CCG: the training data defines the supertags)."""
+    """Return the sorted distinct tags of rows["tags"] (CCG: the training data defines the supertags), of a
+    dict of columns or a `datasets.Dataset` (read in Arrow, the split is never turned into lists)."""
+    if hasattr(rows, "data") and hasattr(rows.data, "table"):
+        import pyarrow.compute as pc
+
+        tags = rows.with_format("arrow")[:]["tags"]  # zero-copy for a mapped split without a filter
+        return tuple(sorted(str(t) for t in pc.unique(pc.list_flatten(tags)).to_pylist()))
     return tuple(sorted({str(t) for tags in rows["tags"] for t in tags}))
 
 
@@ -79,12 +86,14 @@ def featurize_tagging(
     where: str,
     *,
     training: bool = True,
+    first: int = 0,
 ) -> Features:
     """Label the first sub-token of each word, IGNORE elsewhere (needs a fast tokenizer's word_ids).
 
     Returns input_ids [n][len], labels [n][len]; eval features add word_starts [n][n_words] (token
     position of each word's first sub-token, -1 when truncation or the tokenizer dropped the word) and
-    gold [n][n_words] (tag strings, for seqeval and token accuracy).
+    gold [n][n_words] (tag strings, for seqeval and token accuracy). Errors name rows from `first` on (the
+    index of rows' first row in its split).
     """
     if not labels:
         raise DataError(f"{where}: no tag inventory (pass labels=tag_inventory(training rows))")
@@ -95,8 +104,8 @@ def featurize_tagging(
         out.update(word_starts=[], gold=[])
     for n, (words, tags) in enumerate(zip(rows["tokens"], rows["tags"])):
         if len(words) != len(tags):
-            raise DataError(f"{where}: row {n}: {len(words)} tokens but {len(tags)} tags")
-        ids = _tag_ids(tags, labels, index, f"{where}: row {n}", training)
+            raise DataError(f"{where}: row {first + n}: {len(words)} tokens but {len(tags)} tags")
+        ids = _tag_ids(tags, labels, index, f"{where}: row {first + n}", training)
         word_ids = enc.word_ids(n)
         token_labels, starts, previous = [IGNORE] * len(word_ids), [-1] * len(words), None
         for pos, word in enumerate(word_ids):
@@ -145,24 +154,9 @@ def _token_span(span: tuple[int, int] | None, offsets: list, seq_ids: list) -> t
     return start, end
 
 
-def featurize_span(
-    rows: dict[str, list],
-    tokenizer: Callable[..., Any],
-    max_len: int,
-    where: str,
-    *,
-    training: bool = True,
-    stride: int | None = None,
-) -> Features:
-    """SQuAD-format rows -> overlapping windows (question first, context second), as HF run_qa does.
-
-    Training: input_ids, start_positions, end_positions [n_windows] (CLS = 0 when the answer is not
-    inside the window or the question is unanswerable). Eval: input_ids, example_index and
-    offset_mapping [n_windows] ((start, end) characters for context tokens, None elsewhere), plus
-    context, id and gold (answer texts) [n_examples].
-    """
+def _windows(rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int, stride: int | None) -> Any:
     questions = _cut_questions(list(rows["question"]), tokenizer, min(MAX_QUERY_LEN, max_len // 4))
-    enc = tokenizer(
+    return tokenizer(
         questions,
         list(rows["context"]),
         truncation="only_second",
@@ -171,30 +165,61 @@ def featurize_span(
         return_overflowing_tokens=True,
         return_offsets_mapping=True,
     )
+
+
+def span_windows(
+    rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int, *, stride: int | None = None, first: int = 0
+) -> Features:
+    """Eval windows: input_ids, example_index (row of the window's example in its split, counted from
+    `first`) and offset_mapping ((start, end) characters for context tokens, None elsewhere) [n_windows]."""
+    enc = _windows(rows, tokenizer, max_len, stride)
     samples = enc["overflow_to_sample_mapping"]
-    if training:
-        spans = [
-            _answer_span(a, c, f"{where}: row {i}") for i, (a, c) in enumerate(zip(rows["answers"], rows["context"]))
-        ]
-        positions = [
-            _token_span(spans[ex], enc["offset_mapping"][w], enc.sequence_ids(w)) for w, ex in enumerate(samples)
-        ]
-        return {
-            "input_ids": enc["input_ids"],
-            "start_positions": [p[0] for p in positions],
-            "end_positions": [p[1] for p in positions],
-        }
     offsets = [
         [tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][w], enc.sequence_ids(w))]
         for w in range(len(samples))
     ]
+    return {"input_ids": enc["input_ids"], "example_index": [first + s for s in samples], "offset_mapping": offsets}
+
+
+def span_examples(rows: dict[str, list]) -> Features:
+    """What scoring needs per example: context, id and gold (answer texts) [n_examples]."""
     return {
-        "input_ids": enc["input_ids"],
-        "example_index": list(samples),
-        "offset_mapping": offsets,
         "context": list(rows["context"]),
         "id": list(rows["id"]),
         "gold": [list(a["text"]) for a in rows["answers"]],
+    }
+
+
+def featurize_span(
+    rows: dict[str, list],
+    tokenizer: Callable[..., Any],
+    max_len: int,
+    where: str,
+    *,
+    training: bool = True,
+    stride: int | None = None,
+    first: int = 0,
+) -> Features:
+    """SQuAD-format rows -> overlapping windows (question first, context second), as HF run_qa does.
+
+    Training: input_ids, start_positions, end_positions [n_windows] (CLS = 0 when the answer is not
+    inside the window or the question is unanswerable). Eval: `span_windows` and `span_examples`.
+    """
+    if not training:
+        return {**span_windows(rows, tokenizer, max_len, stride=stride, first=first), **span_examples(rows)}
+    enc = _windows(rows, tokenizer, max_len, stride)
+    spans = [
+        _answer_span(a, c, f"{where}: row {first + i}")
+        for i, (a, c) in enumerate(zip(rows["answers"], rows["context"]))
+    ]
+    positions = [
+        _token_span(spans[ex], enc["offset_mapping"][w], enc.sequence_ids(w))
+        for w, ex in enumerate(enc["overflow_to_sample_mapping"])
+    ]
+    return {
+        "input_ids": enc["input_ids"],
+        "start_positions": [p[0] for p in positions],
+        "end_positions": [p[1] for p in positions],
     }
 
 
@@ -207,65 +232,108 @@ def featurize_retrieval(rows: dict[str, list], tokenizer: Callable[..., Any], ma
     return {"src_input_ids": ids(rows["text_a"]), "tgt_input_ids": ids(rows["text_b"])}
 
 
-def featurize_bucc(src: dict[str, str], tgt: dict[str, str], tokenizer: Callable[..., Any], max_len: int) -> Features:
-    """BUCC sentences (id -> text, as `loading.read_bucc` returns them) -> unique texts and their ids.
+def pool_side(sentences: dict[str, str], tokenizer: Callable[..., Any], max_len: int, side: str) -> Features:
+    """One BUCC pool (id -> text) -> its unique texts' <side>_ids and <side>_input_ids.
 
     As xtreme's utils_retrieve, each distinct text is embedded once and a text that occurs under several
-    ids maps to none of them (id None), so pairs mined with it are dropped. Returns src_ids,
-    src_input_ids [n_src], tgt_ids, tgt_input_ids [n_tgt].
+    ids maps to none of them (id None), so pairs mined with it are dropped.
     """
-    out: Features = {}
-    for side, sentences in (("src", src), ("tgt", tgt)):
-        ids: dict[str, str | None] = {}
-        for sid, text in sentences.items():
-            text = text.strip()
-            ids[text] = None if text in ids else sid
-        out[f"{side}_ids"] = list(ids.values())
-        out[f"{side}_input_ids"] = tokenizer(list(ids), truncation=True, max_length=max_len)["input_ids"]
-    return out
+    ids: dict[str, str | None] = {}
+    for sid, text in sentences.items():
+        text = text.strip()
+        ids[text] = None if text in ids else sid
+    input_ids = tokenizer(list(ids), truncation=True, max_length=max_len)["input_ids"]
+    return {f"{side}_ids": list(ids.values()), f"{side}_input_ids": input_ids}
+
+
+def featurize_bucc(src: dict[str, str], tgt: dict[str, str], tokenizer: Callable[..., Any], max_len: int) -> Features:
+    """BUCC sentences (id -> text, as `loading.read_bucc` returns them) -> `pool_side` of each: src_ids,
+    src_input_ids [n_src], tgt_ids, tgt_input_ids [n_tgt]."""
+    return {**pool_side(src, tokenizer, max_len, "src"), **pool_side(tgt, tokenizer, max_len, "tgt")}
+
+
+def _pool(rows: dict[str, list], side: str) -> dict[str, str]:
+    return {key: text for s, key, text in zip(rows["side"], rows["id"], rows["text"]) if s == side}
+
+
+def pool_gold(rows: dict[str, list]) -> Features:
+    """BUCC's gold: the sorted (src id, tgt id) pairs of the true translations."""
+    return {"gold": sorted(_pool(rows, "gold").items())}
 
 
 def featurize_pools(rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int) -> Features:
     """BUCC's pools and gold pairs (side, id, text rows, as `loading.bucc_rows` writes them) -> featurize_bucc's
-    features plus gold: the sorted (src id, tgt id) pairs of the true translations."""
-    pools: dict[str, dict[str, str]] = {"src": {}, "tgt": {}, "gold": {}}
-    gold = []
-    for side, key, text in zip(rows["side"], rows["id"], rows["text"]):
-        if side == "gold":
-            gold.append((key, text))
-        else:
-            pools[side][key] = text
-    return {**featurize_bucc(pools["src"], pools["tgt"], tokenizer, max_len), "gold": sorted(gold)}
+    features plus `pool_gold`."""
+    return {**featurize_bucc(_pool(rows, "src"), _pool(rows, "tgt"), tokenizer, max_len), **pool_gold(rows)}
 
 
-def _featurize_retrieval(rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int) -> Features:
-    """Aligned pairs (Tatoeba) or candidate pools to mine (BUCC), as the split's reader laid them out."""
-    if "side" in rows:
-        return featurize_pools(rows, tokenizer, max_len)
-    return featurize_retrieval(rows, tokenizer, max_len)
+@dataclass(frozen=True)
+class Part:
+    """One table of a featurised split: columns that share a row count, made from the split's rows batch by
+    batch (fn gets the rows and the index of the first one), or from all of them at once (`whole`: BUCC's
+    pools, whose texts are deduplicated across the pool)."""
+
+    name: str
+    fn: Callable[[dict[str, list], int], Features]
+    whole: bool = False
 
 
-Featurizer = Callable[[dict[str, list], TaskSpec, Callable[..., Any], str, bool, tuple[str, ...]], Features]
-FEATURIZERS: dict[str, Featurizer] = {
-    "classification": lambda rows, spec, tok, where, training, labels: featurize_classification(
-        rows, tok, spec.max_len, spec.num_labels, where
+def _rows(featurize_rows: Callable[..., Features]) -> list[Part]:
+    return [Part("rows", featurize_rows)]
+
+
+# kind -> (spec, tokenizer, where, training, tag inventory, columns of the split) -> its parts
+Planner = Callable[[TaskSpec, Callable[..., Any], str, bool, tuple[str, ...], Sequence[str]], list[Part]]
+PLANNERS: dict[str, Planner] = {
+    "classification": lambda spec, tok, where, training, labels, columns: _rows(
+        lambda rows, first: featurize_classification(rows, tok, spec.max_len, spec.num_labels, where)
     ),
-    "multiple_choice": lambda rows, spec, tok, where, training, labels: featurize_multiple_choice(
-        rows, tok, spec.max_len, where
+    "multiple_choice": lambda spec, tok, where, training, labels, columns: _rows(
+        lambda rows, first: featurize_multiple_choice(rows, tok, spec.max_len, where)
     ),
-    "tagging": lambda rows, spec, tok, where, training, labels: featurize_tagging(
-        rows, tok, spec.max_len, labels, where, training=training
+    "tagging": lambda spec, tok, where, training, labels, columns: _rows(
+        lambda rows, first: featurize_tagging(rows, tok, spec.max_len, labels, where, training=training, first=first)
     ),
-    "span": lambda rows, spec, tok, where, training, labels: featurize_span(
-        rows, tok, spec.max_len, where, training=training
+    "span": lambda spec, tok, where, training, labels, columns: (
+        _rows(lambda rows, first: featurize_span(rows, tok, spec.max_len, where, first=first))
+        if training
+        else [
+            Part("windows", lambda rows, first: span_windows(rows, tok, spec.max_len, first=first)),
+            Part("examples", lambda rows, first: span_examples(rows)),
+        ]
     ),
-    "retrieval": lambda rows, spec, tok, where, training, labels: _featurize_retrieval(rows, tok, spec.max_len),
+    "retrieval": lambda spec, tok, where, training, labels, columns: (
+        [
+            Part("src", lambda rows, first: pool_side(_pool(rows, "src"), tok, spec.max_len, "src"), whole=True),
+            Part("tgt", lambda rows, first: pool_side(_pool(rows, "tgt"), tok, spec.max_len, "tgt"), whole=True),
+            Part("gold", lambda rows, first: pool_gold(rows), whole=True),
+        ]
+        if "side" in columns
+        else _rows(lambda rows, first: featurize_retrieval(rows, tok, spec.max_len))
+    ),
 }
 
 
 def effective_max_len(spec: TaskSpec, tokenizer: Any) -> int:
     """The task's max_len, cut to what the encoder can take (the offline encoder has 128 positions)."""
     return min(spec.max_len, int(getattr(tokenizer, "model_max_length", spec.max_len)))
+
+
+def feature_parts(
+    spec: TaskSpec,
+    tokenizer: Callable[..., Any],
+    columns: Sequence[str],
+    where: str = "",
+    *,
+    training: bool = True,
+    labels: tuple[str, ...] | None = None,
+) -> list[Part]:
+    """The parts that featurise a split of `spec` with these columns (see `featurize` for the arguments)."""
+    if spec.kind not in PLANNERS:
+        raise ValueError(f"no featurisation for task kind {spec.kind!r} (have {sorted(PLANNERS)})")
+    spec = replace(spec, max_len=effective_max_len(spec, tokenizer))
+    inventory = tuple(labels) if labels else spec.labels
+    return PLANNERS[spec.kind](spec, tokenizer, where or spec.name, training, inventory, tuple(columns))
 
 
 def featurize(
@@ -277,14 +345,13 @@ def featurize(
     training: bool = True,
     labels: tuple[str, ...] | None = None,
 ) -> Features:
-    """Return the features of a loaded split (a `datasets.Dataset` or a dict of columns).
+    """Return the features of a loaded split (a `datasets.Dataset` or a dict of columns) in memory, as lists
+    (tasks/feature_cache.py writes the same features to Arrow, part by part, for real-size splits).
 
     `labels` overrides spec.labels as the tag inventory (CCG declares none: pass tag_inventory(train)).
     """
-    if spec.kind not in FEATURIZERS:
-        raise ValueError(f"no featurisation for task kind {spec.kind!r} (have {sorted(FEATURIZERS)})")
-    spec = replace(spec, max_len=effective_max_len(spec, tokenizer))
     rows = dataset if isinstance(dataset, dict) else dataset.to_dict()
-    return FEATURIZERS[spec.kind](
-        rows, spec, tokenizer, where or spec.name, training, tuple(labels) if labels else spec.labels
-    )
+    out: Features = {}
+    for part in feature_parts(spec, tokenizer, list(rows), where, training=training, labels=labels):
+        out.update(part.fn(rows, 0))
+    return out

@@ -9,6 +9,8 @@ same paths, and real downloads can be arranged the same way.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -158,6 +160,27 @@ def _load_raw(spec: TaskSpec, split: str, lang: str, source: DataSource) -> Any:
         datasets.disable_progress_bars()
         return datasets.load_dataset(loc.dataset_id, config, split=loc.split, cache_dir=cache)
     return READERS[loc.format](spec, split, lang, Path(source.root or "."), cache)
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def source_digest(spec: TaskSpec, split: str, lang: str, source: DataSource) -> str:
+    """Digest of a split's data: its local files' content, or the fingerprint `datasets` gives the loaded hub
+    split (derived from the dataset's revision and files)."""
+    if source.kind == "hub":
+        return str(load_split(spec, split, lang, source)._fingerprint)
+    h = hashlib.sha256()
+    for rel, path in zip(relative_files(spec, split, lang), _existing(spec, split, lang, Path(source.root or "."))):
+        stat = path.stat()
+        h.update(f"{rel}\0{_file_digest(path.resolve(), stat.st_size, stat.st_mtime_ns)}\0".encode())
+    return h.hexdigest()
 
 
 def load_split(spec: TaskSpec, split: str, lang: str, source: DataSource) -> Any:

@@ -46,4 +46,4 @@ def test_sampler_groups_where_asked_and_possible():
     assert [plain(k) for k in range(3)] == [batch_indices(40, 4, 0, k) for k in range(3)]
     virtual = sampler({"index": list(range(40))}, 4, 0, group_by_length=True)  # multi-task: no ids
     assert virtual(5) == batch_indices(40, 4, 0, 5)
-    assert row_lengths({"input_ids": [[[1, 2], [1, 2, 3]], [[1], [1]]]}) == [3, 1]  # multiple choice
+    assert row_lengths({"input_ids": [[[1, 2], [1, 2, 3]], [[1], [1]]]}).tolist() == [3, 1]  # multiple choice
