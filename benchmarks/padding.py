@@ -42,7 +42,8 @@ def main() -> None:
     }
     for task in TASKS:
         data = features_for(encoder, source, registry[task], "train", "en")
-        lengths = row_lengths(data) or []
+        lengths = row_lengths(data)
+        assert lengths is not None, f"{task}: features without input_ids"
         share = {}
         for grouped in (False, True):
             rows = sampler(data, args.batch_size, exp.seed, grouped)

@@ -1,7 +1,7 @@
 """Training-step throughput: the project's loop (`models.train.train`) against a bare PyTorch loop on the same
 model, batches, data and steps, run alternately several times; prints one JSON line with the ratio.
 
-    .venv/bin/python benchmarks/step_throughput.py [--steps 150] [--repeats 3] [--batch-size 16]
+    .venv/bin/python benchmarks/step_throughput.py [--steps 150] [--repeats 3] [--batch-size 16] [--compile]
 
 The bare loop does only what a training step needs (the same collate on the same indices, forward,
 backward, gradient clipping, AdamW, the LR schedule); the ratio is the share of the bare loop's speed
@@ -16,6 +16,7 @@ import platform
 import random
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 
@@ -93,6 +94,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--compile", action="store_true", help="also time the loop with TrainConfig(compile=True)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = data()
@@ -103,6 +105,15 @@ def main() -> None:
         bare.append(bare_loop(model(), rows, cfg))
         ours.append(project_loop(model(), rows, cfg))
     b, o = statistics.median(bare), statistics.median(ours)
+    compiled: dict = {}
+    if args.compile:  # the first run compiles (dynamo + inductor); later runs reuse its compiled code
+        first = project_loop(model(), rows, replace(cfg, compile=True))
+        again = statistics.median(project_loop(model(), rows, replace(cfg, compile=True)) for _ in range(args.repeats))
+        compiled = {
+            "compiled_first_run_s": round(first, 2),
+            "compiled_steps_per_s": round(args.steps / again, 2),
+            "ratio_compiled_vs_eager": round(o / again, 3),
+        }
     print(
         json.dumps(
             {
@@ -115,6 +126,7 @@ def main() -> None:
                 "bare_steps_per_s": round(args.steps / b, 2),
                 "project_steps_per_s": round(args.steps / o, 2),
                 "ratio_vs_bare": round(b / o, 3),
+                **compiled,
                 "target": 0.97,
                 "seed": 0,
             }

@@ -43,6 +43,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     bf16: bool = True  # autocast to bf16 where CUDA supports it; fp32 on CPU
     group_by_length: bool = False  # batches of similar length (less padding); models/sampling.py
+    compile: bool = False  # torch.compile the forward and backward (dynamic shapes: batches are padded per batch)
 
 
 class OutOfMemory(RuntimeError):
@@ -170,6 +171,12 @@ def _optimizer(model: Model, cfg: TrainConfig, device: torch.device) -> torch.op
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
+def compiled(model: Model) -> Any:
+    """`torch.compile` of the model's forward, with dynamic shapes (each batch is padded to its own longest
+    row); the model itself (its parameters, save_pretrained) stays the one that is trained and saved."""
+    return torch.compile(model, dynamic=True)
+
+
 def train(
     model: Model,
     data: Data,
@@ -198,28 +205,31 @@ def train(
         scheduler.load_state_dict(resume.scheduler)
         torch.set_rng_state(resume.torch_rng)
         step = resume.step
+    forward = compiled(model) if cfg.compile else model
     t0, loss_value = time.perf_counter(), torch.tensor(math.nan, dtype=torch.float64)
     for batches in _batches(data, collate, cfg, step, last, device):
-        # the loss stays on the device (float64, so the sum is the one Python floats gave): no host sync
-        # per micro-step; it is read once, at the end
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        # the loss stays on the device (float64 over micro-batches, so the sum is the one Python floats
+        # gave): no host sync per micro-step; it is read once, at the end
+        loss_sum = None
         for batch in batches:
             try:
                 with autocast(device, cfg.bf16):
-                    loss = model(**batch).loss / cfg.grad_accum
+                    loss = forward(**batch).loss
+                    if cfg.grad_accum > 1:
+                        loss = loss / cfg.grad_accum
                 loss.backward()
             except torch.cuda.OutOfMemoryError as exc:
                 raise OutOfMemory(
                     f"CUDA out of memory at batch size {cfg.batch_size} ({cfg.grad_accum} micro-batch(es) a step) "
                     f"at step {step}: lower the batch size, or cap it with resources.max_micro_batch"
                 ) from exc
-            loss_sum += loss.detach().double()
+            loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach().double()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        loss_value = loss_sum
+        loss_value = loss_sum if loss_sum is not None else loss_value
         if on_eval is not None and (step == cfg.max_steps or (cfg.eval_every and step % cfg.eval_every == 0)):
             model.eval()
             on_eval(Snapshot(model, optimizer, scheduler, step))

@@ -70,6 +70,7 @@ class Intermediate(Strict):
     milestone_every: int = Field(default=100, gt=0)
     multitask_cap: int = Field(default=2**14, gt=0)  # examples-proportional mixing limit (models/multitask.py)
     group_by_length: bool = False  # batches of rows of similar length (less padding; models/sampling.py)
+    compile: bool = False  # torch.compile the intermediate model (models/train.py); benchmarks/README.md
 
     @field_validator("tasks")
     @classmethod

@@ -37,6 +37,7 @@ class TrialPlan:
     device: str
     max_micro_batch: int | None = None  # resources.max_micro_batch
     group_by_length: bool = False  # intermediate.group_by_length
+    compile: bool = False  # intermediate.compile
 
     def setup_training(self, spec: TaskSpec, seed: int, checkpoint: str | None = None) -> TrainingSetup:
         """The recipe's set-up of an intermediate task (the multi-task mixture: its members) on this plan's
@@ -120,6 +121,7 @@ def make_plan(
         threads=max(1, int(exp.resources.cpu)),
         max_micro_batch=exp.resources.max_micro_batch,
         group_by_length=exp.intermediate.group_by_length,
+        compile=exp.intermediate.compile,
         seed=exp.seed,
         device=exp.device,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import time
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +39,7 @@ def intermediate_config(plan: TrialPlan, config: dict, seed: int) -> TrainConfig
         device=plan.device,
         eval_every=plan.milestone_every,
         group_by_length=plan.group_by_length,
+        compile=plan.compile,
     )
     return cap_micro_batch(cfg, plan.max_micro_batch)
 
@@ -48,6 +50,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     `step` (ASHA's time attribute) is the intermediate step; the no-intermediate baseline reports once,
     at step 0. Results carry the scores of `fork_and_evaluate`.
     """
+    started = time.perf_counter()
     torch.set_num_threads(plan.threads)  # on 2 cores, 2 threads per trial was 4-10x slower than 1
     task = plan.registry[config["intermediate_task"]]
     targets = probe_targets(
@@ -55,9 +58,10 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     )
     seed = trial_seed(plan.seed, tune.get_context().get_trial_id(), config)
     recipe = replace(plan.target_recipe, seed=seed)
+    startup: dict[str, float] = {}
 
     def report(model: Model, step: int, snapshot: Snapshot | None) -> None:
-        metrics = {"step": step, **fork_and_evaluate(model, targets, recipe, list(plan.low_resource))}
+        metrics = {"step": step, **fork_and_evaluate(model, targets, recipe, list(plan.low_resource)), **startup}
         release_memory()  # the probes' copies are gone; Ray keeps this worker for the next trial
         with tempfile.TemporaryDirectory() as tmp:
             if snapshot is None:
@@ -68,6 +72,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
 
     if task.kind == "none":
         quiet_transformers()
+        startup["startup_s"] = time.perf_counter() - started
         report(auto_class("retrieval").from_pretrained(plan.encoder), 0, None)
         return
     cfg = intermediate_config(plan, config, seed)
@@ -78,6 +83,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
                 return
             resume = load_resume(Path(ckpt_dir))
         setup = plan.setup_training(task, seed, checkpoint=ckpt_dir)
+    startup["startup_s"] = time.perf_counter() - started  # data mapped, model loaded: reported with each result
     train(
         setup.model,
         setup.data,

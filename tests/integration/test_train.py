@@ -158,9 +158,10 @@ def test_a_trial_s_sampled_batch_is_capped(tmp_path):
 
     from xstilts.search.trainable import intermediate_config
 
-    plan = SimpleNamespace(device="cpu", milestone_every=100, max_micro_batch=16, group_by_length=True)
+    plan = SimpleNamespace(device="cpu", milestone_every=100, max_micro_batch=16, group_by_length=True, compile=True)
     cfg = intermediate_config(plan, {"intermediate_steps": 200, "lr": 1e-3, "batch_size": 32}, seed=4)
-    assert (cfg.batch_size, cfg.grad_accum, cfg.max_steps, cfg.seed, cfg.group_by_length) == (16, 2, 200, 4, True)
+    assert (cfg.batch_size, cfg.grad_accum, cfg.max_steps, cfg.seed) == (16, 2, 200, 4)
+    assert cfg.group_by_length and cfg.compile
 
 
 def test_cuda_out_of_memory_names_the_batch_size(monkeypatch):
@@ -179,3 +180,30 @@ def test_cuda_out_of_memory_names_the_batch_size(monkeypatch):
             classification_collate(1),
             TrainConfig(max_steps=2, batch_size=8, grad_accum=2, device="cpu"),
         )
+
+
+def test_compiled_training_matches_eager_and_saves_the_plain_model(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+
+    # inductor (the default backend) needs a C++ toolchain and about a minute on 2 cores; aot_eager traces
+    # the same graphs (dynamo's forward, AOTAutograd's backward) without generating code
+    real, calls = torch.compile, []
+    monkeypatch.setattr(torch, "compile", lambda m, **kw: calls.append(kw) or real(m, backend="aot_eager", **kw))
+    cfg = TrainConfig(max_steps=4, batch_size=8, seed=1, device="cpu", lr=1e-2)
+    eager, comp = tiny_model(dropout=0.0), tiny_model(dropout=0.0)
+    plain = train(eager, toy_data(), classification_collate(1), cfg)
+    assert calls == []
+    done = train(
+        comp,
+        toy_data(),
+        classification_collate(1),
+        replace(cfg, compile=True),
+        on_eval=lambda s: s.save(tmp_path / "c"),
+    )
+    assert calls == [{"dynamic": True}] and math.isclose(done.final_loss, plain.final_loss, rel_tol=1e-4)
+    for p, q in zip(eager.parameters(), comp.parameters()):
+        assert torch.allclose(p, q, atol=1e-5)
+    saved = load_file(str(tmp_path / "c" / "model.safetensors"))
+    assert saved and set(saved) <= set(comp.state_dict()) and not any("_orig_mod" in k for k in saved)
