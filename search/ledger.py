@@ -25,8 +25,10 @@ PROBE_PREFIX = "probe/"  # probe/<target task>/<lang>
 
 
 def score_keys(result: dict) -> dict:
-    """The metrics of a trial result that xstilts reported (step, summary, per-task-language scores)."""
-    return {k: v for k, v in result.items() if k == "step" or k in SUMMARY_KEYS or k.startswith(PROBE_PREFIX)}
+    """The metrics of a trial result that xstilts reported (step, summary, per-task-language scores, and the
+    trial's start-up seconds)."""
+    kept = ("step", "startup_s", *SUMMARY_KEYS)
+    return {k: v for k, v in result.items() if k in kept or k.startswith(PROBE_PREFIX)}
 
 
 class PersistentASHA(AsyncHyperBandScheduler):

@@ -71,6 +71,8 @@ def test_sweep_end_to_end_then_rerun_is_idempotent(tmp_path, offline_plan):
     assert "started" in out and "best so far" in out  # plain progress lines: stdout is not a terminal
     assert "== Status ==" not in out and "Trial status" not in out  # Ray's own table is off
     assert "Trial run_trial" not in out and "Trial run_trial" not in first.stderr
+    results = [e for e in RunDir(exp_dir).read_ledger() if e["event"] == "result"]
+    assert results and all(e["metrics"]["startup_s"] > 0 for e in results)  # data mapped, model loaded
     events = len(RunDir(exp_dir).read_ledger())
     first_table = pq.read_table(exp_dir / "results.parquet")
 
