@@ -3,7 +3,7 @@ path, `featurize(load_split(...))`) against the node's Arrow feature cache (`loa
 processes; prints one JSON line with the ratios new / old.
 
     .venv/bin/python benchmarks/data_path.py [--sizes 10000 50000 200000 400000] [--concurrent 4]
-                                              [--concurrent-rows 200000]
+                                              [--concurrent-rows 100000]
 
 For each size (rows generated on the fly, about 80 tokens each, written as the MNLI layout of a local
 source): featurisation time; resident memory (RSS and PSS from /proc/self/smaps_rollup) a trial process
@@ -154,7 +154,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000, 400_000])
     ap.add_argument("--concurrent", type=int, default=4)
-    ap.add_argument("--concurrent-rows", type=int, default=200_000)
+    ap.add_argument("--concurrent-rows", type=int, default=100_000)  # 4 old-path processes: ~11 GB
     ap.add_argument("--worker", choices=["old", "new"], help=argparse.SUPPRESS)
     for name in ("--data", "--cache", "--encoder", "--barrier"):
         ap.add_argument(name, help=argparse.SUPPRESS)
@@ -196,6 +196,7 @@ def main() -> None:
                 "driver_kept_mib_old": round(old["rss_kept"] / 2**20, 1),
                 "driver_kept_mib_new": round(cold["rss_kept"] / 2**20, 1),
             }
+            print(json.dumps({n: out["sizes"][n]}), file=sys.stderr, flush=True)
         data, cache, k = tmp / f"data-{args.concurrent_rows}", tmp / f"cache-{args.concurrent_rows}", args.concurrent
         alone = one("new", data, cache, encoder)
         together = concurrent("new", k, data, cache, encoder, tmp)
