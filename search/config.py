@@ -156,6 +156,16 @@ class Resources(Strict):
     # at most this many examples a forward pass (None: no cap); a larger batch is split into micro-batches
     # with the same effective size, so trials sharing a GPU fit in memory (models.train.cap_micro_batch)
     max_micro_batch: int | None = Field(default=None, gt=0)
+    # the cluster adds nodes on demand (Ray's autoscaler): a request no current node can hold then waits for
+    # one instead of being refused (Ray does not tell a client whether an autoscaler runs, so it is declared)
+    autoscaling: bool = False
+
+    @field_validator("gpu")
+    @classmethod
+    def _whole_above_one(cls, v: float) -> float:
+        if v > 1 and v != int(v):
+            raise ValueError("a GPU share above 1 must be a whole number of GPUs (Ray places it on one node)")
+        return v
 
 
 class Encoder(Strict):

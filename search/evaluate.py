@@ -108,6 +108,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
     import ray
 
     from xstilts.models.train import TrainConfig, cap_micro_batch
+    from xstilts.search.cluster import check_fits
     from xstilts.search.eval_jobs import evaluate_targets, materialize_encoder
     from xstilts.search.plan import make_plan
     from xstilts.search.progress import JobProgress
@@ -120,13 +121,18 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
     exp = experiment_from_record(meta["config"], registry)
     winners = find_winners(run_dir, exp)
     splits = evaluation_splits(exp, registry, {w.intermediate_task for w in winners})
-    plan = make_plan(exp, Path(meta["base"]), registry, splits=splits)
-    run_dir.write_winners([asdict(w) for w in winners])
     ev = exp.evaluation
+    init_ray(address, exp)
+    try:
+        check_fits(ev.resources, f"{meta.get('name', run_dir.name)}.evaluation.resources")  # before any write
+        plan = make_plan(exp, Path(meta["base"]), registry, splits=splits)
+    except BaseException:
+        ray.shutdown()
+        raise
+    run_dir.write_winners([asdict(w) for w in winners])
     recipe = TrainConfig(max_steps=ev.steps, lr=ev.lr, batch_size=ev.batch_size, device=exp.device)
     recipe = cap_micro_batch(recipe, ev.resources.max_micro_batch)
     seeds = [exp.seed + i for i in range(ev.seeds)]
-    init_ray(address, exp)
     view = progress or JobProgress("xstilts evaluate")
     try:
         cpus, gpus = ev.resources.cpu, ev.resources.gpu

@@ -38,6 +38,12 @@ CASES = {
     "negative lr": ({"search": {"space": {"lr": {"low": -1}}}}, ["offline.search.space.lr.low", "-1"]),
     "steps not multiples": ({"intermediate": {"steps": [150]}}, ["offline.intermediate", "[150]"]),
     "bad resources": ({"resources": {"gpu": -0.5}}, ["offline.resources.gpu", "-0.5"]),
+    "gpu share above one": ({"resources": {"gpu": 1.5}}, ["offline.resources.gpu", "whole number of GPUs", "1.5"]),
+    "no cpu": ({"resources": {"cpu": 0}}, ["offline.resources.cpu", "greater than 0", "0"]),
+    "evaluation gpu share": (
+        {"evaluation": {"resources": {"gpu": 2.5}}},
+        ["offline.evaluation.resources.gpu", "whole number", "2.5"],
+    ),
     "missing source dir": ({"source": "./no-such-data"}, ["offline.source", "directory not found", "no-such-data"]),
     "bad metric": ({"search": {"metric": "median"}}, ["offline.search.metric", '"median"']),
 }

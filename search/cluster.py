@@ -1,0 +1,30 @@
+"""What the connected Ray cluster can hold: a per-trial (or per-job) request that no node could ever run is
+refused before anything is written, instead of waiting for ever."""
+
+from __future__ import annotations
+
+from xstilts.search.config import ConfigError, Resources
+
+
+def node_resources() -> list[dict[str, float]]:
+    """The total resources of each alive node (`ray.nodes()`)."""
+    import ray
+
+    return [dict(node["Resources"]) for node in ray.nodes() if node.get("Alive")]
+
+
+def check_fits(request: Resources, field: str, nodes: list[dict[str, float]] | None = None) -> None:
+    """Refuse `request` (one trial's or one evaluation job's resources, at `field` of the experiment) when no
+    node has that many CPUs and GPUs, unless the cluster autoscales (`resources.autoscaling`)."""
+    if request.autoscaling:
+        return
+    nodes = node_resources() if nodes is None else nodes
+    if any(n.get("CPU", 0.0) >= request.cpu and n.get("GPU", 0.0) >= request.gpu for n in nodes):
+        return
+    most_cpu = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
+    most_gpu = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
+    raise ConfigError(
+        f"{field}: {{cpu: {request.cpu:g}, gpu: {request.gpu:g}}} per trial, but no node of the cluster has that "
+        f"({len(nodes)} node(s), at most {most_cpu:g} CPUs and {most_gpu:g} GPUs on one); lower it, or set "
+        f"{field}.autoscaling: true if the cluster adds nodes on demand"
+    )
