@@ -3,14 +3,50 @@ refused before anything is written, instead of waiting for ever."""
 
 from __future__ import annotations
 
-from xstilts.search.config import ConfigError, Resources
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+from xstilts.search.config import ConfigError, Experiment, Resources
+
+T = TypeVar("T")
 
 
 def node_resources() -> list[dict[str, float]]:
-    """The total resources of each alive node (`ray.nodes()`)."""
+    """The total resources of each alive node of the connected cluster (`ray.nodes()`)."""
     import ray
 
     return [dict(node["Resources"]) for node in ray.nodes() if node.get("Alive")]
+
+
+def local_node() -> list[dict[str, float]]:
+    """The one node a local Ray (`ray.init()` with no address) starts: every CPU core and CUDA device."""
+    import torch
+
+    return [{"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}]
+
+
+def connect_checked(
+    address: str | None, exp: Experiment, request: Resources, field: str, prepare: Callable[[], T]
+) -> T:
+    """Check `request` against the cluster, then run `prepare` (the plan: data and encoder) and leave Ray
+    connected. With an address, Ray is connected first to ask the cluster; a local Ray is started only after
+    the checks and the plan pass, so bad input fails in seconds and starts nothing."""
+    import ray
+
+    from xstilts.search.sweep import init_ray
+
+    try:
+        if address is not None:
+            init_ray(address, exp)
+        check_fits(request, field, None if address is not None else local_node())
+        prepared = prepare()
+        if address is None:
+            init_ray(address, exp)
+        return prepared
+    except BaseException:
+        ray.shutdown()
+        raise
 
 
 def check_fits(request: Resources, field: str, nodes: list[dict[str, float]] | None = None) -> None:

@@ -108,12 +108,11 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
     import ray
 
     from xstilts.models.train import TrainConfig, cap_micro_batch
-    from xstilts.search.cluster import check_fits
+    from xstilts.search.cluster import connect_checked
     from xstilts.search.eval_jobs import evaluate_targets, materialize_encoder
     from xstilts.search.plan import make_plan
     from xstilts.search.progress import JobProgress
     from xstilts.search.splits import eval_langs, evaluation_splits
-    from xstilts.search.sweep import init_ray
     from xstilts.tasks.registry import build_registry
 
     registry = build_registry()
@@ -122,13 +121,13 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
     winners = find_winners(run_dir, exp)
     splits = evaluation_splits(exp, registry, {w.intermediate_task for w in winners})
     ev = exp.evaluation
-    init_ray(address, exp)
-    try:
-        check_fits(ev.resources, f"{meta.get('name', run_dir.name)}.evaluation.resources")  # before any write
-        plan = make_plan(exp, Path(meta["base"]), registry, splits=splits)
-    except BaseException:
-        ray.shutdown()
-        raise
+    plan = connect_checked(  # before anything is written
+        address,
+        exp,
+        ev.resources,
+        f"{meta.get('name', run_dir.name)}.evaluation.resources",
+        lambda: make_plan(exp, Path(meta["base"]), registry, splits=splits),
+    )
     run_dir.write_winners([asdict(w) for w in winners])
     recipe = TrainConfig(max_steps=ev.steps, lr=ev.lr, batch_size=ev.batch_size, device=exp.device)
     recipe = cap_micro_batch(recipe, ev.resources.max_micro_batch)

@@ -158,14 +158,13 @@ def run_search(
     if resume is False and run_dir.exists():
         raise ConfigError(f"{run_dir.path}: already exists; resume it or choose another name")
     _check_same_experiment(exp, run_dir)
-    init_ray(address, exp)
     import ray
 
-    from xstilts.search.cluster import check_fits
+    from xstilts.search.cluster import connect_checked
 
+    # resources checked and every split featurised before anything is written; the driver keeps no features
+    plan = connect_checked(address, exp, exp.resources, f"{name}.resources", lambda: make_plan(exp, base, registry))
     try:
-        check_fits(exp.resources, f"{name}.resources")  # before anything is written
-        plan = make_plan(exp, base, registry)  # every split checked; the driver keeps no features
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, plan=plan), {"cpu": exp.resources.cpu, "gpu": exp.resources.gpu}
         )
