@@ -43,6 +43,36 @@ def test_label_out_of_range(tmp_path, local_copy):
     assert_rejected(invoke("sweep", path), tmp_path, "facebook/xnli/de/validation.jsonl", "label 7 outside 0..2")
 
 
+BAD_FILES = {
+    "bytes that are not UTF-8": (
+        "nyu-mll/glue/mnli/train.jsonl",
+        b'{"premise": "a", "hypothesis": "b", "label": 0}\n{"premise": "caf\xe9", "hypothesis": "b", "label": 1}\n',
+        ["line 2: bytes that are not UTF-8 (0xe9 at byte 18 of the line)"],
+    ),
+    "a torn JSON line": (
+        "facebook/xnli/sw/validation.jsonl",
+        b'{"premise": "a", "hypothesis": "b", "label": 0}\n{"premise": "a", "hyp\n',
+        ["line 2: not valid JSON", "column"],
+    ),
+    "an empty split": ("facebook/xnli/el/validation.jsonl", b"", ["no rows"]),
+    "wrong columns": (
+        "nyu-mll/glue/mnli/train.jsonl",
+        b'{"sentence1": "a", "sentence2": "b", "label": 0}\n',
+        ["missing column(s)", "premise", "task mnli"],
+    ),
+    "a CCG line without tags": ("ccgbank/train.txt", b"the cat\tNP/N N\nsat\n", ["ccgbank/train.txt"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_data_file_gives_one_line_with_the_file_and_row(tmp_path, local_copy, case):
+    rel, content, needles = BAD_FILES[case]
+    (local_copy / rel).write_bytes(content)
+    tasks = ["ccg", "none"] if rel.startswith("ccgbank") else ["mnli", "none"]
+    path = write_experiments(tmp_path, {"source": str(local_copy), "intermediate": {"tasks": tasks}})
+    assert_rejected(invoke("sweep", path), tmp_path, rel, *needles)
+
+
 def test_evaluation_checks_every_split_before_ray_starts(tmp_path, local_copy):
     """A test file that only the evaluation reads (UDPOS is not probed by the sweep) fails `xstilts evaluate`
     up front: one line naming the file, exit 2, no winners.json and no Ray task."""
