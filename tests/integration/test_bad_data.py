@@ -60,7 +60,7 @@ BAD_FILES = {
         b'{"sentence1": "a", "sentence2": "b", "label": 0}\n',
         ["missing column(s)", "premise", "task mnli"],
     ),
-    "a CCG line without tags": ("ccgbank/train.txt", b"the cat\tNP/N N\nsat\n", ["ccgbank/train.txt"]),
+    "a CCG line without tags": ("ccgbank/train.txt", b"the cat\tNP/N N\nsat\n", ["line 2: expected 'tokens TAB tags'"]),
 }
 
 
