@@ -132,6 +132,13 @@ def _check_same_experiment(exp: Experiment, run_dir: RunDir) -> None:
         )
 
 
+def _check_writable(path: Path, field: str) -> None:
+    """Refuse a run directory this process could not create or write, before anything is written."""
+    existing = next(p for p in [path, *path.parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{field}: {path} cannot be written ({existing} is not a writable directory)")
+
+
 def run_search(
     exp: Experiment,
     base: Path,
@@ -158,6 +165,7 @@ def run_search(
     if resume is False and run_dir.exists():
         raise ConfigError(f"{run_dir.path}: already exists; resume it or choose another name")
     _check_same_experiment(exp, run_dir)
+    _check_writable(run_dir.path, f"{name}.storage_path")
     import ray
 
     from xstilts.search.cluster import connect_checked

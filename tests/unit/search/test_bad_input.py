@@ -1,5 +1,7 @@
 """Bad input: one line naming file, field and value; exit status 2; nothing written."""
 
+import os
+
 import pytest
 from typer.testing import CliRunner
 
@@ -54,6 +56,23 @@ def test_bad_config_field(tmp_path, case):
     overrides, needles = CASES[case]
     path = write_experiments(tmp_path, overrides)
     assert_rejected(invoke("sweep", path), tmp_path, str(path), *needles)
+
+
+def test_an_unwritable_storage_path(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        path = write_experiments(tmp_path, {"storage_path": str(locked / "runs")})
+        if os.access(locked, os.W_OK):  # root ignores file modes: a file stands in for the directory instead
+            locked.chmod(0o700)
+            locked.rmdir()
+            locked.write_text("not a directory")
+        assert_rejected(invoke("sweep", path), tmp_path, "offline.storage_path", "cannot be written", str(locked))
+        assert not (locked / "runs").exists()
+    finally:
+        if locked.is_dir():
+            locked.chmod(0o700)
 
 
 def test_run_needs_the_none_baseline(tmp_path):
