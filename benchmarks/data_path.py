@@ -202,6 +202,7 @@ def main() -> None:
             }
             print(json.dumps({n: out["sizes"][n]}), file=sys.stderr, flush=True)
         data, cache, k = tmp / f"data-{args.concurrent_rows}", tmp / f"cache-{args.concurrent_rows}", args.concurrent
+        one("new", data, cache, encoder, "--driver")  # the driver's check builds the cache (if no size did)
         alone = one("new", data, cache, encoder)
         together = concurrent("new", k, data, cache, encoder, tmp)
         old_together = concurrent("old", k, data, cache, encoder, tmp)
