@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from xstilts.search.interrupt import Interrupted
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -84,6 +86,8 @@ def sweep(
         result = sweep_experiment(experiments, name, address, resume=True if resume else None)
     except _user_errors() as exc:
         _fail(exc)
+    except Interrupted as exc:
+        _fail(exc, code=exc.code)
     for line in summary_lines(result):
         typer.echo(line)
     typer.echo(f"results: {result.run_dir.results_path}")
@@ -111,6 +115,8 @@ def run(experiments: Path = EXPERIMENTS, name: str = NAME, address: str = ADDRES
         run_experiment(experiments, name, address, echo=typer.echo)
     except _user_errors() as exc:
         _fail(exc)
+    except Interrupted as exc:
+        _fail(exc, code=exc.code)
     except EvaluationFailed as exc:
         _fail(exc, code=1)
 

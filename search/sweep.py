@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
 
 from xstilts.search.config import ConfigError, Experiment
+from xstilts.search.interrupt import Interrupted, stop_on_signals
 from xstilts.search.ledger import PersistentASHA
 from xstilts.search.plan import TrialPlan, make_plan
 from xstilts.search.results import SearchResult, results_table, summarize
@@ -181,9 +183,16 @@ def run_search(
         else:
             run_dir.write_meta(name, exp.digest(), base, exp.model_dump())
             tuner = _new_tuner(exp, plan, trainable, run_dir, progress or ProgressView(exp.search.metric, run_dir))
-        tuner.fit()
+        with stop_on_signals() as stop:
+            tuner.fit()
     finally:
         ray.shutdown()
     result = summarize(run_dir, exp.search.metric, run_dir.known_trials())
     run_dir.write_results(results_table(result, name, plan.source.label, list(plan.low_resource)))
+    if stop.signum is not None:
+        raise Interrupted(
+            stop.signum,
+            f"stopped by {signal.Signals(stop.signum).name}: {len(result.milestones)} milestone(s) so far, results in "
+            f"{run_dir.results_path}; the same command resumes",
+        )
     return result

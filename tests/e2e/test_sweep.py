@@ -127,3 +127,43 @@ def test_sigkill_then_resume_loses_nothing_and_revives_nothing(tmp_path, offline
     for tid, how in ended_before.items():
         assert table[table.trial_id == tid]["end"].iloc[0] == how
     assert set(table["end"]) <= {"complete", "stopped"}
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow)])
+def test_a_stop_signal_ends_the_sweep_in_time_and_the_same_command_resumes(tmp_path, offline_plan, sig, code):
+    n = 4
+    path = write_experiments(
+        tmp_path, {**SMALL, "search": {"num_samples": n}, "target": {"steps": 40, "tasks": ["xnli"]}}
+    )
+    exp_dir = tmp_path / "runs" / "offline"
+    proc = subprocess.Popen(
+        sweep_cmd(path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        deadline = time.time() + 400
+        while sum(e["event"] == "result" for e in RunDir(exp_dir).read_ledger()) < 2:
+            assert time.time() < deadline and proc.poll() is None, "the sweep ended before the signal"
+            time.sleep(0.1)
+        sent = time.time()
+        proc.send_signal(sig)  # pre-emption: the driver alone is told
+        _, err = proc.communicate(timeout=60)
+        took = time.time() - sent
+    finally:
+        sweep_up(proc)
+    assert proc.returncode == code, err[-3000:]
+    assert took <= 30, took
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"stopped by {sig.name}" in lines[0] and "the same command resumes" in lines[0], err
+    before = RunDir(exp_dir).read_ledger()
+    assert (exp_dir / "results.parquet").is_file()
+
+    resumed = run_sweep(path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    last_step: dict = {}
+    for e in before:
+        if e["event"] == "result":
+            last_step[e["trial_id"]] = max(e["step"], last_step.get(e["trial_id"], 0))
+    for e in RunDir(exp_dir).read_ledger()[len(before) :]:  # no milestone journaled twice
+        if e["event"] == "result":
+            assert e["step"] > last_step.get(e["trial_id"], -1), e
+    check_results(exp_dir, n, langs=7)
