@@ -84,6 +84,12 @@ def resolve_encoder(exp: Experiment, base: Path, source: DataSource, prepare: bo
     return str(out)
 
 
+def encoder_ready(encoder: str) -> bool:
+    """Whether the encoder needs no building: a hub id or a directory that holds a saved model."""
+    path = Path(encoder)
+    return not path.is_absolute() or (path / "config.json").is_file()
+
+
 def check_splits(splits: Sequence[Split], encoder: str, source: DataSource) -> None:
     """Featurise every split once (bad labels or rows fail here, not inside a Ray worker), keeping no copy."""
     try:
@@ -100,8 +106,9 @@ def make_plan(
     loads and featurises, and return the plan."""
     source = resolve_source(exp, base, registry, prepare)
     splits = sweep_splits(exp, registry) if splits is None else splits
-    for spec, split, lang in splits:  # a missing or unreadable file fails before the encoder is built
-        load_split(spec, split, lang, source)
+    if prepare and not encoder_ready(resolve_encoder(exp, base, source, prepare=False)):
+        for spec, split, lang in splits:  # a missing or unreadable file fails before the encoder is built
+            load_split(spec, split, lang, source)
     encoder = resolve_encoder(exp, base, source, prepare)
     check_splits(splits, encoder, source)
     recipe = TrainConfig(

@@ -128,6 +128,8 @@ def _load_files(builder: str, paths: list[Path], cache: str | None) -> Any:
         )
     except Exception as exc:  # datasets wraps parse errors in several exception types
         for path in paths:
+            if path.stat().st_size == 0:
+                raise DataError(f"{path}: no rows (the file is empty)") from exc
             bad = first_bad_line(path, builder)
             if bad:
                 raise DataError(f"{path}: {bad}") from exc

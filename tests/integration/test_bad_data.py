@@ -47,7 +47,7 @@ BAD_FILES = {
     "bytes that are not UTF-8": (
         "nyu-mll/glue/mnli/train.jsonl",
         b'{"premise": "a", "hypothesis": "b", "label": 0}\n{"premise": "caf\xe9", "hypothesis": "b", "label": 1}\n',
-        ["line 2: bytes that are not UTF-8 (0xe9 at byte 18 of the line)"],
+        ["line 2: bytes that are not UTF-8 (0xe9 at byte 17 of the line)"],
     ),
     "a torn JSON line": (
         "facebook/xnli/sw/validation.jsonl",
