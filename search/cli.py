@@ -71,6 +71,9 @@ def sweep(
     name: str = NAME,
     address: str = ADDRESS,
     resume: bool = typer.Option(False, "--resume", help="Require an existing sweep to resume."),
+    retry_errored: bool = typer.Option(
+        False, "--retry-errored", help="With --resume: rerun trials that raised, from their last checkpoint."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what the sweep would download; run nothing."),
 ) -> None:
     """Run the experiment's Ray Tune sweep; an interrupted sweep resumes where it stopped."""
@@ -83,7 +86,9 @@ def sweep(
             return
         from xstilts.search.pipeline import sweep_experiment
 
-        result = sweep_experiment(experiments, name, address, resume=True if resume else None)
+        result = sweep_experiment(
+            experiments, name, address, resume=True if resume or retry_errored else None, retry_errored=retry_errored
+        )
     except _user_errors() as exc:
         _fail(exc)
     except Interrupted as exc:

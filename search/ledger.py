@@ -10,6 +10,8 @@ trials finished. The ledger file itself is read and written by `RunDir`.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
@@ -57,16 +59,18 @@ class PersistentASHA(AsyncHyperBandScheduler):
                     )
             elif event["event"] == "end":
                 self._ended[event["trial_id"]] = event["how"]
+            elif event["event"] == "retry":  # `--retry-errored`: an errored trial runs again
+                self._ended.pop(event["trial_id"], None)
 
     def ended(self) -> dict[str, str]:
         """trial id -> 'stopped' (by ASHA) or 'complete', as journaled."""
         self._load()
         return dict(self._ended)
 
-    def _end(self, trial_id: str, how: str) -> None:
+    def _end(self, trial_id: str, how: str, **extra) -> None:
         if trial_id not in self._ended:
             self._ended[trial_id] = how
-            self._run_dir.append_event({"event": "end", "trial_id": trial_id, "how": how})
+            self._run_dir.append_event({"event": "end", "trial_id": trial_id, "how": how, **extra})
 
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
         self._load()
@@ -113,3 +117,21 @@ class PersistentASHA(AsyncHyperBandScheduler):
 
     def on_trial_remove(self, tune_controller, trial: Trial) -> None:
         self._trial_info.pop(trial.trial_id, None)
+
+    def on_trial_error(self, tune_controller, trial: Trial) -> None:
+        """A trial that raised (after its `max_failures` retries): journaled with a one-line reason."""
+        self._load()
+        self._trial_info.pop(trial.trial_id, None)  # out of its rung, as a removed trial
+        self._end(trial.trial_id, "error", reason=error_reason(trial), config=dict(trial.config))
+
+
+def error_reason(trial: Trial) -> str:
+    """The last line of a trial's error (the exception's type and message), at most 300 characters."""
+    local = trial.error_file  # written by Ray before it tells the scheduler; the storage copy may lag
+    text = Path(local).read_text(errors="replace") if local and Path(local).is_file() else str(trial.get_error() or "")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith((" ", "\t"))]
+    reason = lines[-1] if lines else "unknown error"
+    name, sep, message = reason.partition(": ")
+    if sep and re.fullmatch(r"[\w.]+", name):  # the exception's class without its module path
+        reason = f"{name.rsplit('.', 1)[-1]}: {message}"
+    return reason if len(reason) <= 300 else reason[:297] + "..."

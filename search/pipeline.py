@@ -48,14 +48,19 @@ def prepare_experiment(experiments_file: Path | str, name: str = "offline") -> t
 
 
 def sweep_experiment(
-    experiments_file: Path | str, name: str = "offline", address: str | None = None, *, resume: bool | None = None
+    experiments_file: Path | str,
+    name: str = "offline",
+    address: str | None = None,
+    *,
+    resume: bool | None = None,
+    retry_errored: bool = False,
 ) -> SearchResult:
     """Run (or resume) the experiment's sweep; see `search.sweep.run_search`."""
     from xstilts.search.sweep import run_search
 
     registry = build_registry()
     exp, base = load_experiment(Path(experiments_file), name, registry=registry)
-    return run_search(exp, base, name, registry, address=address, resume=resume)
+    return run_search(exp, base, name, registry, address=address, resume=resume, retry_errored=retry_errored)
 
 
 def run_experiment(

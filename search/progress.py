@@ -17,11 +17,14 @@ from ray.tune.experiment import Trial
 from ray.tune.progress_reporter import TrialProgressCallback
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
+from xstilts.search.ledger import error_reason
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.registry import BASELINE
 
+END_STATE = {"stopped": "stopped (ASHA)", "complete": "done", "error": "error"}  # the ledger's end -> row state
 STATE_STYLE = {"pending": "dim", "running": "cyan", "done": "green", "stopped (ASHA)": "yellow", "error": "red"}
 
 
@@ -65,7 +68,9 @@ class ProgressView(TrialProgressCallback):
             if event["event"] == "result":
                 self._update_scores(trial, event["metrics"])
             elif event["event"] == "end":
-                self._row(trial)["state"] = "stopped (ASHA)" if event["how"] == "stopped" else "done"
+                self._row(trial).update(state=END_STATE.get(event["how"], "done"), error=event.get("reason"))
+            elif event["event"] == "retry":
+                self._row(trial).update(state="pending", error=None)
         self._console = console
 
     def _row(self, trial: Trial | _LedgerTrial) -> dict:
@@ -82,6 +87,7 @@ class ProgressView(TrialProgressCallback):
                 "worst": None,
                 "worst_lang": "",
                 "state": "pending",
+                "error": None,
             }
         return self.rows[trial.trial_id]
 
@@ -105,7 +111,7 @@ class ProgressView(TrialProgressCallback):
         """How a finished trial ended, as the scheduler journaled it before Ray told the callbacks."""
         events = self.run_dir.read_ledger() if self.run_dir is not None else []
         ends = {e["trial_id"]: e["how"] for e in events if e["event"] == "end"}
-        return {"stopped": "stopped (ASHA)"}.get(ends.get(trial.trial_id, "complete"), "done")
+        return END_STATE.get(ends.get(trial.trial_id, "complete"), "done")
 
     # -- Ray Tune hooks --------------------------------------------------------------------------
     def on_step_begin(self, iteration: int, trials: list[Trial], **info) -> None:
@@ -135,8 +141,9 @@ class ProgressView(TrialProgressCallback):
         self._line(f"trial {trial.trial_id} {row['state']} at step {row['step']}")
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info) -> None:
-        self._row(trial)["state"] = "error"
-        self._line(f"trial {trial.trial_id} error: {trial.error_file or ''}")
+        row = self._row(trial)
+        row["state"], row["error"] = "error", error_reason(trial)
+        self._line(f"trial {trial.trial_id} error: {row['error']}")
 
     def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info) -> None:
         self._row(trial)["state"] = "pending"
@@ -188,7 +195,8 @@ class ProgressView(TrialProgressCallback):
                 _fmt(row["mean"]),
                 _fmt(row["low"]),
                 f"{_fmt(row['worst'])} {row['worst_lang']}".strip(),
-                f"[{STATE_STYLE.get(row['state'], '')}]{row['state']}[/]",
+                f"[{STATE_STYLE.get(row['state'], '')}]{row['state']}[/]"
+                + (f": {escape(row['error'][:60])}" if row["state"] == "error" and row["error"] else ""),
             )
         return table
 

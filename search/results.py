@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,10 +19,11 @@ class SearchResult:
     """What a sweep produced: where, one row per (trial, milestone) and the best of them."""
 
     run_dir: RunDir
-    milestones: list[dict]  # trial_id, step, config, metrics, end
+    milestones: list[dict]  # trial_id, step, config, metrics, end, error
     best: dict | None
     best_baseline: dict | None
     metric: str
+    errors: list[dict] = field(default_factory=list)  # end events of trials that raised (reason, config)
 
     @property
     def experiment_dir(self) -> Path:
@@ -36,18 +37,32 @@ def milestones_from_ledger(run_dir: RunDir, trials: set[str] | None = None) -> l
     was then orphaned by a driver kill is rerun under a new id, and dropped here.
     """
     events = [e for e in run_dir.read_ledger() if trials is None or e["trial_id"] in trials]
-    ends = {e["trial_id"]: e["how"] for e in events if e["event"] == "end"}
+    ends = trial_ends(events)
     rows: dict[tuple[str, int], dict] = {}
     for e in events:
         if e["event"] == "result":
+            end = ends.get(e["trial_id"], {})
             rows[(e["trial_id"], e["step"])] = {
                 "trial_id": e["trial_id"],
                 "step": e["step"],
                 "config": e["config"],
                 "metrics": e["metrics"],
-                "end": ends.get(e["trial_id"], "running"),
+                "end": end.get("how", "running"),
+                "error": end.get("reason"),
             }
     return sorted(rows.values(), key=lambda r: (r["trial_id"], r["step"]))
+
+
+def trial_ends(events: list[dict]) -> dict[str, dict]:
+    """trial id -> its journaled end event (how: complete | stopped | error, with reason and config for an
+    error); a `retry` event (`--retry-errored`) takes an error back."""
+    ends: dict[str, dict] = {}
+    for e in events:
+        if e["event"] == "end":
+            ends[e["trial_id"]] = e
+        elif e["event"] == "retry":
+            ends.pop(e["trial_id"], None)
+    return ends
 
 
 def summarize(run_dir: RunDir, metric: str, trials: set[str] | None = None) -> SearchResult:
@@ -58,9 +73,10 @@ def summarize(run_dir: RunDir, metric: str, trials: set[str] | None = None) -> S
         scored = [r for r in rows if not math.isnan(r["metrics"].get(metric, math.nan))]
         return max(scored, key=lambda r: r["metrics"][metric]) if scored else None
 
-    return SearchResult(
-        run_dir, ms, best_of(ms), best_of([r for r in ms if r["config"]["intermediate_task"] == BASELINE]), metric
-    )
+    errors = [e for e in trial_ends(run_dir.read_ledger()).values() if e["how"] == "error"]
+    errors = [e for e in errors if not trials or e["trial_id"] in trials]
+    baseline = best_of([r for r in ms if r["config"]["intermediate_task"] == BASELINE])
+    return SearchResult(run_dir, ms, best_of(ms), baseline, metric, errors)
 
 
 def results_table(result: SearchResult, experiment: str, source: str, low_resource: list[str]) -> pa.Table:
@@ -78,6 +94,7 @@ def results_table(result: SearchResult, experiment: str, source: str, low_resour
             "seed",
             "step",
             "end",
+            "error",
             "target_task",
             "lang",
             "resource_tier",
@@ -105,6 +122,7 @@ def results_table(result: SearchResult, experiment: str, source: str, low_resour
                 "seed": m["config"].get("seed"),
                 "step": m["step"],
                 "end": m["end"],
+                "error": m.get("error"),
                 "target_task": target_task,
                 "lang": lang,
                 "resource_tier": resource_tier(lang),
@@ -114,13 +132,32 @@ def results_table(result: SearchResult, experiment: str, source: str, low_resour
             }
             for k, v in row.items():
                 cols[k].append(v)
+    reported = {m["trial_id"] for m in result.milestones}
+    for e in result.errors:  # a trial that raised before its first milestone: one row, no scores
+        if e["trial_id"] not in reported:
+            config = e.get("config", {})
+            row = dict.fromkeys(cols)
+            row.update(
+                experiment=experiment,
+                source=source,
+                trial_id=e["trial_id"],
+                **{k: config.get(k) for k in ("intermediate_task", "intermediate_steps", "lr", "batch_size", "seed")},
+                end="error",
+                error=e.get("reason"),
+                score=math.nan,
+            )
+            for k, v in row.items():
+                cols[k].append(v)
     return pa.table(cols)
 
 
 def summary_lines(result: SearchResult) -> list[str]:
     """A short text summary: best trial, its config, its scores vs the best no-intermediate trial."""
+    errors = [f"trial {e['trial_id']} error: {e.get('reason', '?')}" for e in result.errors]
+    if errors:
+        errors.append("rerun errored trials from their last checkpoint: xstilts sweep --resume --retry-errored")
     if result.best is None:
-        return ["no trial reported a score"]
+        return ["no trial reported a score", *errors]
     b, base, metric = result.best, result.best_baseline, result.metric
     cfg = b["config"]
     lines = [
@@ -141,4 +178,4 @@ def summary_lines(result: SearchResult) -> list[str]:
         f"  worst language: {b['metrics']['worst_lang']}"
         + (f" (none: {base['metrics']['worst_lang']})" if base else "")
     )
-    return lines
+    return lines + errors

@@ -26,6 +26,12 @@ RAY_ENV = {  # quiet Ray's own console output; the ProgressView callback shows p
 }
 
 
+# Test-only settings (environment variables), read by trials: never set in real runs.
+# XSTILTS_TEST_FAULT="<task>@<step>": a trial of that task raises at that milestone (search/trainable.py);
+# XSTILTS_TEST_FAULT_ONCE=<path>: only while <path> does not exist (the fault creates it), so a retry passes.
+TEST_SETTINGS = ("XSTILTS_TEST_FAULT", "XSTILTS_TEST_FAULT_ONCE")
+
+
 def run_dir_of(exp: Experiment, base: Path, name: str) -> RunDir:
     """The experiment directory of `name`: storage_path (relative to the experiments file) / name."""
     return RunDir((base / exp.storage_path).resolve() / name)
@@ -64,6 +70,7 @@ def init_ray(address: str | None, exp: Experiment) -> None:
 
     os.environ.update(RAY_ENV)
     env = dict(RAY_ENV)
+    env.update({k: v for k, v in os.environ.items() if k in TEST_SETTINGS})  # to trials on every node
     if exp.source != "hub" and exp.model == "offline":
         env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     ray.init(
@@ -149,11 +156,14 @@ def run_search(
     *,
     address: str | None = None,
     resume: bool | None = None,
+    retry_errored: bool = False,
     progress=None,
 ) -> SearchResult:
     """Run (or resume) the sweep of `exp`; returns its results, also written to results.parquet.
 
     resume: None detects an existing experiment directory; True requires one; False refuses one.
+    retry_errored: a resumed sweep also reruns the trials that raised, from their last checkpoint (else
+    they stay errored).
     """
     from ray import tune
 
@@ -164,6 +174,8 @@ def run_search(
     can_restore = run_dir.can_restore()
     if resume is True and not can_restore:
         raise ConfigError(f"{run_dir.path}: no sweep to resume")
+    if retry_errored and not can_restore:
+        raise ConfigError(f"{run_dir.path}: --retry-errored needs a sweep to resume")
     if resume is False and run_dir.exists():
         raise ConfigError(f"{run_dir.path}: already exists; resume it or choose another name")
     _check_same_experiment(exp, run_dir)
@@ -179,7 +191,12 @@ def run_search(
             tune.with_parameters(run_trial, plan=plan), {"cpu": exp.resources.cpu, "gpu": exp.resources.gpu}
         )
         if can_restore:
-            tuner = tune.Tuner.restore(str(run_dir.path), trainable, resume_unfinished=True, resume_errored=True)
+            if retry_errored:  # journaled first, so the scheduler's replay lets them run again
+                for end in summarize(run_dir, exp.search.metric).errors:
+                    run_dir.append_event({"event": "retry", "trial_id": end["trial_id"]})
+            tuner = tune.Tuner.restore(
+                str(run_dir.path), trainable, resume_unfinished=True, resume_errored=retry_errored
+            )
         else:
             run_dir.write_meta(name, exp.digest(), base, exp.model_dump())
             tuner = _new_tuner(exp, plan, trainable, run_dir, progress or ProgressView(exp.search.metric, run_dir))

@@ -4,6 +4,7 @@ checkpoint reported to Tune at each milestone."""
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 import time
 import zlib
@@ -27,6 +28,23 @@ def trial_seed(base: int, trial_id: str, config: dict) -> int:
     if config.get("seed") is not None:
         return int(config["seed"])
     return base + zlib.crc32(trial_id.encode()) % 100_000
+
+
+class InjectedFault(RuntimeError):
+    """The test-only fault of XSTILTS_TEST_FAULT (see search/sweep.py TEST_SETTINGS)."""
+
+
+def injected_fault(task: str, step: int) -> None:
+    """Raise the test-only fault when XSTILTS_TEST_FAULT names this task and milestone step."""
+    spec = os.environ.get("XSTILTS_TEST_FAULT")
+    if not spec or spec != f"{task}@{step}":
+        return
+    once = os.environ.get("XSTILTS_TEST_FAULT_ONCE")
+    if once:
+        if Path(once).exists():
+            return
+        Path(once).touch()
+    raise InjectedFault(f"injected test fault at {task} step {step} (XSTILTS_TEST_FAULT)")
 
 
 def intermediate_config(plan: TrialPlan, config: dict, seed: int) -> TrainConfig:
@@ -61,6 +79,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     startup: dict[str, float] = {}
 
     def report(model: Model, step: int, snapshot: Snapshot | None) -> None:
+        injected_fault(task.name, step)
         metrics = {"step": step, **fork_and_evaluate(model, targets, recipe, list(plan.low_resource)), **startup}
         release_memory()  # the probes' copies are gone; Ray keeps this worker for the next trial
         with tempfile.TemporaryDirectory() as tmp:

@@ -188,3 +188,27 @@ def test_a_trial_takes_the_searchers_seed_else_one_from_its_id():
 
     assert trial_seed(3, "abc", {"seed": 5}) == 5
     assert trial_seed(3, "abc", {}) == trial_seed(3, "abc", {"seed": None}) == 3 + zlib.crc32(b"abc") % 100_000
+
+
+def test_an_error_is_journaled_with_its_last_line_and_a_retry_takes_it_back(tmp_path):
+    from xstilts.search.ledger import error_reason
+    from xstilts.search.results import trial_ends
+
+    log = tmp_path / "error.txt"
+    log.write_text(
+        'Failure # 1 (occurred at 2026-12-02)\nray::ImplicitFunc.train() (pid=1)\n  File "x.py", line 3, in f\n'
+        "    raise OutOfMemory(...)\nxstilts.models.train.OutOfMemory: CUDA out of memory at batch size 32\n"
+    )
+    trial = SimpleNamespace(trial_id="t1", config={"lr": 1e-3}, error_file=str(log), get_error=lambda: None)
+    assert error_reason(trial) == "OutOfMemory: CUDA out of memory at batch size 32"
+    assert error_reason(SimpleNamespace(error_file=None, get_error=lambda: None)) == "unknown error"
+
+    run_dir = RunDir(tmp_path / "exp")
+    sched = PersistentASHA(run_dir, time_attr="step", metric="mean", mode="max", max_t=200, grace_period=100)
+    sched.on_trial_error(FakeController([]), trial)
+    (end,) = [e for e in run_dir.read_ledger() if e["event"] == "end"]
+    assert (end["how"], end["reason"], end["config"]) == ("error", error_reason(trial), {"lr": 1e-3})
+    assert sched.ended() == {"t1": "error"}
+    run_dir.append_event({"event": "retry", "trial_id": "t1"})
+    fresh = PersistentASHA(run_dir, time_attr="step", metric="mean", mode="max", max_t=200, grace_period=100)
+    assert fresh.ended() == {} and trial_ends(run_dir.read_ledger()) == {}
