@@ -102,7 +102,7 @@ def main() -> None:
         t0 = time.perf_counter()
         tune.Tuner(
             trainable,
-            param_space=discrete(exp),
+            param_space={**discrete(exp), "seed": exp.seed},  # every point sets its own seed
             tune_config=tune.TuneConfig(
                 metric=metric,
                 mode="max",
