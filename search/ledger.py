@@ -27,9 +27,9 @@ PROBE_PREFIX = "probe/"  # probe/<target task>/<lang>
 
 
 def score_keys(result: dict) -> dict:
-    """The metrics of a trial result that xstilts reported (step, summary, per-task-language scores, and the
-    trial's start-up seconds)."""
-    kept = ("step", "startup_s", *SUMMARY_KEYS)
+    """The metrics of a trial result that xstilts reported (step, summary, per-task-language scores, the
+    trial's start-up seconds and the checkpoint step it resumed from)."""
+    kept = ("step", "startup_s", "resumed_from_step", *SUMMARY_KEYS)
     return {k: v for k, v in result.items() if k in kept or k.startswith(PROBE_PREFIX)}
 
 

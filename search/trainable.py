@@ -76,7 +76,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     )
     seed = trial_seed(plan.seed, tune.get_context().get_trial_id(), config)
     recipe = replace(plan.target_recipe, seed=seed)
-    startup: dict[str, float] = {}
+    startup: dict[str, float] = {"resumed_from_step": 0}
 
     def report(model: Model, step: int, snapshot: Snapshot | None) -> None:
         injected_fault(task.name, step)
@@ -101,6 +101,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
             if read_state(Path(ckpt_dir))["step"] >= cfg.max_steps:
                 return
             resume = load_resume(Path(ckpt_dir))
+            startup["resumed_from_step"] = resume.step  # 0 when the trial started fresh
         setup = plan.setup_training(task, seed, checkpoint=ckpt_dir)
     startup["startup_s"] = time.perf_counter() - started  # data mapped, model loaded: reported with each result
     train(
