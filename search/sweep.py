@@ -126,7 +126,11 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
             verbose=0,
             callbacks=[progress],
             failure_config=tune.FailureConfig(max_failures=exp.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            checkpoint_config=tune.CheckpointConfig(  # the best N by the metric, and the latest (Ray keeps it)
+                num_to_keep=exp.search.keep_checkpoints,
+                checkpoint_score_attribute=exp.search.metric,
+                checkpoint_score_order="max",
+            ),
         ),
     )
 
