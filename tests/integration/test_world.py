@@ -84,7 +84,7 @@ def test_missing_and_unreadable_files_name_the_path(tmp_path):
     with pytest.raises(DataError, match="xnli/fr/validation.jsonl: file not found"):
         load_split(reg["xnli"], "dev", "fr", src)
     local_paths(root, reg["xnli"], "dev", "de")[0].write_text("{not json\n")
-    with pytest.raises(DataError, match="unreadable as json"):
+    with pytest.raises(DataError, match="validation.jsonl: line 1: not valid JSON"):
         load_split(reg["xnli"], "dev", "de", src)
     local_paths(root, reg["xnli"], "dev", "sw")[0].write_text('{"premise": "a", "label": 1}\n')
     with pytest.raises(DataError, match=r"missing column\(s\) \['hypothesis'\]"):
