@@ -26,6 +26,18 @@ SUMMARY_KEYS = ("mean", "low_resource_mean", "worst", "worst_lang")
 PROBE_PREFIX = "probe/"  # probe/<target task>/<lang>
 
 
+def trial_ends(events: list[dict]) -> dict[str, dict]:
+    """trial id -> its journaled end event (how: complete | stopped | error, with reason and config for an
+    error); a `retry` event (`--retry-errored`) takes an error back."""
+    ends: dict[str, dict] = {}
+    for e in events:
+        if e["event"] == "end":
+            ends[e["trial_id"]] = e
+        elif e["event"] == "retry":
+            ends.pop(e["trial_id"], None)
+    return ends
+
+
 def score_keys(result: dict) -> dict:
     """The metrics of a trial result that xstilts reported (step, summary, per-task-language scores, the
     trial's start-up seconds and the checkpoint step it resumed from)."""
@@ -48,7 +60,9 @@ class PersistentASHA(AsyncHyperBandScheduler):
         if self._loaded:
             return
         self._loaded = True
-        for event in self._run_dir.read_ledger():
+        events = self._run_dir.read_ledger()
+        self._ended = {tid: end["how"] for tid, end in trial_ends(events).items()}
+        for event in events:
             if event["event"] == "result":
                 self._seen.add((event["trial_id"], event["step"]))
                 if event["step"] < self._max_t:  # mirrors on_trial_result: the last rung is not recorded
@@ -57,10 +71,6 @@ class PersistentASHA(AsyncHyperBandScheduler):
                         event["step"],
                         self._metric_op * event["metrics"][self._metric],
                     )
-            elif event["event"] == "end":
-                self._ended[event["trial_id"]] = event["how"]
-            elif event["event"] == "retry":  # `--retry-errored`: an errored trial runs again
-                self._ended.pop(event["trial_id"], None)
 
     def ended(self) -> dict[str, str]:
         """trial id -> 'stopped' (by ASHA) or 'complete', as journaled."""

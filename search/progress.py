@@ -20,7 +20,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from xstilts.search.ledger import error_reason
+from xstilts.search.ledger import error_reason, trial_ends
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.registry import BASELINE
 
@@ -110,8 +110,8 @@ class ProgressView(TrialProgressCallback):
     def _finished_state(self, trial: Trial) -> str:
         """How a finished trial ended, as the scheduler journaled it before Ray told the callbacks."""
         events = self.run_dir.read_ledger() if self.run_dir is not None else []
-        ends = {e["trial_id"]: e["how"] for e in events if e["event"] == "end"}
-        return END_STATE.get(ends.get(trial.trial_id, "complete"), "done")
+        how = trial_ends(events).get(trial.trial_id, {}).get("how", "complete")
+        return END_STATE.get(how, "done")
 
     # -- Ray Tune hooks --------------------------------------------------------------------------
     def on_step_begin(self, iteration: int, trials: list[Trial], **info) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from xstilts.search.ledger import PROBE_PREFIX
+from xstilts.search.ledger import PROBE_PREFIX, trial_ends
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.languages import resource_tier
 from xstilts.tasks.registry import BASELINE
@@ -36,7 +36,10 @@ def milestones_from_ledger(run_dir: RunDir, trials: set[str] | None = None) -> l
     trials: keep only these (Ray's trials); a trial that reported before any experiment snapshot and
     was then orphaned by a driver kill is rerun under a new id, and dropped here.
     """
-    events = [e for e in run_dir.read_ledger() if trials is None or e["trial_id"] in trials]
+    return _milestones([e for e in run_dir.read_ledger() if trials is None or e["trial_id"] in trials])
+
+
+def _milestones(events: list[dict]) -> list[dict]:
     ends = trial_ends(events)
     rows: dict[tuple[str, int], dict] = {}
     for e in events:
@@ -53,28 +56,16 @@ def milestones_from_ledger(run_dir: RunDir, trials: set[str] | None = None) -> l
     return sorted(rows.values(), key=lambda r: (r["trial_id"], r["step"]))
 
 
-def trial_ends(events: list[dict]) -> dict[str, dict]:
-    """trial id -> its journaled end event (how: complete | stopped | error, with reason and config for an
-    error); a `retry` event (`--retry-errored`) takes an error back."""
-    ends: dict[str, dict] = {}
-    for e in events:
-        if e["event"] == "end":
-            ends[e["trial_id"]] = e
-        elif e["event"] == "retry":
-            ends.pop(e["trial_id"], None)
-    return ends
-
-
 def summarize(run_dir: RunDir, metric: str, trials: set[str] | None = None) -> SearchResult:
     """Return the milestones, the best (trial, milestone) by `metric`, and the best no-intermediate one."""
-    ms = milestones_from_ledger(run_dir, trials or None)
+    events = [e for e in run_dir.read_ledger() if not trials or e["trial_id"] in trials]
+    ms = _milestones(events)
 
     def best_of(rows: list[dict]) -> dict | None:
         scored = [r for r in rows if not math.isnan(r["metrics"].get(metric, math.nan))]
         return max(scored, key=lambda r: r["metrics"][metric]) if scored else None
 
-    errors = [e for e in trial_ends(run_dir.read_ledger()).values() if e["how"] == "error"]
-    errors = [e for e in errors if not trials or e["trial_id"] in trials]
+    errors = [e for e in trial_ends(events).values() if e["how"] == "error"]
     baseline = best_of([r for r in ms if r["config"]["intermediate_task"] == BASELINE])
     return SearchResult(run_dir, ms, best_of(ms), baseline, metric, errors)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.interrupt import Interrupted, stop_on_signals
-from xstilts.search.ledger import PersistentASHA
+from xstilts.search.ledger import PersistentASHA, trial_ends
 from xstilts.search.plan import TrialPlan, make_plan
 from xstilts.search.results import SearchResult, results_table, summarize
 from xstilts.search.rundir import RunDir
@@ -196,8 +196,9 @@ def run_search(
         )
         if can_restore:
             if retry_errored:  # journaled first, so the scheduler's replay lets them run again
-                for end in summarize(run_dir, exp.search.metric).errors:
-                    run_dir.append_event({"event": "retry", "trial_id": end["trial_id"]})
+                for trial_id, end in trial_ends(run_dir.read_ledger()).items():
+                    if end["how"] == "error":
+                        run_dir.append_event({"event": "retry", "trial_id": trial_id})
             tuner = tune.Tuner.restore(
                 str(run_dir.path), trainable, resume_unfinished=True, resume_errored=retry_errored
             )

@@ -100,17 +100,12 @@ def first_bad_line(path: Path, builder: str) -> str | None:
     return None
 
 
-def check_utf8(path: Path) -> None:
+def check_utf8(path: Path) -> str:
     """Refuse a file with bytes that are not UTF-8, naming the line (datasets' json builder can read such a
-    file into strings that fail later, or fail without saying where); about 0.1 s per 100 MB."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with path.open("rb") as f:
-        try:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: {first_bad_line(path, 'text') or 'bytes that are not UTF-8 at its end'}") from exc
+    file into strings that fail later, or fail without saying where); returns the file's content digest, as
+    both come from one read (cached while the file is unchanged)."""
+    stat = path.stat()
+    return _file_digest(path.resolve(), stat.st_size, stat.st_mtime_ns)
 
 
 def _load_files(builder: str, paths: list[Path], cache: str | None) -> Any:
@@ -221,10 +216,16 @@ def _load_raw(spec: TaskSpec, split: str, lang: str, source: DataSource) -> Any:
 
 @functools.lru_cache(maxsize=1024)
 def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
+    """sha256 of the file, checking on the way that it is UTF-8 (every format here is text)."""
+    h, decoder = hashlib.sha256(), codecs.getincrementaldecoder("utf-8")()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+        try:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: {first_bad_line(path, 'text') or 'bytes that are not UTF-8 at its end'}") from exc
     return h.hexdigest()
 
 
@@ -235,8 +236,7 @@ def source_digest(spec: TaskSpec, split: str, lang: str, source: DataSource) -> 
         return str(load_split(spec, split, lang, source)._fingerprint)
     h = hashlib.sha256()
     for rel, path in zip(relative_files(spec, split, lang), _existing(spec, split, lang, Path(source.root or "."))):
-        stat = path.stat()
-        h.update(f"{rel}\0{_file_digest(path.resolve(), stat.st_size, stat.st_mtime_ns)}\0".encode())
+        h.update(f"{rel}\0{check_utf8(path)}\0".encode())
     return h.hexdigest()
 
 
