@@ -191,8 +191,7 @@ def test_a_trial_takes_the_searchers_seed_else_one_from_its_id():
 
 
 def test_an_error_is_journaled_with_its_last_line_and_a_retry_takes_it_back(tmp_path):
-    from xstilts.search.ledger import error_reason
-    from xstilts.search.ledger import trial_ends
+    from xstilts.search.ledger import error_reason, trial_ends
 
     log = tmp_path / "error.txt"
     log.write_text(
