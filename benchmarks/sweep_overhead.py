@@ -9,6 +9,11 @@ in a fresh storage directory. In-trial work is each trial's time in its trainabl
 last result); within it, trial start-up (`startup_s`: data mapped, model loaded, before the first step) is
 broken out. Outside it: the driver before the first trial starts (the data check, Ray's start) and after
 the last one ends (results), and gaps between trials (scheduling, worker start). Target: ratio <= 1.10.
+
+Ray's own floor is measured in the same run: a fresh Python process that starts a local Ray, runs a Ray Tune
+sweep of the same number of no-op trials at the same concurrency (actors reused, as xstilts does), and shuts
+Ray down. Any Ray Tune sweep pays that cost whatever it trains, so `ratio_floor_vs_ideal` says how close to
+1.0 a sweep of this size can get on this machine, and `ratio_without_floor` what xstilts adds on top.
 """
 
 from __future__ import annotations
@@ -42,6 +47,33 @@ def trial_times(run_dir: Path) -> list[dict]:
     return out
 
 
+RAY_FLOOR = """
+import ray
+from ray import tune
+
+ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+tune.Tuner(
+    lambda config: tune.report({"x": 1}),
+    tune_config=tune.TuneConfig(num_samples=NUM_SAMPLES, max_concurrent_trials=CONCURRENCY, reuse_actors=True),
+    run_config=tune.RunConfig(storage_path=STORAGE, verbose=0),
+).fit()
+ray.shutdown()
+"""
+
+
+def ray_floor(num_samples: int, concurrency: int, storage: Path) -> float:
+    """Wall seconds of a whole Python process that runs a Ray Tune sweep of no-op trials."""
+    code = RAY_FLOOR.replace("NUM_SAMPLES", str(num_samples)).replace("CONCURRENCY", str(concurrency))
+    started = time.time()
+    subprocess.run(
+        [sys.executable, "-c", code.replace("STORAGE", repr(str(storage)))],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "RAY_AIR_NEW_OUTPUT": "0", "RAY_USAGE_STATS_ENABLED": "0"},
+    )
+    return time.time() - started
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--num-samples", type=int, default=6)
@@ -63,6 +95,7 @@ def main() -> None:
         if proc.returncode:
             raise SystemExit(f"sweep failed ({proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
         trials = trial_times(tmp / "runs" / "offline")
+        floor = ray_floor(args.num_samples, concurrency, tmp / "floor")
     work = sum(t["work"] for t in trials)
     startup = sum(t["startup"] for t in trials)
     first, last = min(t["start"] for t in trials), max(t["end"] for t in trials)
@@ -84,6 +117,9 @@ def main() -> None:
                 "driver_after_last_trial_s": round(started + wall - last, 1),
                 "trials_span_s": round(last - first, 1),
                 "ratio_span_vs_ideal": round((last - first) / ideal, 3),
+                "ray_floor_s": round(floor, 1),
+                "ratio_floor_vs_ideal": round((ideal + floor) / ideal, 3),
+                "ratio_without_floor": round((wall - floor) / ideal, 3),
                 "target": 1.10,
             }
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from xstilts.search.config import ConfigError, Experiment, Resources
@@ -30,8 +31,10 @@ def connect_checked(
     address: str | None, exp: Experiment, request: Resources, field: str, prepare: Callable[[], T]
 ) -> T:
     """Check `request` against the cluster, then run `prepare` (the plan: data and encoder) and leave Ray
-    connected. With an address, Ray is connected first to ask the cluster; a local Ray is started only after
-    the checks and the plan pass, so bad input fails in seconds and starts nothing."""
+    connected. With an address, Ray is connected first to ask the cluster. A local run checks this machine
+    first, then starts Ray while the plan runs in a thread (Ray's start is mostly waiting for its processes,
+    seconds that a short sweep would otherwise add to its wall time); if the plan fails, Ray is shut down
+    and the plan's error raised, with nothing written."""
     import ray
 
     from xstilts.search.sweep import init_ray
@@ -39,11 +42,20 @@ def connect_checked(
     try:
         if address is not None:
             init_ray(address, exp)
-        check_fits(request, field, None if address is not None else local_node())
-        prepared = prepare()
-        if address is None:
-            init_ray(address, exp)
-        return prepared
+            check_fits(request, field)
+            return prepare()
+        check_fits(request, field, local_node())
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xstilts-plan") as pool:
+            planned = pool.submit(prepare)
+            started: Exception | None = None
+            try:
+                init_ray(address, exp)
+            except Exception as exc:
+                started = exc
+            prepared = planned.result()  # a bad input's error comes before Ray's
+            if started is not None:
+                raise started
+            return prepared
     except BaseException:
         ray.shutdown()
         raise
