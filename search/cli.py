@@ -17,7 +17,7 @@ app = typer.Typer(
 EXPERIMENTS = typer.Argument(Path("experiments.yaml"), help="YAML file of named experiments.")
 NAME = typer.Option("offline", "--name", "-n", help="Experiment name in the file.")
 ADDRESS = typer.Option(None, help="Address of an existing Ray cluster (default: start one).")
-RUN_DIR = typer.Argument(..., help="A sweep's experiment directory (runs/NAME).")
+RUN_DIR = typer.Argument(..., help="A sweep's experiment directory (runs/NAME, or s3://bucket/prefix/NAME).")
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -25,8 +25,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from xstilts.search.report_tables import ReportError
     from xstilts.tasks.loading import DataError
     from xstilts.tasks.registry import UnknownNameError
+    from xstilts.tasks.storage import StorageError
 
-    return (ConfigError, DataError, UnknownNameError, FileNotFoundError, ReportError)
+    return (ConfigError, DataError, UnknownNameError, FileNotFoundError, ReportError, StorageError)
 
 
 def _fail(exc: Exception, code: int = 2) -> None:
@@ -127,13 +128,13 @@ def run(experiments: Path = EXPERIMENTS, name: str = NAME, address: str = ADDRES
 
 
 @app.command()
-def evaluate(experiment_dir: Path = RUN_DIR, address: str = ADDRESS) -> None:
+def evaluate(experiment_dir: str = RUN_DIR, address: str = ADDRESS) -> None:
     """Fully evaluate the sweep's winners on the XTREME targets (Ray tasks; a rerun skips what is done)."""
     from xstilts.search.evaluate import EvaluationFailed, run_evaluation
     from xstilts.search.rundir import RunDir
 
     try:
-        path = run_evaluation(RunDir(experiment_dir), address=address)
+        path = run_evaluation(RunDir.open(experiment_dir), address=address)
     except _user_errors() as exc:
         _fail(exc)
     except EvaluationFailed as exc:
@@ -143,14 +144,16 @@ def evaluate(experiment_dir: Path = RUN_DIR, address: str = ADDRESS) -> None:
 
 @app.command()
 def report(
-    experiment_dir: Path = RUN_DIR,
+    experiment_dir: str = RUN_DIR,
     split: str = typer.Option("test", help="Which split's scores to report (test or dev)."),
+    out: Path = typer.Option(None, "--out", help="Write the report to this local directory instead."),
 ) -> None:
-    """Write EXPERIMENT_DIR/report/: XTREME scores vs the baseline, duration curves, robustness tables."""
+    """Write EXPERIMENT_DIR/report/ (or --out): XTREME scores vs the baseline, duration curves, robustness tables."""
     from xstilts.search.report import write_report
+    from xstilts.search.rundir import RunDir
 
     try:
-        path = write_report(experiment_dir, split=split)
+        path = write_report(RunDir.open(experiment_dir), out, split=split)
     except _user_errors() as exc:
         _fail(exc)
     typer.echo(f"report: {path}")

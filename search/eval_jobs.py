@@ -3,41 +3,63 @@ one target fine-tune x seed scored on every language's dev and test sets."""
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from pathlib import Path
+
 import torch
 
-from xstilts.models.checkpoint import read_state
 from xstilts.models.heads import quiet_transformers, save_encoder
 from xstilts.models.recipe import fine_tune_target, score_split
 from xstilts.models.train import TrainConfig, train
 from xstilts.search.plan import TrialPlan
 from xstilts.search.rundir import RunDir
 from xstilts.search.trainable import intermediate_config, trial_seed
-from xstilts.tasks.files import atomic_path
 from xstilts.tasks.languages import resource_tier
 from xstilts.tasks.metrics import get_metric
 from xstilts.tasks.registry import BASELINE
 
 
 def materialize_encoder(plan: TrialPlan, run_dir: RunDir, winner: dict) -> str:
-    """The winner's intermediate encoder as a save_pretrained directory (the pretrained one for 'none'):
-    from its Ray checkpoint at the winner's step, else retrained to that step with the trial's config and
-    seed (the same batches and schedule as the trial)."""
+    """The winner's intermediate encoder as a save_pretrained directory in the run directory (the pretrained
+    one for 'none'): from its Ray checkpoint at the winner's step, else retrained to that step with the
+    trial's config and seed (the same batches and schedule as the trial). Returns a local path to it on
+    this node."""
     torch.set_num_threads(plan.threads)
     if winner["intermediate_task"] == BASELINE:
         return plan.encoder
-    out = run_dir.encoder_dir(winner["name"])
-    if run_dir.has_encoder(winner["name"]):
-        return str(out)
-    task = plan.registry[winner["intermediate_task"]]
-    ckpt = run_dir.trial_checkpoint(winner["trial_id"], winner["step"], lambda c: read_state(c)["step"])
-    seed = trial_seed(plan.seed, winner["trial_id"], winner["config"])
-    setup = plan.setup_training(task, seed, checkpoint=str(ckpt) if ckpt else None)
-    if ckpt is None:
-        cfg = intermediate_config(plan, winner["config"], seed)
-        train(setup.model, setup.data, setup.collate, cfg, stop_at=winner["step"])
-    with atomic_path(out, directory=True) as tmp:
-        save_encoder(setup.model, tmp)
-    return str(out)
+    name = winner["name"]
+    if not run_dir.has_encoder(name):
+        task = plan.registry[winner["intermediate_task"]]
+        ckpt = run_dir.trial_checkpoint(winner["trial_id"], winner["step"])
+        seed = trial_seed(plan.seed, winner["trial_id"], winner["config"])
+        with run_dir.local_copy(ckpt) if ckpt else contextlib.nullcontext(None) as ckpt_dir:
+            setup = plan.setup_training(task, seed, checkpoint=str(ckpt_dir) if ckpt_dir else None)
+        if ckpt is None:
+            cfg = intermediate_config(plan, winner["config"], seed)
+            train(setup.model, setup.data, setup.collate, cfg, stop_at=winner["step"])
+        with tempfile.TemporaryDirectory(prefix="xstilts-encoder-") as tmp:
+            save_encoder(setup.model, Path(tmp))
+            run_dir.put_encoder(Path(tmp), name)
+    return run_dir.encoder_on_node(name)
+
+
+def score_job(
+    plan: TrialPlan,
+    run_dir: RunDir,
+    materialized: str,
+    task_names: list[str],
+    seed: int,
+    langs: dict[str, list[str]],
+    recipe: TrainConfig,
+    winner: dict,
+    source_label: str,
+) -> list[dict]:
+    """`evaluate_targets` on whichever node Ray runs it: `materialized` is what `materialize_encoder`
+    returned on its own node, so off a local filesystem the encoder is fetched to this node first."""
+    local = run_dir.local or winner["intermediate_task"] == BASELINE
+    encoder = materialized if local else run_dir.encoder_on_node(winner["name"])
+    return evaluate_targets(plan, encoder, task_names, seed, langs, recipe, winner, source_label)
 
 
 def evaluate_targets(

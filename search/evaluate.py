@@ -62,7 +62,7 @@ def select_winners(milestones: list[dict], metric: str, durations: bool) -> list
 def find_winners(run_dir: RunDir, exp: Experiment) -> list[Winner]:
     """The winners of the sweep in `run_dir` (from its ledger; trials orphaned by a kill excluded)."""
     if not run_dir.has_ledger():
-        raise RunDirError(f"{run_dir.path}: no sweep results here (run `xstilts sweep` first)")
+        raise RunDirError(f"{run_dir.uri}: no sweep results here (run `xstilts sweep` first)")
     milestones = milestones_from_ledger(run_dir, run_dir.known_trials() or None)
     return select_winners(milestones, exp.evaluation.select, exp.evaluation.durations)
 
@@ -100,8 +100,8 @@ def write_job(rows: list[dict], group: list[Winner], tasks: tuple[str, ...], see
                 )
 
 
-def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None) -> Path:
-    """Evaluate the winners of the sweep in `run_dir`; returns the path of evaluation.parquet.
+def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None) -> str:
+    """Evaluate the winners of the sweep in `run_dir`; returns where evaluation.parquet is.
 
     Every split the evaluation reads is loaded and featurised before Ray starts.
     """
@@ -109,7 +109,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
 
     from xstilts.models.train import TrainConfig, cap_micro_batch
     from xstilts.search.cluster import connect_checked
-    from xstilts.search.eval_jobs import evaluate_targets, materialize_encoder
+    from xstilts.search.eval_jobs import materialize_encoder, score_job
     from xstilts.search.plan import make_plan
     from xstilts.search.progress import JobProgress
     from xstilts.search.splits import eval_langs, evaluation_splits
@@ -136,7 +136,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
     try:
         cpus, gpus = ev.resources.cpu, ev.resources.gpu
         encode = ray.remote(num_cpus=cpus, num_gpus=gpus)(materialize_encoder)
-        score = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(evaluate_targets)
+        score = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(score_job)
         pending: dict = {}
         jobs = jobs_of([registry[t] for t in ev.tasks], seeds)
         for group in encoder_groups(winners):
@@ -153,7 +153,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
             for tasks, job_seeds in todo:
                 langs = {t: eval_langs(exp, registry[t]) for t in tasks}
                 ref = score.remote(
-                    plan, encoder, list(tasks), job_seeds[0], langs, recipe, asdict(first), plan.source.label
+                    plan, run_dir, encoder, list(tasks), job_seeds[0], langs, recipe, asdict(first), plan.source.label
                 )
                 pending[ref] = (group, tasks, job_seeds)
                 view.add_running(_job_name(group, tasks, job_seeds))
@@ -171,7 +171,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
     run_dir.collect_parts()
     if view.failed:
         raise EvaluationFailed(
-            f"{view.failed} evaluation job(s) failed; rerun `xstilts evaluate {run_dir.path}` to retry them"
+            f"{view.failed} evaluation job(s) failed; rerun `xstilts evaluate {run_dir.uri}` to retry them"
         )
     return run_dir.evaluation_path
 

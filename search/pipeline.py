@@ -20,10 +20,10 @@ from xstilts.tasks.registry import build_registry
 class RunOutcome:
     """What `run_experiment` produced: where each stage's output is, and the sweep's summary."""
 
-    run_dir: Path
-    results: Path  # results.parquet: the sweep's milestones
-    evaluation: Path  # evaluation/evaluation.parquet
-    report: Path  # report/report.md
+    run_dir: str  # a local path or an object-store URI
+    results: str  # results.parquet: the sweep's milestones
+    evaluation: str  # evaluation/evaluation.parquet
+    report: str  # report/report.md
     summary: list[str]  # the best trial vs the best 'none' trial, as `xstilts sweep` prints it
     search: SearchResult
 
@@ -91,12 +91,13 @@ def run_experiment(
     say(f"evaluation: {evaluation}")
     report = write_report(result.run_dir)
     say(f"report: {report}")
-    return RunOutcome(result.run_dir.path, result.run_dir.results_path, evaluation, report, summary, result)
+    return RunOutcome(result.run_dir.uri, result.run_dir.results_path, evaluation, str(report), summary, result)
 
 
 def load_results(run_dir: Path | str) -> Results:
-    """The sweep's milestones (results.parquet) and the evaluation's rows as pandas DataFrames."""
-    rd = RunDir(run_dir)
+    """The sweep's milestones (results.parquet) and the evaluation's rows as pandas DataFrames; `run_dir` is a
+    local path or an object-store URI."""
+    rd = RunDir.open(run_dir)
     milestones = rd.read_results()
     if milestones is None:
         raise FileNotFoundError(f"{rd.results_path}: no sweep results here (run `xstilts sweep` first)")

@@ -10,6 +10,7 @@ import base64
 import html
 import math
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 
 from xstilts.search.plots import DELTA_LABEL, plot_delta_heatmap, plot_duration_curves
 from xstilts.search.report_tables import SUMMARIES, build_tables, duration_winners
-from xstilts.search.rundir import RunDir
+from xstilts.search.rundir import REPORT_DIR, RunDir
 from xstilts.tasks.files import atomic_path, write_text
 
 # Blocks: ("h", level, text) | ("p", text) | ("note", text) | ("ul", [text]) | ("table", DataFrame)
@@ -225,10 +226,21 @@ def _language_section(ld: pd.DataFrame, tiers: pd.DataFrame, best: list[str], pl
     return blocks
 
 
-def write_report(run_dir: RunDir | Path, out_dir: Path | None = None, *, split: str = "test") -> Path:
-    """Write the report of `run_dir` to `out_dir` (default RUN_DIR/report/); returns the path of report.md."""
+def write_report(run_dir: RunDir | Path | str, out_dir: Path | None = None, *, split: str = "test") -> Path | str:
+    """Write the report of `run_dir` to the local directory `out_dir` (default RUN_DIR/report/; a run
+    directory on an object store gets a copy of a report written locally first); returns where report.md is
+    (a local Path, or the object's URI)."""
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-    out = Path(out_dir) if out_dir is not None else run_dir.report_dir
+    if out_dir is not None:
+        return _write_files(run_dir, Path(out_dir), split)
+    if run_dir.local:
+        return _write_files(run_dir, run_dir.path / REPORT_DIR, split)
+    with tempfile.TemporaryDirectory(prefix="xstilts-report-") as tmp:
+        _write_files(run_dir, Path(tmp), split)
+        return run_dir.put_report(Path(tmp))
+
+
+def _write_files(run_dir: RunDir, out: Path, split: str) -> Path:
     t = build_tables(run_dir, split)
     prov = dict(zip(t["provenance"]["key"], t["provenance"]["value"]))
     for name, df in t.items():

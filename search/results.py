@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -26,8 +25,8 @@ class SearchResult:
     errors: list[dict] = field(default_factory=list)  # end events of trials that raised (reason, config)
 
     @property
-    def experiment_dir(self) -> Path:
-        return self.run_dir.path
+    def experiment_dir(self) -> str:
+        return self.run_dir.uri
 
 
 def milestones_from_ledger(run_dir: RunDir, trials: set[str] | None = None) -> list[dict]:

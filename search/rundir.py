@@ -1,31 +1,40 @@
-"""`RunDir`: the one place that knows an experiment directory's layout and reads and writes its files.
+"""`RunDir`: the one place that knows an experiment directory's layout and reads and writes its files, on any
+filesystem `pyarrow.fs` opens (a local or NFS path, `s3://bucket/prefix`, `gs://…`; see tasks/storage.py).
 
-runs/NAME/
+NAME/
   xstilts-experiment.json    experiment metadata: name, config digest, base directory, config
-  xstilts-ledger.jsonl       the sweep's journal (search/ledger.py): results, ASHA decisions, trial ends
+  xstilts-ledger.jsonl       the sweep's journal (search/ledger.py) on a local filesystem: appended, fsynced
+  xstilts-ledger/            the same journal on an object store (no append there): one object per event
   results.parquet            the sweep's milestones (search/results.py)
   experiment_state-*.json, run_trial_<id>_*/checkpoint_*/   Ray Tune's own state and trial checkpoints
   evaluation/winners.json, evaluation/parts/*.parquet, evaluation/evaluation.parquet, evaluation/encoders/
   report/                    the report (search/report.py)
-Every whole-file write goes through `tasks.files.atomic_path`; the ledger is appended and fsynced.
+Every write goes through the Location's safe writer (temp + rename locally, one whole-object PUT on an object
+store); Ray Tune is handed the same filesystem (`storage_filesystem`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from xstilts.tasks.files import atomic_path, write_text
+from xstilts.tasks.storage import Location, check_reachable, location, node_cache
 
 EXPERIMENT_JSON = "xstilts-experiment.json"
 LEDGER_NAME = "xstilts-ledger.jsonl"
+LEDGER_OBJECTS = "xstilts-ledger"
 RESULTS_NAME = "results.parquet"
 EVAL_DIR = "evaluation"
 EVAL_NAME = "evaluation.parquet"
@@ -37,57 +46,102 @@ class RunDirError(FileNotFoundError):
 
 
 class RunDir:
-    """An experiment directory: `RunDir(storage_path / name)`; picklable (Ray ships it to schedulers)."""
+    """An experiment directory: `RunDir(storage_path / name)` or `RunDir("s3://bucket/prefix/name?…")`;
+    picklable (Ray ships it to schedulers and jobs)."""
 
-    def __init__(self, path: Path | str):
-        self.path = Path(path).resolve()
+    def __init__(self, where: Path | str | Location):
+        self.loc = where if isinstance(where, Location) else location(where)
+        self._events: dict[str, dict | None] = {}  # object-store ledger: object name -> event (None: invalid)
+        self._last_ns = 0
+
+    @classmethod
+    def open(cls, where: Path | str) -> RunDir:
+        """A run directory named by the user; an object store is checked to answer and to have the bucket
+        (StorageError, one line)."""
+        run_dir = cls(where)
+        check_reachable(run_dir.loc)
+        return run_dir
+
+    def __getstate__(self) -> dict:
+        return {"loc": self.loc}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["loc"])  # type: ignore[misc]
 
     def __repr__(self) -> str:
-        return f"RunDir({str(self.path)!r})"
+        return f"RunDir({self.loc.uri!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, RunDir) and other.path == self.path
+        return isinstance(other, RunDir) and other.loc.uri == self.loc.uri
 
     def __hash__(self) -> int:
-        return hash(self.path)
+        return hash(self.loc.uri)
+
+    @property
+    def uri(self) -> str:
+        """How the directory is named to the user: a local path or `s3://bucket/prefix/name`."""
+        return self.loc.uri
+
+    @property
+    def local(self) -> bool:
+        return self.loc.local
+
+    @property
+    def path(self) -> Path:
+        """The local path of a run directory on a local (or NFS) filesystem."""
+        if not self.local:
+            raise RunDirError(f"{self.uri}: not on a local filesystem")
+        return Path(self.loc.path)
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.loc.uri.rstrip("/").rsplit("/", 1)[-1]
 
     def exists(self) -> bool:
-        return self.path.exists()
+        return self.loc.exists()
+
+    def where(self, rel: str) -> str:
+        """The user-facing name of a file of this directory."""
+        return f"{self.uri}/{rel}"
 
     # -- experiment metadata ---------------------------------------------------------------------
     def has_meta(self) -> bool:
-        return (self.path / EXPERIMENT_JSON).is_file()
+        return self.loc.is_file(EXPERIMENT_JSON)
 
     def write_meta(self, name: str, digest: str, base: Path, config: dict) -> None:
         """Record the experiment a sweep runs, so later commands and a changed config can be told apart."""
-        write_text(
-            self.path / EXPERIMENT_JSON,
+        self.loc.write_text(
+            EXPERIMENT_JSON,
             json.dumps({"name": name, "digest": digest, "base": str(Path(base).resolve()), "config": config}, indent=1),
         )
 
     def read_meta(self) -> dict[str, Any]:
         """The recorded metadata: name, digest, base (where the config's paths resolve) and config."""
-        path = self.path / EXPERIMENT_JSON
-        if not path.is_file():
-            raise RunDirError(f"{path}: not found (is {self.path} a sweep's experiment directory?)")
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        meta.setdefault("base", str(self.path.parent.parent))
+        if not self.has_meta():
+            raise RunDirError(
+                f"{self.where(EXPERIMENT_JSON)}: not found (is {self.uri} a sweep's experiment directory?)"
+            )
+        meta = json.loads(self.loc.read_text(EXPERIMENT_JSON))
+        if self.local:
+            meta.setdefault("base", str(self.path.parent.parent))
         return meta
 
     # -- the ledger ------------------------------------------------------------------------------
     @property
     def ledger_path(self) -> Path:
+        """The local ledger file (local filesystems only)."""
         return self.path / LEDGER_NAME
 
     def has_ledger(self) -> bool:
-        return self.ledger_path.is_file()
+        if self.local:
+            return self.ledger_path.is_file()
+        return bool(self.loc.listdir(LEDGER_OBJECTS))
 
     def read_ledger(self) -> list[dict]:
-        """The ledger's events in order; a line torn by a kill mid-write is dropped."""
+        """The ledger's events in order. Locally a line torn by a kill mid-write is dropped; on an object
+        store an object whose content does not match the digest in its name is never read as an event."""
+        if not self.local:
+            return self._read_ledger_objects()
         if not self.ledger_path.is_file():
             return []
         events = []
@@ -99,104 +153,204 @@ class RunDir:
         return events
 
     def append_event(self, event: dict) -> None:
-        """Append one event and fsync it before returning."""
+        """Journal one event, durable before this returns: a fsynced line locally, a whole object (named by
+        the time in nanoseconds, kept increasing, and the content's SHA-256) on an object store."""
+        line = json.dumps({**event, "time": time.time()}, default=str)
+        if not self.local:
+            self._last_ns = max(time.time_ns(), self._last_ns + 1)
+            data = line.encode("utf-8")
+            self.loc.write_bytes(f"{LEDGER_OBJECTS}/{ledger_object_name(self._last_ns, data)}", data)
+            return
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.ledger_path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({**event, "time": time.time()}, default=str) + "\n")
+            fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
 
+    def _read_ledger_objects(self) -> list[dict]:
+        names = [i.base_name for i in self.loc.listdir(LEDGER_OBJECTS) if i.type == pafs.FileType.File]
+        new = [n for n in names if n not in self._events]
+        with ThreadPoolExecutor(max_workers=16) as pool:  # object GETs are latency-bound
+            for name, data in zip(new, pool.map(lambda n: self.loc.read_bytes(f"{LEDGER_OBJECTS}/{n}"), new)):
+                self._events[name] = ledger_event(name, data)
+        for name in names:
+            if self._events[name] is not None:
+                self._last_ns = max(self._last_ns, int(name.split("-", 1)[0]))
+        return [e for n in sorted(names) if (e := self._events[n]) is not None]
+
     # -- Ray Tune's state ------------------------------------------------------------------------
+    def ray_storage(self) -> tuple[str, pafs.FileSystem | None]:
+        """(storage_path, storage_filesystem) for Ray Tune: the parent directory, and the filesystem when it
+        is not the local one (Ray wants a scheme-less path with a filesystem)."""
+        parent = self.loc.path.rstrip("/").rsplit("/", 1)[0]
+        return (str(self.path.parent), None) if self.local else (parent, self.loc.fs)
+
     def can_restore(self) -> bool:
         from ray import tune
 
-        return self.path.is_dir() and tune.Tuner.can_restore(str(self.path))
+        if not self.exists():
+            return False
+        if self.local:
+            return self.path.is_dir() and tune.Tuner.can_restore(str(self.path))
+        return tune.Tuner.can_restore(self.loc.path, storage_filesystem=self.loc.fs)
+
+    def restore_args(self) -> tuple[str, dict]:
+        """The path and filesystem keyword to give `tune.Tuner.restore`."""
+        return (str(self.path), {}) if self.local else (self.loc.path, {"storage_filesystem": self.loc.fs})
 
     def known_trials(self) -> set[str]:
         """Trial ids in Ray's latest experiment snapshot (ledger trials outside it were orphaned by a kill)."""
-        snapshots = sorted(self.path.glob("experiment_state-*.json"))
+        snapshots = [i.base_name for i in self.loc.listdir() if i.base_name.startswith("experiment_state-")]
         if not snapshots:
             return set()
-        state = json.loads(snapshots[-1].read_text(encoding="utf-8"))
+        state = json.loads(self.loc.read_text(sorted(s for s in snapshots if s.endswith(".json"))[-1]))
         return {json.loads(trial)["trial_id"] for trial, _meta in state["trial_data"]}
 
-    def trial_checkpoint(self, trial_id: str, step: int, read_step: Callable[[Path], int]) -> Path | None:
-        """A kept Ray checkpoint of the trial at exactly `step` (read_step: a checkpoint's step), if any."""
-        for ckpt in sorted(self.path.glob(f"run_trial_{trial_id}_*/checkpoint_*")):
-            if (ckpt / "state.json").is_file() and read_step(ckpt) == step:
-                return ckpt
+    def trial_checkpoint(self, trial_id: str, step: int) -> str | None:
+        """A kept Ray checkpoint of the trial at exactly `step` (its state.json's step), as a path relative
+        to this directory, if any."""
+        for trial in self.loc.listdir():
+            if trial.type != pafs.FileType.Directory or not trial.base_name.startswith(f"run_trial_{trial_id}_"):
+                continue
+            for ckpt in self.loc.listdir(trial.base_name):
+                rel = f"{trial.base_name}/{ckpt.base_name}"
+                if ckpt.base_name.startswith("checkpoint_") and self.loc.is_file(f"{rel}/state.json"):
+                    if json.loads(self.loc.read_text(f"{rel}/state.json"))["step"] == step:
+                        return rel
         return None
+
+    @contextmanager
+    def local_copy(self, rel: str) -> Iterator[Path]:
+        """A directory of this run as a local path for the duration (a temporary copy off an object store)."""
+        if self.local:
+            yield self.path / rel
+            return
+        with tempfile.TemporaryDirectory(prefix="xstilts-ckpt-") as tmp:
+            yield self.loc.get_directory(rel, Path(tmp) / "copy")
 
     # -- sweep results ---------------------------------------------------------------------------
     @property
-    def results_path(self) -> Path:
-        return self.path / RESULTS_NAME
+    def results_path(self) -> str:
+        return self.where(RESULTS_NAME)
+
+    def has_results(self) -> bool:
+        return self.loc.is_file(RESULTS_NAME)
 
     def write_results(self, table: pa.Table) -> None:
-        _write_table(table, self.results_path)
+        self._write_table(table, RESULTS_NAME)
 
     def read_results(self) -> Any:
         """results.parquet as a pandas DataFrame, or None before the sweep wrote it."""
-        import pandas as pd
-
-        return pd.read_parquet(self.results_path) if self.results_path.is_file() else None
+        return self._read_table(RESULTS_NAME).to_pandas() if self.has_results() else None
 
     # -- evaluation ------------------------------------------------------------------------------
     @property
-    def evaluation_path(self) -> Path:
-        return self.path / EVAL_DIR / EVAL_NAME
+    def evaluation_path(self) -> str:
+        return self.where(f"{EVAL_DIR}/{EVAL_NAME}")
 
     def write_winners(self, winners: list[dict]) -> None:
-        write_text(self.path / EVAL_DIR / "winners.json", json.dumps(winners, indent=1))
+        self.loc.write_text(f"{EVAL_DIR}/winners.json", json.dumps(winners, indent=1))
 
     def read_winners(self) -> list[dict]:
-        path = self.path / EVAL_DIR / "winners.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+        rel = f"{EVAL_DIR}/winners.json"
+        return json.loads(self.loc.read_text(rel)) if self.loc.is_file(rel) else []
 
-    def part_path(self, winner: str, task: str, seed: int) -> Path:
-        return self.path / EVAL_DIR / "parts" / f"{winner.replace('@', '_')}__{task}__seed{seed}.parquet"
+    @staticmethod
+    def part_name(winner: str, task: str, seed: int) -> str:
+        return f"{EVAL_DIR}/parts/{winner.replace('@', '_')}__{task}__seed{seed}.parquet"
 
     def has_part(self, winner: str, task: str, seed: int) -> bool:
-        return self.part_path(winner, task, seed).is_file()
+        return self.loc.is_file(self.part_name(winner, task, seed))
 
     def write_part(self, rows: list[dict], winner: str, task: str, seed: int) -> None:
         """One evaluation part (a winner x target task x seed), whole or not at all."""
-        _write_table(pa.Table.from_pylist(rows), self.part_path(winner, task, seed))
+        self._write_table(pa.Table.from_pylist(rows), self.part_name(winner, task, seed))
 
-    def parts(self) -> list[Path]:
-        return sorted((self.path / EVAL_DIR / "parts").glob("*.parquet"))
+    def parts(self) -> list[str]:
+        """The parts written so far, as paths relative to this directory."""
+        return [
+            f"{EVAL_DIR}/parts/{i.base_name}"
+            for i in self.loc.listdir(f"{EVAL_DIR}/parts")
+            if i.type == pafs.FileType.File and i.base_name.endswith(".parquet") and not i.base_name.startswith(".")
+        ]
 
     def collect_parts(self) -> pa.Table:
         """All parts in one table, written to evaluation/evaluation.parquet."""
         parts = self.parts()
-        table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else pa.table({})
-        _write_table(table, self.evaluation_path)
+        table = pa.concat_tables([self._read_table(p) for p in parts]) if parts else pa.table({})
+        self._write_table(table, f"{EVAL_DIR}/{EVAL_NAME}")
         return table
 
     def read_evaluation(self) -> Any:
         """evaluation.parquet as a pandas DataFrame; RunDirError before the evaluation wrote it."""
-        import pandas as pd
-
         if not self.has_evaluation():
             raise RunDirError(f"{self.evaluation_path}: no evaluation yet (run `xstilts evaluate` first)")
-        return pd.read_parquet(self.evaluation_path)
-
-    def encoder_dir(self, winner: str) -> Path:
-        """Where a winner's intermediate encoder is saved (save_pretrained) for its evaluation jobs."""
-        return self.path / EVAL_DIR / "encoders" / winner
-
-    def has_encoder(self, winner: str) -> bool:
-        return (self.encoder_dir(winner) / "config.json").is_file()
+        return self._read_table(f"{EVAL_DIR}/{EVAL_NAME}").to_pandas()
 
     def has_evaluation(self) -> bool:
-        return self.evaluation_path.is_file()
+        return self.loc.is_file(f"{EVAL_DIR}/{EVAL_NAME}")
+
+    @staticmethod
+    def encoder_name(winner: str) -> str:
+        return f"{EVAL_DIR}/encoders/{winner}"
+
+    def has_encoder(self, winner: str) -> bool:
+        """Whether the winner's intermediate encoder (save_pretrained) was written whole for its jobs."""
+        return self.loc.has_directory(self.encoder_name(winner))
+
+    def put_encoder(self, local_dir: Path, winner: str) -> None:
+        self.loc.put_directory(local_dir, self.encoder_name(winner))
+
+    def encoder_on_node(self, winner: str) -> str:
+        """A local path of the winner's encoder: the run directory's own on a local filesystem, else a copy
+        made once per node (under a file lock, renamed into place) in the node cache."""
+        if self.local:
+            return str(self.path / self.encoder_name(winner))
+        from filelock import FileLock
+
+        key = hashlib.sha256(self.uri.encode()).hexdigest()[:16]
+        target = node_cache("encoders", key, winner)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target) + ".lock"):
+            if not target.is_dir():
+                self.loc.get_directory(self.encoder_name(winner), target)
+        return str(target)
 
     # -- report ----------------------------------------------------------------------------------
     @property
-    def report_dir(self) -> Path:
-        return self.path / REPORT_DIR
+    def report_dir(self) -> str:
+        return self.where(REPORT_DIR)
+
+    def put_report(self, local_dir: Path) -> str:
+        """Copy a report written in `local_dir` into RUN_DIR/report/, file by file, report.md last; returns
+        where report.md is."""
+        files = sorted((p for p in Path(local_dir).rglob("*") if p.is_file()), key=lambda p: p.name == "report.md")
+        for file in files:
+            self.loc.write_bytes(f"{REPORT_DIR}/{file.relative_to(local_dir).as_posix()}", file.read_bytes())
+        return self.where(f"{REPORT_DIR}/report.md")
+
+    # -- tables ----------------------------------------------------------------------------------
+    def _write_table(self, table: pa.Table, rel: str) -> None:
+        with self.loc.writing(rel) as tmp:
+            pq.write_table(table, tmp)
+
+    def _read_table(self, rel: str) -> pa.Table:
+        return pq.read_table(self.loc.join(rel).path, filesystem=self.loc.fs)
 
 
-def _write_table(table: pa.Table, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+def ledger_object_name(time_ns: int, data: bytes) -> str:
+    """`<time ns, 20 digits>-<SHA-256 of the content, 16 hex>.json`: names sort in journal order."""
+    return f"{time_ns:020d}-{hashlib.sha256(data).hexdigest()[:16]}.json"
+
+
+def ledger_event(name: str, data: bytes) -> dict | None:
+    """The event an object holds, or None when its content is not what its name says (torn or partial)."""
+    stem = name.removesuffix(".json")
+    ns, _, digest = stem.partition("-")
+    if not ns.isdigit() or hashlib.sha256(data).hexdigest()[:16] != digest:
+        return None
+    try:
+        event = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return event if isinstance(event, dict) else None

@@ -14,6 +14,7 @@ from xstilts.search.plan import TrialPlan, make_plan
 from xstilts.search.results import SearchResult, results_table, summarize
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.registry import BASELINE, TaskSpec
+from xstilts.tasks.storage import StorageError, check_reachable, location
 
 RAY_ENV = {  # quiet Ray's own console output; the ProgressView callback shows progress instead
     "RAY_AIR_NEW_OUTPUT": "0",
@@ -26,6 +27,16 @@ RAY_ENV = {  # quiet Ray's own console output; the ProgressView callback shows p
 }
 
 
+# Where to find an object store, passed to trials and jobs on every node (not credentials: each node needs its
+# own, as Ray Tune's own storage does; a local Ray's workers inherit the driver's environment).
+STORAGE_SETTINGS = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EC2_METADATA_DISABLED",
+)
+
 # Test-only settings (environment variables), read by trials: never set in real runs.
 # XSTILTS_TEST_FAULT="<task>@<step>": a trial of that task raises at that milestone (search/trainable.py);
 # XSTILTS_TEST_FAULT_ONCE=<path>: only while <path> does not exist (the fault creates it), so a retry passes.
@@ -33,8 +44,10 @@ TEST_SETTINGS = ("XSTILTS_TEST_FAULT", "XSTILTS_TEST_FAULT_ONCE")
 
 
 def run_dir_of(exp: Experiment, base: Path, name: str) -> RunDir:
-    """The experiment directory of `name`: storage_path (relative to the experiments file) / name."""
-    return RunDir((base / exp.storage_path).resolve() / name)
+    """The experiment directory of `name`: storage_path / name, where storage_path is a local path (relative to
+    the experiments file) or an object-store URI (`s3://bucket/prefix?endpoint_override=…`)."""
+    storage = location(exp.storage_path, base)
+    return RunDir(storage.join(name))
 
 
 def _param_space(exp: Experiment) -> dict:
@@ -70,7 +83,7 @@ def init_ray(address: str | None, exp: Experiment) -> None:
 
     os.environ.update(RAY_ENV)
     env = dict(RAY_ENV)
-    env.update({k: v for k, v in os.environ.items() if k in TEST_SETTINGS})  # to trials on every node
+    env.update({k: v for k, v in os.environ.items() if k in TEST_SETTINGS + STORAGE_SETTINGS})  # to every node
     if exp.source != "hub" and exp.model == "offline":
         env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     ray.init(
@@ -109,6 +122,7 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
         grace_period=exp.search.asha.grace_period,
         reduction_factor=exp.search.asha.reduction_factor,
     )
+    storage_path, storage_filesystem = run_dir.ray_storage()
     return tune.Tuner(
         trainable,
         param_space=_param_space(exp),
@@ -122,7 +136,8 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
         ),
         run_config=tune.RunConfig(
             name=run_dir.name,
-            storage_path=str(run_dir.path.parent),
+            storage_path=storage_path,
+            storage_filesystem=storage_filesystem,
             verbose=0,
             callbacks=[progress],
             failure_config=tune.FailureConfig(max_failures=exp.max_failures),
@@ -139,14 +154,22 @@ def _check_same_experiment(exp: Experiment, run_dir: RunDir) -> None:
     recorded = run_dir.read_meta().get("digest") if run_dir.has_meta() else exp.digest()
     if recorded != exp.digest():
         raise ConfigError(
-            f"{run_dir.path}: the experiment's config changed since this sweep started "
+            f"{run_dir.uri}: the experiment's config changed since this sweep started "
             f"(digest {recorded} != {exp.digest()}); "
             "use another experiment name or remove the directory"
         )
 
 
-def _check_writable(path: Path, field: str) -> None:
-    """Refuse a run directory this process could not create or write, before anything is written."""
+def _check_writable(run_dir: RunDir, field: str) -> None:
+    """Refuse a run directory this process could not create or write, before anything is written: a local
+    directory must be writable; an object store must answer and its bucket exist."""
+    if not run_dir.local:
+        try:
+            check_reachable(run_dir.loc)
+        except StorageError as exc:
+            raise ConfigError(f"{field}: {exc}") from exc
+        return
+    path = run_dir.path
     existing = next(p for p in [path, *path.parents] if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"{field}: {path} cannot be written ({existing} is not a writable directory)")
@@ -174,16 +197,19 @@ def run_search(
     from xstilts.search.progress import ProgressView
     from xstilts.search.trainable import run_trial
 
-    run_dir = run_dir_of(exp, base, name)
+    try:
+        run_dir = run_dir_of(exp, base, name)
+    except StorageError as exc:
+        raise ConfigError(f"{name}.storage_path: {exc}") from exc
+    _check_writable(run_dir, f"{name}.storage_path")
     can_restore = run_dir.can_restore()
     if resume is True and not can_restore:
-        raise ConfigError(f"{run_dir.path}: no sweep to resume")
+        raise ConfigError(f"{run_dir.uri}: no sweep to resume")
     if retry_errored and not can_restore:
-        raise ConfigError(f"{run_dir.path}: --retry-errored needs a sweep to resume")
+        raise ConfigError(f"{run_dir.uri}: --retry-errored needs a sweep to resume")
     if resume is False and run_dir.exists():
-        raise ConfigError(f"{run_dir.path}: already exists; resume it or choose another name")
+        raise ConfigError(f"{run_dir.uri}: already exists; resume it or choose another name")
     _check_same_experiment(exp, run_dir)
-    _check_writable(run_dir.path, f"{name}.storage_path")
     import ray
 
     from xstilts.search.cluster import connect_checked
@@ -199,9 +225,8 @@ def run_search(
                 for trial_id, end in trial_ends(run_dir.read_ledger()).items():
                     if end["how"] == "error":
                         run_dir.append_event({"event": "retry", "trial_id": trial_id})
-            tuner = tune.Tuner.restore(
-                str(run_dir.path), trainable, resume_unfinished=True, resume_errored=retry_errored
-            )
+            path, storage = run_dir.restore_args()
+            tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=retry_errored, **storage)
         else:
             run_dir.write_meta(name, exp.digest(), base, exp.model_dump())
             tuner = _new_tuner(exp, plan, trainable, run_dir, progress or ProgressView(exp.search.metric, run_dir))

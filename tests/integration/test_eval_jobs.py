@@ -23,7 +23,8 @@ def test_winner_encoder_then_every_language_on_dev_and_test(offline_plan, tmp_pa
     }
     run_dir = RunDir(tmp_path)
     enc = materialize_encoder(offline_plan, run_dir, winner)
-    assert (run_dir.encoder_dir("mnli@step10") / "config.json").is_file()
+    assert run_dir.has_encoder("mnli@step10")
+    assert (tmp_path / run_dir.encoder_name("mnli@step10") / "config.json").is_file()
     assert materialize_encoder(offline_plan, run_dir, winner) == enc  # cached
     none = {**winner, "name": "none", "intermediate_task": "none", "step": 0}
     assert materialize_encoder(offline_plan, run_dir, none) == offline_plan.encoder

@@ -45,7 +45,7 @@ def test_parts_are_written_atomically_and_collected(tmp_path):
     run_dir = RunDir(tmp_path)
     run_dir.write_part(rows, "mnli@best", "xnli", 0)
     run_dir.write_part(rows, "none", "xnli", 0)
-    assert run_dir.part_path("mnli@best", "xnli", 0).name == "mnli_best__xnli__seed0.parquet"
+    assert run_dir.part_name("mnli@best", "xnli", 0) == "evaluation/parts/mnli_best__xnli__seed0.parquet"
     assert not list(tmp_path.glob("evaluation/parts/*.tmp"))
     table = run_dir.collect_parts()
     assert table.num_rows == 2 and pq.read_table(tmp_path / "evaluation" / "evaluation.parquet").num_rows == 2
