@@ -61,3 +61,73 @@ def sweep_up(proc) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+# A real S3 API for tests: moto's server (the `test` extra installs moto[server]) in its own process, on a
+# free local port, stopped by its pid. Its data lives in memory; credentials are moto's dummies.
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+BUCKET = "xstilts-test"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class S3Store:
+    """A running moto server: `uri(prefix)` names s3://BUCKET/prefix with the endpoint in the query string."""
+
+    def __init__(self, port: int):
+        self.endpoint = f"127.0.0.1:{port}"
+
+    def uri(self, prefix: str, bucket: str = BUCKET) -> str:
+        return f"s3://{bucket}/{prefix}?endpoint_override={self.endpoint}&scheme=http"
+
+    def filesystem(self):
+        import pyarrow.fs as pafs
+
+        return pafs.S3FileSystem(endpoint_override=self.endpoint, scheme="http", allow_bucket_creation=True)
+
+
+@pytest.fixture
+def s3_store(monkeypatch):
+    import socket
+    import subprocess
+    import sys
+
+    for key, value in S3_ENV.items():
+        monkeypatch.setenv(key, value)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, "moto's server did not start"
+                time.sleep(0.1)
+        store = S3Store(port)
+        store.filesystem().create_dir(BUCKET)
+        yield store
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
