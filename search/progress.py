@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ray.tune.experiment import Trial
@@ -35,13 +36,30 @@ def _fmt(x) -> str:
 class ProgressView(TrialProgressCallback):
     """Per trial: intermediate task, step, latest mean / low-resource / worst score, state; best so far."""
 
-    def __init__(self, metric: str, run_dir: RunDir | None = None, force_terminal: bool | None = None):
+    # class-level defaults, so that a view unpickled from an older sweep's tuner.pkl has them too
+    request: dict[str, float] | None = None
+    free_resources: Callable[[], dict[str, float]] | None = None
+    waiting: str | None = None
+    _checked = 0.0
+
+    def __init__(
+        self,
+        metric: str,
+        run_dir: RunDir | None = None,
+        force_terminal: bool | None = None,
+        request: dict[str, float] | None = None,
+        free_resources: Callable[[], dict[str, float]] | None = None,
+    ):
         super().__init__(metric=metric)
         self.metric = metric
         self.run_dir = run_dir
         self.force_terminal = force_terminal
         self.rows: dict[str, dict] = {}
         self.best: tuple[float, str] | None = None
+        self.request = request  # one trial's {"CPU": …, "GPU": …}
+        self.free_resources = free_resources  # default: ray.available_resources
+        self.waiting: str | None = None  # "waiting for resources: …" while pending trials do not fit
+        self._checked = 0.0
         self._console: Console | None = None
         self._live: Live | None = None
 
@@ -121,7 +139,27 @@ class ProgressView(TrialProgressCallback):
                 self._update_scores(trial, trial.last_result)
             if trial.status == Trial.TERMINATED and row["state"] in ("pending", "running"):
                 row["state"] = self._finished_state(trial)
+        self._check_resources(sum(t.status == Trial.PENDING for t in trials))
         self._refresh()
+
+    def _check_resources(self, pending: int) -> None:
+        """Say "waiting for resources" while trials are pending that the cluster's free CPUs / GPUs cannot
+        hold now (asked of Ray at most every 2 s); a plain line when that starts and when it ends."""
+        if self.request is None or time.monotonic() - self._checked < 2.0:
+            return
+        self._checked = time.monotonic()
+        waiting = None
+        if pending:
+            import ray
+
+            free = (self.free_resources or ray.available_resources)()
+            if any(free.get(k, 0.0) < v for k, v in self.request.items() if v > 0):
+                need = ", ".join(f"{k.lower()} {v:g}" for k, v in self.request.items())
+                have = ", ".join(f"{k.lower()} {free.get(k, 0.0):g}" for k in self.request)
+                waiting = f"waiting for resources: {pending} pending trial(s) need {need} each; free now: {have}"
+        if waiting != self.waiting:
+            self._line(waiting or "resources free: pending trials start")
+        self.waiting = waiting
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info) -> None:
         self._row(trial)["state"] = "running"
@@ -177,9 +215,10 @@ class ProgressView(TrialProgressCallback):
         for row in self.rows.values():
             counts[row["state"]] = counts.get(row["state"], 0) + 1
         best = f"best {self.metric} {self.best[0]:.1f} ({self.best[1]})" if self.best else "best: —"
-        table = Table(
-            title=f"xstilts sweep · {best}", caption=" · ".join(f"{k} {v}" for k, v in sorted(counts.items())) or None
+        caption = " · ".join(
+            [*(f"{k} {v}" for k, v in sorted(counts.items())), *([self.waiting] if self.waiting else [])]
         )
+        table = Table(title=f"xstilts sweep · {best}", caption=caption or None)
         for col in ("trial", "intermediate", "step", "lr", "batch", "mean", "low-res", "worst", "state"):
             table.add_column(col, justify="right" if col in ("step", "lr", "batch", "mean", "low-res") else "left")
         for trial_id, row in self.rows.items():

@@ -229,7 +229,9 @@ def run_search(
             tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=retry_errored, **storage)
         else:
             run_dir.write_meta(name, exp.digest(), base, exp.model_dump())
-            tuner = _new_tuner(exp, plan, trainable, run_dir, progress or ProgressView(exp.search.metric, run_dir))
+            request = {"CPU": exp.resources.cpu, "GPU": exp.resources.gpu}
+            view = progress or ProgressView(exp.search.metric, run_dir, request=request)
+            tuner = _new_tuner(exp, plan, trainable, run_dir, view)
         with stop_on_signals() as stop:
             tuner.fit()
     finally:

@@ -117,6 +117,7 @@ def test_sweep_evaluate_report_on_s3_survive_kills(tmp_path, offline_plan, s3_st
         timeout=300,
     )
     assert local.returncode == 0, local.stderr[-3000:]
+
     def undated(text):  # the provenance says when the report was written
         return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "WHEN", text)
 

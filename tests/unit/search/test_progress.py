@@ -75,3 +75,24 @@ def test_view_survives_pickling_into_tuner_pkl(tmp_path):
     finally:
         view.on_experiment_end([])
     assert clone._live is None and clone.metric == "mean"
+
+
+def test_pending_trials_that_do_not_fit_say_waiting_for_resources(tmp_path, capsys):
+    free = {"CPU": 0.0, "GPU": 0.0}
+    view = ProgressView(
+        "mean", RunDir(tmp_path), force_terminal=False, request={"CPU": 1, "GPU": 0.5}, free_resources=lambda: free
+    )
+    view.setup()
+    running, pending = trial("a"), trial("b", status="PENDING")
+    view.on_step_begin(0, [running, pending])
+    assert view.waiting and "waiting for resources: 1 pending trial(s) need cpu 1, gpu 0.5" in view.waiting
+    assert "free now: cpu 0, gpu 0" in view.waiting and "waiting for resources" in render_text(view)
+    assert "waiting for resources" in capsys.readouterr().out  # the plain line
+    free.update(CPU=4.0, GPU=1.0)
+    view._checked = 0.0  # the next check (Ray is asked at most every 2 s)
+    view.on_step_begin(1, [running, pending])
+    assert view.waiting is None and "waiting" not in render_text(view)
+    assert "resources free" in capsys.readouterr().out
+    view._checked = 0.0
+    view.on_step_begin(2, [running])  # nothing pending: never waiting, whatever is free
+    assert view.waiting is None
