@@ -169,6 +169,11 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
         view.close()
         ray.shutdown()
     run_dir.collect_parts()
+    if not view.failed:  # every winner's encoder is saved: its checkpoint need not be kept any longer
+        from xstilts.search.retention import prune
+        from xstilts.search.sweep import retention_of
+
+        prune(run_dir, milestones_from_ledger(run_dir), retention_of(exp), winners_evaluated=True)
     if view.failed:
         raise EvaluationFailed(
             f"{view.failed} evaluation job(s) failed; rerun `xstilts evaluate {run_dir.uri}` to retry them"

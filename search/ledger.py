@@ -18,6 +18,7 @@ from typing import cast
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
+from xstilts.search.retention import Retention
 from xstilts.search.rundir import RunDir
 
 SUMMARY_KEYS = ("mean", "low_resource_mean", "worst", "worst_lang")
@@ -46,11 +47,21 @@ def score_keys(result: dict) -> dict:
 
 
 class PersistentASHA(AsyncHyperBandScheduler):
-    """ASHA (one bracket) whose results, decisions and trial ends are journaled and replayed."""
+    """ASHA (one bracket) whose results, decisions and trial ends are journaled and replayed; with a
+    `retention`, each reporting trial's checkpoints are pruned after its result is journaled."""
 
-    def __init__(self, run_dir: RunDir, final_step_key: str | None = None, **asha_kwargs):
+    _retention: Retention | None = None  # a class default: schedulers pickled by older versions have none
+
+    def __init__(
+        self,
+        run_dir: RunDir,
+        final_step_key: str | None = None,
+        retention: Retention | None = None,
+        **asha_kwargs,
+    ):
         super().__init__(brackets=1, **asha_kwargs)
         self._run_dir = run_dir
+        self._retention = retention
         self._final_step_key = final_step_key  # config key of a trial's own last step
         self._loaded = False
         self._seen: set[tuple[str, int]] = set()
@@ -117,6 +128,11 @@ class PersistentASHA(AsyncHyperBandScheduler):
         if action == TrialScheduler.STOP:
             last = trial.config.get(self._final_step_key, self._max_t) if self._final_step_key else self._max_t
             self._end(trial.trial_id, "complete" if step >= min(last, self._max_t) else "stopped")
+        if self._retention is not None:
+            from xstilts.search.results import milestones_from_ledger
+            from xstilts.search.retention import prune
+
+            prune(self._run_dir, milestones_from_ledger(self._run_dir), self._retention, trials={trial.trial_id})
         return action
 
     def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:

@@ -206,18 +206,25 @@ class RunDir:
         state = json.loads(self.loc.read_text(sorted(s for s in snapshots if s.endswith(".json"))[-1]))
         return {json.loads(trial)["trial_id"] for trial, _meta in state["trial_data"]}
 
-    def trial_checkpoint(self, trial_id: str, step: int) -> str | None:
-        """A kept Ray checkpoint of the trial at exactly `step` (its state.json's step), as a path relative
-        to this directory, if any."""
+    def trial_checkpoints(self, trial_id: str) -> list[tuple[str, int]]:
+        """The trial's checkpoints Ray kept, as (path relative to this directory, step in its state.json)."""
+        found = []
         for trial in self.loc.listdir():
             if trial.type != pafs.FileType.Directory or not trial.base_name.startswith(f"run_trial_{trial_id}_"):
                 continue
             for ckpt in self.loc.listdir(trial.base_name):
                 rel = f"{trial.base_name}/{ckpt.base_name}"
                 if ckpt.base_name.startswith("checkpoint_") and self.loc.is_file(f"{rel}/state.json"):
-                    if json.loads(self.loc.read_text(f"{rel}/state.json"))["step"] == step:
-                        return rel
-        return None
+                    found.append((rel, int(json.loads(self.loc.read_text(f"{rel}/state.json"))["step"])))
+        return found
+
+    def trial_checkpoint(self, trial_id: str, step: int) -> str | None:
+        """A kept Ray checkpoint of the trial at exactly `step`, relative to this directory, if any."""
+        return next((rel for rel, at in self.trial_checkpoints(trial_id) if at == step), None)
+
+    def remove(self, rel: str) -> None:
+        """Delete a directory of this run (a pruned checkpoint)."""
+        self.loc.delete_dir(rel)
 
     @contextmanager
     def local_copy(self, rel: str) -> Iterator[Path]:

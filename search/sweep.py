@@ -12,6 +12,7 @@ from xstilts.search.interrupt import Interrupted, stop_on_signals
 from xstilts.search.ledger import PersistentASHA, trial_ends
 from xstilts.search.plan import TrialPlan, make_plan
 from xstilts.search.results import SearchResult, results_table, summarize
+from xstilts.search.retention import Retention, prune
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.registry import BASELINE, TaskSpec
 from xstilts.tasks.storage import StorageError, check_reachable, location
@@ -121,6 +122,7 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
         max_t=max(exp.intermediate.steps),
         grace_period=exp.search.asha.grace_period,
         reduction_factor=exp.search.asha.reduction_factor,
+        retention=retention_of(exp),
     )
     storage_path, storage_filesystem = run_dir.ray_storage()
     return tune.Tuner(
@@ -141,13 +143,15 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
             verbose=0,
             callbacks=[progress],
             failure_config=tune.FailureConfig(max_failures=exp.max_failures),
-            checkpoint_config=tune.CheckpointConfig(  # the best N by the metric, and the latest (Ray keeps it)
-                num_to_keep=exp.search.keep_checkpoints,
-                checkpoint_score_attribute=exp.search.metric,
-                checkpoint_score_order="max",
-            ),
+            # Ray keeps every checkpoint; PersistentASHA prunes them (search/retention.py)
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
         ),
     )
+
+
+def retention_of(exp: Experiment) -> Retention:
+    ev = exp.evaluation
+    return Retention(exp.search.keep_checkpoints, exp.search.metric, ev.select, ev.durations)
 
 
 def _check_same_experiment(exp: Experiment, run_dir: RunDir) -> None:
@@ -237,6 +241,7 @@ def run_search(
     finally:
         ray.shutdown()
     result = summarize(run_dir, exp.search.metric, run_dir.known_trials())
+    prune(run_dir, result.milestones, retention_of(exp))  # milestones that lost their place as a winner
     run_dir.write_results(results_table(result, name, plan.source.label, list(plan.low_resource)))
     if stop.signum is not None:
         raise Interrupted(
