@@ -4,7 +4,9 @@ Runs, in a fresh storage directory each: a baseline sweep of one trial (Ray star
 the fixed cost) and the offline default sweep itself, then that sweep's `xstilts evaluate` and
 `xstilts report`; prints one JSON line with each stage, the sweep's ratio to the baseline, and the ratios
 to the targets (sweep: 5 min and 4 GiB; sweep + evaluate + report: 10 min; on 2 cores). RSS and PSS are
-summed over the driver's whole process tree (Ray's GCS, raylet and workers), sampled every 0.2 s.
+summed over the driver's whole process tree (Ray's GCS, raylet and workers), sampled every 0.2 s. Disk: the
+run directory, per trial (its checkpoints) and the evaluation, after the sweep (winners' checkpoints kept)
+and after the evaluation (pruned to search.keep_checkpoints + the latest).
 
     .venv/bin/python benchmarks/offline_sweep.py [--fresh-cache]
 """
@@ -65,6 +67,24 @@ def timed(cmd: list[str], cwd: Path) -> dict:
     }
 
 
+def disk_use(exp_dir: Path) -> dict:
+    """Bytes on disk: the whole run directory, each trial's directory (its checkpoints), and the evaluation."""
+
+    def size(path: Path) -> int:
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+    trials = [size(d) for d in exp_dir.glob("run_trial_*") if d.is_dir()]
+    ckpts = sum(1 for _ in exp_dir.glob("run_trial_*/checkpoint_*"))
+    return {
+        "run_mib": round(size(exp_dir) / 2**20, 1),
+        "trials": len(trials),
+        "checkpoints": ckpts,
+        "per_trial_mib_mean": round(sum(trials) / max(len(trials), 1) / 2**20, 1),
+        "per_trial_mib_max": round(max(trials, default=0) / 2**20, 1),
+        "evaluation_mib": round(size(exp_dir / "evaluation") / 2**20, 1) if (exp_dir / "evaluation").is_dir() else 0.0,
+    }
+
+
 def experiment_file(dir_: Path, cache: Path, overrides: dict) -> Path:
     exp = yaml.safe_load((REPO / "experiments.yaml").read_text())["offline"]
     exp.update(cache_dir=str(cache), storage_path=str(dir_ / "runs"))
@@ -93,7 +113,9 @@ def main() -> None:
         report["offline_default"] = timed([*xstilts, "sweep", str(full)], REPO)
         report["config_hash"] = hashlib.sha256(full.read_bytes()).hexdigest()[:12]
         exp_dir = full_dir / "runs" / "offline"
+        report["disk_after_sweep"] = disk_use(exp_dir)  # winners' checkpoints still kept
         report["evaluate"] = timed([*xstilts, "evaluate", str(exp_dir)], REPO)
+        report["disk_after_evaluate"] = disk_use(exp_dir)  # pruned to keep-N + latest
         report["report"] = timed([*xstilts, "report", str(exp_dir)], REPO)
         # The evaluation's size depends on how many distinct (trial, step) encoders won (seeds vary per run).
         winners = RunDir(exp_dir).read_winners()
