@@ -127,8 +127,7 @@ class Location:
                 shutil.copytree(local_dir, tmp, dirs_exist_ok=True)
                 (tmp / COMPLETE).write_text("")
             return
-        for file in sorted(p for p in local_dir.rglob("*") if p.is_file()):
-            self.fs.create_dir(self._p(f"{rel}/{file.parent.relative_to(local_dir)}"), recursive=True)
+        for file in sorted(p for p in local_dir.rglob("*") if p.is_file()):  # object stores need no directories
             with self.fs.open_output_stream(self._p(f"{rel}/{file.relative_to(local_dir).as_posix()}")) as out:
                 with open(file, "rb") as fh:
                     shutil.copyfileobj(fh, out, 1 << 24)
