@@ -49,6 +49,17 @@ CASES = {
     ),
     "missing source dir": ({"source": "./no-such-data"}, ["offline.source", "directory not found", "no-such-data"]),
     "bad metric": ({"search": {"metric": "median"}}, ["offline.search.metric", '"median"']),
+    "grace period above the largest step": (
+        {"search": {"asha": {"grace_period": 400}}},
+        ["search.asha.grace_period (400)", "largest intermediate step count (300)"],
+    ),
+    "empty task space": ({"intermediate": {"tasks": []}}, ["offline.intermediate.tasks", "at least 1 item", "[]"]),
+    "empty batch-size space": ({"search": {"space": {"batch_size": []}}}, ["offline.search.space.batch_size", "[]"]),
+    "negative steps": ({"intermediate": {"steps": [-100]}}, ["offline.intermediate", "positive multiples", "[-100]"]),
+    "unknown target task": (
+        {"target": {"tasks": ["xnli", "nosuch"]}},
+        ["offline.target.tasks", "Unknown target task 'nosuch'"],
+    ),
 }
 
 
