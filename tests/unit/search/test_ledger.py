@@ -211,3 +211,24 @@ def test_an_error_is_journaled_with_its_last_line_and_a_retry_takes_it_back(tmp_
     run_dir.append_event({"event": "retry", "trial_id": "t1"})
     fresh = PersistentASHA(run_dir, time_attr="step", metric="mean", mode="max", max_t=200, grace_period=100)
     assert fresh.ended() == {} and trial_ends(run_dir.read_ledger()) == {}
+
+
+def test_a_trial_ray_recovers_is_not_journaled_as_ended(tmp_path):
+    """Ray calls on_trial_error also when it requeues a trial for a retry (a lost node): not an end."""
+    run_dir = RunDir(tmp_path / "exp")
+    sched = PersistentASHA(run_dir, time_attr="step", metric="mean", mode="max", max_t=200, grace_period=100)
+    recovering = SimpleNamespace(
+        trial_id="t2",
+        status=Trial.RUNNING,
+        config={},
+        error_file=None,
+        get_error=lambda: None,
+        should_recover=lambda: True,
+    )
+    sched.on_trial_add(FakeController([]), recovering)
+    sched.on_trial_error(FakeController([]), recovering)
+    assert sched.ended() == {} and not [e for e in run_dir.read_ledger() if e["event"] == "end"]
+    assert "t2" not in sched._trial_info  # out of its rung until Ray adds it again
+    final = SimpleNamespace(**{**vars(recovering), "should_recover": lambda: False})
+    sched.on_trial_error(FakeController([]), final)  # out of retries: an error
+    assert sched.ended() == {"t2": "error"}
