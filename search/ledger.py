@@ -147,12 +147,14 @@ class PersistentASHA(AsyncHyperBandScheduler):
     def on_trial_error(self, tune_controller, trial: Trial) -> None:
         """A trial that raised (after its `max_failures` retries): journaled with a one-line reason.
 
-        Ray 2.60 also calls this when it *recovers* a trial (a lost node, a retried failure: its
-        `TuneController._requeue_trial` calls `on_trial_error`, then `on_trial_add`), while the trial is still
-        RUNNING and `should_recover()`; that trial has not ended and is not journaled as one."""
+        Ray 2.60 also calls this when it *recovers* a trial (a lost node, a retried failure): its
+        `TuneController._try_recover` first marks the trial ERROR (`_schedule_trial_stop` with the exception),
+        then `_requeue_trial` calls `on_trial_error` and `on_trial_add` and sets it PENDING. A trial that is
+        ERROR here while `should_recover()` is being retried, has not ended and is not journaled as ended (a
+        final error comes while the trial is still RUNNING or PENDING)."""
         self._load()
         self._trial_info.pop(trial.trial_id, None)  # out of its rung, as a removed trial
-        if getattr(trial, "status", None) == Trial.RUNNING and getattr(trial, "should_recover", lambda: False)():
+        if getattr(trial, "status", None) == Trial.ERROR and getattr(trial, "should_recover", lambda: False)():
             return
         self._end(trial.trial_id, "error", reason=error_reason(trial), config=dict(trial.config))
 

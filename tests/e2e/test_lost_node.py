@@ -19,9 +19,7 @@ import pytest
 from tests.conftest import write_experiments
 from xstilts.search.rundir import RunDir
 
-# Marked slow: on Ray 2.60 with a 0-CPU head this currently FAILS (the trial is retried once, then a second
-# failure event of the same dead actor errors it); kept as the open acceptance check of the lost-node fault.
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.e2e  # about 30 s on 2 cores
 RAY = str(Path(sys.executable).with_name("ray"))
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 

@@ -219,7 +219,7 @@ def test_a_trial_ray_recovers_is_not_journaled_as_ended(tmp_path):
     sched = PersistentASHA(run_dir, time_attr="step", metric="mean", mode="max", max_t=200, grace_period=100)
     recovering = SimpleNamespace(
         trial_id="t2",
-        status=Trial.RUNNING,
+        status=Trial.ERROR,  # Ray marks it ERROR before it requeues it
         config={},
         error_file=None,
         get_error=lambda: None,
@@ -229,6 +229,6 @@ def test_a_trial_ray_recovers_is_not_journaled_as_ended(tmp_path):
     sched.on_trial_error(FakeController([]), recovering)
     assert sched.ended() == {} and not [e for e in run_dir.read_ledger() if e["event"] == "end"]
     assert "t2" not in sched._trial_info  # out of its rung until Ray adds it again
-    final = SimpleNamespace(**{**vars(recovering), "should_recover": lambda: False})
-    sched.on_trial_error(FakeController([]), final)  # out of retries: an error
+    final = SimpleNamespace(**{**vars(recovering), "status": Trial.RUNNING, "should_recover": lambda: False})
+    sched.on_trial_error(FakeController([]), final)  # out of retries: Ray calls it while RUNNING
     assert sched.ended() == {"t2": "error"}
