@@ -40,7 +40,9 @@ class ProgressView(TrialProgressCallback):
     request: dict[str, float] | None = None
     free_resources: Callable[[], dict[str, float]] | None = None
     waiting: str | None = None
+    patience = 30.0  # seconds a shortage lasts before the view says "waiting for resources"
     _checked = 0.0
+    _short_since: float | None = None
 
     def __init__(
         self,
@@ -153,7 +155,12 @@ class ProgressView(TrialProgressCallback):
             import ray
 
             free = (self.free_resources or ray.available_resources)()
-            if any(free.get(k, 0.0) < v for k, v in self.request.items() if v > 0):
+            short = any(free.get(k, 0.0) < v for k, v in self.request.items() if v > 0)
+            # Ray reserves a starting trial's resources while it is still PENDING (its actor starts): only a
+            # shortage that lasts `patience` seconds is waiting
+            since = (self._short_since or time.monotonic()) if short else None
+            self._short_since = since
+            if since is not None and time.monotonic() - since >= self.patience:
                 need = ", ".join(f"{k.lower()} {v:g}" for k, v in self.request.items())
                 have = ", ".join(f"{k.lower()} {free.get(k, 0.0):g}" for k in self.request)
                 waiting = f"waiting for resources: {pending} pending trial(s) need {need} each; free now: {have}"

@@ -85,6 +85,9 @@ def test_pending_trials_that_do_not_fit_say_waiting_for_resources(tmp_path, caps
     view.setup()
     running, pending = trial("a"), trial("b", status="PENDING")
     view.on_step_begin(0, [running, pending])
+    assert view.waiting is None  # a trial whose actor is starting holds its resources: not waiting yet
+    view.patience, view._checked = 0.0, 0.0
+    view.on_step_begin(0, [running, pending])
     assert view.waiting and "waiting for resources: 1 pending trial(s) need cpu 1, gpu 0.5" in view.waiting
     assert "free now: cpu 0, gpu 0" in view.waiting and "waiting for resources" in render_text(view)
     assert "waiting for resources" in capsys.readouterr().out  # the plain line
