@@ -144,7 +144,8 @@ class Search(Strict):
     max_concurrent: int = Field(default=2, gt=0)
     baseline_runs: int = Field(default=1, ge=0)  # runs of the "none" baseline (seeds differ per trial)
     seed: int = 0
-    # checkpoints kept per trial: its best this many by `metric`, and always its latest (Ray prunes the rest)
+    # checkpoints kept per trial: its best this many by `metric`, its latest, and winners until their evaluation
+    # is done; xstilts prunes the rest (search/retention.py)
     keep_checkpoints: int = Field(default=2, gt=0)
     space: Space = Space()
     asha: Asha = Asha()

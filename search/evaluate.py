@@ -34,19 +34,20 @@ class Winner:
     config: dict
 
 
+def milestone_score(m: dict, metric: str) -> float:
+    """A milestone's `metric`, with a missing or NaN score ranked below every other."""
+    value = m["metrics"].get(metric, math.nan)
+    return -math.inf if value is None or math.isnan(value) else value
+
+
 def select_winners(milestones: list[dict], metric: str, durations: bool) -> list[Winner]:
     """Best milestone per intermediate task, per (task, step) when `durations`, and the baseline."""
-
-    def score(m: dict) -> float:
-        value = m["metrics"].get(metric, math.nan)
-        return -math.inf if value is None or math.isnan(value) else value
-
     groups: dict[tuple[str, int | None], dict] = {}
     for m in milestones:
         task = m["config"]["intermediate_task"]
         keys = [(task, None)] + ([(task, m["step"])] if durations and task != BASELINE else [])
         for key in keys:
-            if key not in groups or score(m) > score(groups[key]):
+            if key not in groups or milestone_score(m, metric) > milestone_score(groups[key], metric):
                 groups[key] = m
     winners = []
     for (task, step), m in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1)):

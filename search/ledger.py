@@ -154,7 +154,7 @@ class PersistentASHA(AsyncHyperBandScheduler):
         final error comes while the trial is still RUNNING or PENDING)."""
         self._load()
         self._trial_info.pop(trial.trial_id, None)  # out of its rung, as a removed trial
-        if getattr(trial, "status", None) == Trial.ERROR and getattr(trial, "should_recover", lambda: False)():
+        if trial.status == Trial.ERROR and trial.should_recover():
             return
         self._end(trial.trial_id, "error", reason=error_reason(trial), config=dict(trial.config))
 

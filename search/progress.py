@@ -39,7 +39,7 @@ class ProgressView(TrialProgressCallback):
     # class-level defaults, so that a view unpickled from an older sweep's tuner.pkl has them too
     request: dict[str, float] | None = None
     free_resources: Callable[[], dict[str, float]] | None = None
-    waiting: str | None = None
+    waiting: str | None = None  # "waiting for resources: …" while pending trials do not fit
     patience = 30.0  # seconds a shortage lasts before the view says "waiting for resources"
     _checked = 0.0
     _short_since: float | None = None
@@ -60,8 +60,6 @@ class ProgressView(TrialProgressCallback):
         self.best: tuple[float, str] | None = None
         self.request = request  # one trial's {"CPU": …, "GPU": …}
         self.free_resources = free_resources  # default: ray.available_resources
-        self.waiting: str | None = None  # "waiting for resources: …" while pending trials do not fit
-        self._checked = 0.0
         self._console: Console | None = None
         self._live: Live | None = None
 

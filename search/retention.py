@@ -10,7 +10,6 @@ winner later (later trials only add rivals), so pruning it when its trial report
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from xstilts.search.rundir import RunDir
@@ -24,21 +23,18 @@ class Retention:
     durations: bool  # evaluation.durations
 
 
-def _score(milestone: dict, metric: str) -> float:
-    value = milestone["metrics"].get(metric)
-    return -math.inf if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
-
-
 def kept_steps(milestones: list[dict], retention: Retention, *, winners_evaluated: bool) -> dict[str, set[int]]:
     """trial id -> the milestone steps whose checkpoints are kept (the latest checkpoint is kept besides)."""
-    from xstilts.search.evaluate import select_winners
+    from xstilts.search.evaluate import milestone_score, select_winners
 
     keep: dict[str, set[int]] = {}
     by_trial: dict[str, list[dict]] = {}
     for m in milestones:
         by_trial.setdefault(m["trial_id"], []).append(m)
     for trial_id, ms in by_trial.items():
-        best = sorted(ms, key=lambda m: (_score(m, retention.metric), m["step"]), reverse=True)[: retention.keep]
+        best = sorted(ms, key=lambda m: (milestone_score(m, retention.metric), m["step"]), reverse=True)[
+            : retention.keep
+        ]
         keep[trial_id] = {m["step"] for m in best}
     if not winners_evaluated:
         for w in select_winners(milestones, retention.select, retention.durations):

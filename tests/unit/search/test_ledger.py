@@ -198,7 +198,14 @@ def test_an_error_is_journaled_with_its_last_line_and_a_retry_takes_it_back(tmp_
         'Failure # 1 (occurred at 2026-12-02)\nray::ImplicitFunc.train() (pid=1)\n  File "x.py", line 3, in f\n'
         "    raise OutOfMemory(...)\nxstilts.models.train.OutOfMemory: CUDA out of memory at batch size 32\n"
     )
-    trial = SimpleNamespace(trial_id="t1", config={"lr": 1e-3}, error_file=str(log), get_error=lambda: None)
+    trial = SimpleNamespace(
+        trial_id="t1",
+        status=Trial.RUNNING,  # Ray tells a final error while the trial is still RUNNING
+        config={"lr": 1e-3},
+        error_file=str(log),
+        get_error=lambda: None,
+        should_recover=lambda: False,
+    )
     assert error_reason(trial) == "OutOfMemory: CUDA out of memory at batch size 32"
     assert error_reason(SimpleNamespace(error_file=None, get_error=lambda: None)) == "unknown error"
 
