@@ -4,12 +4,20 @@
 happily spend half a small budget re-running it. Once the baseline has its runs, a repeated proposal
 is told to Optuna (with the baseline's score when known, so TPE learns from it) and drawn again.
 
+Multi-fidelity, told honestly: each milestone is reported to Optuna at its intermediate step (Ray's
+OptunaSearch reports at `training_iteration`), and a trial that ended before its own `intermediate_steps`
+(ASHA stopped it) is told as PRUNED with its intermediate values, not as COMPLETE with a low-fidelity score;
+TPE ranks pruned trials by their last intermediate value, below the complete ones. A trial that reached its
+own step count, and the baseline (one report, at step 0), are COMPLETE.
+
 Each suggestion also carries the trial's `seed`: the experiment seed plus the suggestion's index, so a
 sweep run again draws the same seeds (Ray's trial ids are random); the searcher's state, counter included,
 is saved with Ray's experiment and restored with it.
 """
 
 from __future__ import annotations
+
+import math
 
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
@@ -26,6 +34,8 @@ class OptunaWithBaseline(OptunaSearch):
         self._baseline_runs = baseline_runs
         self._baseline_ids: list[str] = []
         self._baseline_value: float | None = None
+        self._final_step: dict[str, int] = {}  # trial id -> the step it completes at (0: the baseline)
+        self._reported: dict[str, set[int]] = {}  # trial id -> steps told to Optuna (a restore re-reports)
 
     def suggest(self, trial_id: str) -> dict | None:
         config = super().suggest(trial_id)
@@ -47,10 +57,30 @@ class OptunaWithBaseline(OptunaSearch):
             return None
         if config.get("intermediate_task") == BASELINE:
             self._baseline_ids.append(trial_id)
+        self._final_step[trial_id] = 0 if config.get("intermediate_task") == BASELINE else config["intermediate_steps"]
         self._suggested += 1
         return {**config, "seed": self._seed_base + self._suggested - 1}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """Report the milestone to Optuna at its intermediate step, once per step."""
+        step, value = result.get("step"), result.get(self.metric)
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials or step is None:
+            return
+        if value is None or math.isnan(value) or step in self._reported.setdefault(trial_id, set()):
+            return
+        self._ot_trials[trial_id].report(value, step)
+        self._reported[trial_id].add(step)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._baseline_ids and result and result.get(self.metric) is not None:
             self._baseline_value = result[self.metric]
+        step, final = (result or {}).get("step"), self._final_step.get(trial_id)
+        stopped = not error and step is not None and final is not None and step < final
+        if stopped and trial_id in self._ot_trials and trial_id not in self._completed_trials:
+            if result is not None:
+                self.on_trial_result(trial_id, result)  # its last milestone, if not told yet
+            assert self._ot_study is not None
+            self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
+            self._completed_trials.add(trial_id)
+            return
         super().on_trial_complete(trial_id, result=result, error=error)

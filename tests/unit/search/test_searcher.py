@@ -1,0 +1,85 @@
+"""OptunaWithBaseline: milestones told to Optuna at the intermediate step; a trial ASHA stopped is PRUNED, one
+that reached its own step count COMPLETE; the baseline keeps working; a restore keeps all of it."""
+
+import optuna
+from optuna.trial import TrialState
+from ray import tune
+
+from xstilts.search.searcher import OptunaWithBaseline
+
+SPACE = {
+    "intermediate_task": tune.choice(["mnli", "qqp", "none"]),
+    "intermediate_steps": tune.choice([200, 300]),
+    "lr": tune.loguniform(1e-4, 1e-3),
+    "batch_size": tune.choice([8, 16]),
+}
+BASELINE = {"intermediate_task": "none", "intermediate_steps": 200, "lr": 1e-4, "batch_size": 8}
+
+
+def searcher():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    s = OptunaWithBaseline(sampler=optuna.samplers.TPESampler(seed=0), points_to_evaluate=[BASELINE])
+    s.set_search_properties("mean", "max", SPACE)
+    return s
+
+
+def next_real(s, prefix):
+    """Suggest until a trial that is not the baseline (repeated baselines are redrawn by the searcher)."""
+    config = s.suggest(prefix)
+    assert config["intermediate_task"] != "none"
+    return config
+
+
+def by_number(s):
+    return {t.number: t for t in s._ot_study.get_trials(deepcopy=False)}
+
+
+def test_stopped_is_pruned_completed_is_complete_and_restore_keeps_both(tmp_path):
+    s = searcher()
+    base = s.suggest("base")
+    assert base["intermediate_task"] == "none" and base["seed"] == 0
+    s.on_trial_result("base", {"step": 0, "mean": 30.0, "training_iteration": 1})
+    s.on_trial_complete("base", {"step": 0, "mean": 30.0})
+
+    stopped = next_real(s, "stopped")
+    s.on_trial_result("stopped", {"step": 100, "mean": 20.0, "training_iteration": 1})
+    s.on_trial_result("stopped", {"step": 100, "mean": 20.0, "training_iteration": 2})  # re-reported: once
+    s.on_trial_complete("stopped", {"step": 100, "mean": 20.0})  # ASHA stopped it before its own steps
+
+    done = next_real(s, "done")
+    for step, mean in [(100, 25.0), (200, 35.0), (300, 40.0)][: done["intermediate_steps"] // 100]:
+        s.on_trial_result("done", {"step": step, "mean": mean, "training_iteration": step // 100})
+    last = {"step": done["intermediate_steps"], "mean": 35.0 if done["intermediate_steps"] == 200 else 40.0}
+    s.on_trial_complete("done", last)
+
+    def check(study_trials):
+        base_t, stopped_t, done_t = (study_trials[s._ot_trials[t].number] for t in ("base", "stopped", "done"))
+        assert base_t.state == TrialState.COMPLETE and base_t.value == 30.0
+        assert stopped_t.state == TrialState.PRUNED and stopped_t.intermediate_values == {100: 20.0}
+        assert done_t.state == TrialState.COMPLETE and done_t.value == last["mean"]
+        assert sorted(done_t.intermediate_values) == [100, 200, 300][: done["intermediate_steps"] // 100]
+
+    check(by_number(s))
+    assert stopped["seed"] != done["seed"]
+    path = tmp_path / "searcher.pkl"
+    s.save(str(path))
+    again = searcher()
+    again.restore(str(path))
+    check(by_number(again))
+    again.on_trial_result("stopped", {"step": 200, "mean": 1.0})  # an ended trial: nothing more is told
+    assert by_number(again)[again._ot_trials["stopped"].number].intermediate_values == {100: 20.0}
+
+
+def test_an_errored_trial_fails_and_a_repeated_baseline_is_told_its_score():
+    s = searcher()
+    s.suggest("base")
+    s.on_trial_complete("base", {"step": 0, "mean": 30.0})
+    bad = next_real(s, "bad")
+    assert bad["intermediate_task"] in ("mnli", "qqp")
+    s.on_trial_result("bad", {"step": 100, "mean": 10.0})
+    s.on_trial_complete("bad", None, error=True)
+    assert by_number(s)[s._ot_trials["bad"].number].state == TrialState.FAIL
+    for i in range(8):  # TPE proposes 'none' again sometimes: told the baseline's score, never rerun
+        assert s.suggest(f"t{i}")["intermediate_task"] != "none"
+    told = [t for t in s._ot_study.get_trials() if t.params.get("intermediate_task") == "none"]
+    assert all(t.state == TrialState.COMPLETE and t.value == 30.0 for t in told)
