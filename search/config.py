@@ -147,6 +147,8 @@ class Search(Strict):
     # checkpoints kept per trial: its best this many by `metric`, its latest, and winners until their evaluation
     # is done; xstilts prunes the rest (search/retention.py)
     keep_checkpoints: int = Field(default=2, gt=0)
+    # every intermediate task runs once (after the baseline) before TPE proposes: Optuna's enqueued points
+    cover_tasks: bool = True
     space: Space = Space()
     asha: Asha = Asha()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 from pathlib import Path
@@ -64,18 +65,35 @@ def _param_space(exp: Experiment) -> dict:
     }
 
 
-def _baseline_point(exp: Experiment) -> list[dict]:
-    """Evaluate the no-intermediate baseline first, so every sweep can be compared with it."""
-    if BASELINE not in exp.intermediate.tasks:
-        return []
-    return [
-        {
-            "intermediate_task": BASELINE,
-            "intermediate_steps": min(exp.intermediate.steps),
-            "lr": exp.search.space.lr.low,
-            "batch_size": exp.search.space.batch_size[0],
-        }
-    ]
+def _first_points(exp: Experiment) -> list[dict]:
+    """The points run before TPE proposes: the no-intermediate baseline, so every sweep can be compared with
+    it, then (search.cover_tasks) each other intermediate task once, at the longest step count (ASHA stops
+    it early if it is poor), the learning-rate range's geometric middle and the batch sizes in turn.
+    Optuna counts them towards TPE's start-up trials, so TPE exploits only once every choice was tried."""
+    space, steps = exp.search.space, exp.intermediate.steps
+    points = []
+    if BASELINE in exp.intermediate.tasks:
+        points.append(
+            {
+                "intermediate_task": BASELINE,
+                "intermediate_steps": min(steps),
+                "lr": space.lr.low,
+                "batch_size": space.batch_size[0],
+            }
+        )
+    if exp.search.cover_tasks:
+        lr = math.sqrt(space.lr.low * space.lr.high) if space.lr.log else (space.lr.low + space.lr.high) / 2
+        others = [t for t in exp.intermediate.tasks if t != BASELINE]
+        points += [
+            {
+                "intermediate_task": task,
+                "intermediate_steps": max(steps),
+                "lr": lr,
+                "batch_size": space.batch_size[i % len(space.batch_size)],
+            }
+            for i, task in enumerate(others)
+        ]
+    return points[: exp.search.num_samples]
 
 
 def init_ray(address: str | None, exp: Experiment) -> None:
@@ -110,7 +128,7 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
     )
     optuna_search = OptunaWithBaseline(
         sampler=sampler,
-        points_to_evaluate=_baseline_point(exp),
+        points_to_evaluate=_first_points(exp),
         baseline_runs=exp.search.baseline_runs,
         seed_base=exp.seed,
     )

@@ -83,3 +83,30 @@ def test_an_errored_trial_fails_and_a_repeated_baseline_is_told_its_score():
         assert s.suggest(f"t{i}")["intermediate_task"] != "none"
     told = [t for t in s._ot_study.get_trials() if t.params.get("intermediate_task") == "none"]
     assert all(t.state == TrialState.COMPLETE and t.value == 30.0 for t in told)
+
+
+def test_every_intermediate_task_is_tried_before_tpe_proposes():
+    from tests.conftest import REPO
+    from xstilts.search.config import load_experiment
+    from xstilts.search.sweep import _first_points
+    from xstilts.tasks.registry import build_registry
+
+    exp, _ = load_experiment(REPO / "experiments.yaml", "offline", registry=build_registry())
+    points = _first_points(exp)
+    assert [p["intermediate_task"] for p in points] == ["none", *[t for t in exp.intermediate.tasks if t != "none"]]
+    assert len(points) == 11 <= exp.search.num_samples  # the offline default covers all eleven
+    for p in points[1:]:
+        assert p["intermediate_steps"] == max(exp.intermediate.steps)
+        assert exp.search.space.lr.low < p["lr"] < exp.search.space.lr.high
+    assert {p["batch_size"] for p in points[1:]} == set(exp.search.space.batch_size)
+    few = exp.model_copy(update={"search": exp.search.model_copy(update={"num_samples": 3})})
+    assert [p["intermediate_task"] for p in _first_points(few)] == ["none", "anli", "commonsense_qa"]
+    off = exp.model_copy(update={"search": exp.search.model_copy(update={"cover_tasks": False})})
+    assert [p["intermediate_task"] for p in _first_points(off)] == ["none"]
+
+    s = OptunaWithBaseline(sampler=optuna.samplers.TPESampler(seed=0), points_to_evaluate=points)
+    from xstilts.search.sweep import _param_space
+
+    s.set_search_properties("mean", "max", _param_space(exp))
+    suggested = [s.suggest(f"t{i}")["intermediate_task"] for i in range(11)]
+    assert sorted(suggested) == sorted(exp.intermediate.tasks)  # in Ray's order: each choice once
