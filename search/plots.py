@@ -46,24 +46,30 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
     return paths
 
 
+def curve(per_seed: pd.DataFrame, baseline: pd.DataFrame, task: str, col: str) -> pd.DataFrame:
+    """One intermediate task's line: mean, min and max over seeds of `col` by step, starting at step 0 with
+    the baseline (no intermediate training is zero steps of it)."""
+    rows = pd.concat([baseline.assign(step=0), per_seed[per_seed["intermediate_task"] == task]])
+    return rows.groupby("step")[col].agg(["mean", "min", "max"]).dropna()
+
+
 def plot_duration_curves(per_seed: pd.DataFrame, baseline: pd.DataFrame, stem: Path, *, title: str) -> list[Path]:
     """Score vs intermediate steps; one panel per summary, one line per intermediate task.
 
     per_seed: one row per (duration winner, seed) with intermediate_task, step, mean, low_resource_mean,
-    worst. Lines are the mean over seeds, shaded bands the min-max over seeds; baseline (the 'none'
-    winner's seeds, same columns) is a dashed line at its seed mean with a grey min-max band.
+    worst. Lines are the mean over seeds, shaded bands the min-max over seeds, each starting at step 0 from the
+    baseline (the 'none' winner's seeds, same columns), also drawn as a dashed line with a grey min-max band.
     """
     tasks = sorted(per_seed["intermediate_task"].unique())
-    steps = sorted(per_seed["step"].unique())
+    steps = sorted({0, *per_seed["step"].unique()})
     colors = matplotlib.colormaps["tab10" if len(tasks) <= 10 else "tab20"]
     fig = Figure(figsize=(15, 5.2), layout="constrained")
     axes = fig.subplots(1, len(DURATION_PANELS))
     handles: dict[str, Any] = {}
     for ax, (col, label) in zip(axes, DURATION_PANELS):
         for i, task in enumerate(tasks):
-            g = per_seed[per_seed["intermediate_task"] == task].groupby("step")[col].agg(["mean", "min", "max"])
-            g = g.dropna()
-            if g.empty:
+            g = curve(per_seed, baseline, task, col)
+            if not (g.index > 0).any():  # no duration of this task: the baseline alone
                 continue
             color = colors(i)
             (line,) = ax.plot(g.index, g["mean"], marker=MARKERS[i % len(MARKERS)], color=color, lw=1.8)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from xstilts.search.plots import DELTA_LABEL, plot_delta_heatmap, plot_duration_curves
+from xstilts.search.report_stats import MIN_SEEDS, N_BOOT, TOO_FEW, interval_text
 from xstilts.search.report_tables import SUMMARIES, build_tables, duration_winners
 from xstilts.search.rundir import REPORT_DIR, RunDir
 from xstilts.tasks.files import atomic_path, write_text
@@ -30,10 +31,28 @@ def _num(x: float, sign: bool = False) -> str:
 
 
 def _pm(mean: float, ci: float, n: int, sign: bool = False) -> str:
-    """'62.31 ± 1.20', or '62.31 (n=1, no CI)' when the interval needs two seeds or more."""
+    """'62.31 ± 1.20' (95% t-interval over seeds), or '62.31 (too few seeds for an interval)' below
+    MIN_SEEDS seeds: a t-interval from 2 seeds has 1 degree of freedom (t = 12.7) and says little."""
     if not np.isfinite(mean):
         return "–"
-    return f"{_num(mean, sign)} ± {ci:.2f}" if np.isfinite(ci) else f"{_num(mean, sign)} (n={n}, no CI)"
+    if n < MIN_SEEDS or not np.isfinite(ci):
+        return f"{_num(mean, sign)} ({TOO_FEW})"
+    return f"{_num(mean, sign)} ± {ci:.2f}"
+
+
+def _tested(d: pd.DataFrame) -> list[str]:
+    """Each row's Δ with its bootstrap interval and significance mark (report_stats.interval_text)."""
+    if "delta_lo" not in d:
+        return [interval_text(x, math.nan, math.nan, False) for x in d["delta"]]
+    return [interval_text(*r) for r in zip(d["delta"], d["delta_lo"], d["delta_hi"], d["significant"].fillna(False))]
+
+
+TEST_TEXT = (
+    "Δ vs none: the winner minus the baseline, paired by target fine-tune seed and language, with its 95% "
+    "paired-bootstrap interval over languages x seeds (seeds drawn with replacement, and languages within each "
+    "task; {n} draws); * marks a difference whose interval excludes 0 (significant at 95%). With fewer than "
+    "{m} seeds: {few}."
+)
 
 
 def _md_table(df: pd.DataFrame) -> str:
@@ -94,9 +113,8 @@ def _xtreme_section(xt: pd.DataFrame, select: str) -> list[tuple]:
             "seeds": xt["n_seeds"],
             "tasks": xt["n_tasks"],
             "XTREME score (mean ± 95% CI)": [_pm(*r) for r in zip(xt["mean"], xt["ci95"], xt["n_seeds"])],
-            "Δ vs none (points)": [
-                "–" if r == "baseline" else _pm(d, c, n, sign=True)
-                for r, d, c, n in zip(xt["role"], xt["delta"], xt["delta_ci95"], xt["n_paired"])
+            "Δ vs none (points) [95% interval]": [
+                "–" if r == "baseline" else cell for r, cell in zip(xt["role"], _tested(xt))
             ],
         }
     )
@@ -107,8 +125,8 @@ def _xtreme_section(xt: pd.DataFrame, select: str) -> list[tuple]:
             "XTREME score of one seed: the mean over the target tasks present of each task's mean over its "
             "languages (English included, as in XTREME) of the headline score (accuracy for xnli, pawsx and "
             "tatoeba; F1 for udpos, panx and bucc2018; (EM + F1) / 2 for xquad, mlqa and tydiqa). Shown: the "
-            "mean over seeds ± the half-width of its 95% t-interval. Δ vs none: the difference of the seed "
-            "means ± the 95% t-interval of the per-seed differences (seeds paired by value).",
+            "mean over seeds ± the half-width of its 95% t-interval over seeds. "
+            + TEST_TEXT.format(n=N_BOOT, m=MIN_SEEDS, few=TOO_FEW),
         ),
         (
             "p",
@@ -123,9 +141,8 @@ def _task_section(td: pd.DataFrame) -> list[tuple]:
     base = td[td["role"] == "baseline"].assign(
         cell=lambda d: [_pm(*r) for r in zip(d["mean"], d["ci95"], d["n_seeds"])]
     )
-    rest = td[td["role"] != "baseline"].assign(
-        cell=lambda d: [_pm(*r, sign=True) for r in zip(d["delta"], d["delta_ci95"], d["n_paired"])]
-    )
+    rest = td[td["role"] != "baseline"]
+    rest = rest.assign(cell=_tested(rest))
     cells = pd.concat([base, rest])
     wide = cells.pivot_table(index="winner", columns="target_task", values="cell", aggfunc="first")
     wide = wide.reindex(cells["winner"].unique()).fillna("–").reset_index()
@@ -133,10 +150,10 @@ def _task_section(td: pd.DataFrame) -> list[tuple]:
         ("h", 2, "Per-task deltas"),
         (
             "p",
-            "Each cell: the winner's language mean of the task minus the baseline's (points), mean over seeds "
-            "± the 95% t-interval of the per-seed differences; the first row is the baseline's own score (%). "
-            "Retrieval targets (bucc2018, tatoeba) score the encoder without fine-tuning, so they do not vary "
-            "with the seed: their intervals are 0.",
+            "Each cell: the winner's language mean of the task minus the baseline's (points), mean over seeds, "
+            "[95% paired-bootstrap interval over languages x seeds], * when it excludes 0; the first row is the "
+            "baseline's own score (%, ± its 95% t-interval over seeds). Retrieval targets (bucc2018, tatoeba) "
+            "score the encoder without fine-tuning, so only their languages vary in the bootstrap.",
         ),
         ("table", wide),
     ]
@@ -159,7 +176,39 @@ def _sentence(task: str, d: pd.DataFrame, base: pd.Series) -> str:
     )
 
 
-def _duration_section(dt: pd.DataFrame, low: list[str], plot: str, n_seeds: int) -> list[tuple]:
+def _effect(row: pd.Series, col: str) -> str:
+    d, lo, hi, p = (row[f"{col}_{k}"] for k in ("delta", "delta_lo", "delta_hi", "delta_p"))
+    text = interval_text(d, lo, hi, bool(row[f"{col}_significant"]))
+    if not np.isfinite(lo):
+        return text
+    shown = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    return f"{text} ({shown}, {'significant' if row[f'{col}_significant'] else 'not significant'} at 95%)"
+
+
+def _longer_section(effects: pd.DataFrame) -> list[tuple]:
+    """The research question, per intermediate task: does training longer change the low-resource mean and
+    the worst language significantly?"""
+    if effects.empty:
+        return [("p", "Training longer: no intermediate task has winners at two durations or more.")]
+    lines = [
+        f"{r['intermediate_task']}, {r['from_step']} → {r['to_step']} intermediate steps: low-resource mean "
+        f"{_effect(r, 'low_resource_mean')}; worst language {_effect(r, 'worst')}."
+        for _, r in effects.iterrows()
+    ]
+    return [
+        ("h", 3, "Does training longer change robustness?"),
+        (
+            "p",
+            "Per intermediate task, its longest duration winner minus its shortest (points), paired by seed and "
+            "language, with the 95% paired-bootstrap interval (low-resource mean: over the low-resource "
+            "languages x seeds, tasks weighted equally; worst language: the lowest language score per seed, "
+            "seeds drawn, every language kept); * and 'significant' when the interval excludes 0.",
+        ),
+        ("ul", lines),
+    ]
+
+
+def _duration_section(dt: pd.DataFrame, effects: pd.DataFrame, low: list[str], plot: str, n_seeds: int) -> list[tuple]:
     base = dt[dt["role"] == "baseline"].iloc[0]
     rest = dt[dt["role"] != "baseline"]
     shown = pd.DataFrame({"intermediate task": dt["intermediate_task"], "steps": dt["step"], "seeds": dt["n_seeds"]})
@@ -180,6 +229,7 @@ def _duration_section(dt: pd.DataFrame, low: list[str], plot: str, n_seeds: int)
         ),
         ("ul", [_sentence(t, d.sort_values("step"), base) for t, d in rest.groupby("intermediate_task")]),
         ("table", shown),
+        *_longer_section(effects),
         (
             "img",
             plot,
@@ -191,14 +241,15 @@ def _duration_section(dt: pd.DataFrame, low: list[str], plot: str, n_seeds: int)
 
 def _language_section(ld: pd.DataFrame, tiers: pd.DataFrame, best: list[str], plots: dict[str, str]) -> list[tuple]:
     tiers = tiers[tiers["winner"].isin(best)]
-    tiers = tiers.assign(cell=[f"{_num(d, True)} ({n})" for d, n in zip(tiers["delta"], tiers["n_langs"])])
+    tiers = tiers.assign(cell=[f"{c} ({n})" for c, n in zip(_tested(tiers), tiers["n_langs"])])
     blocks = [
         ("h", 2, "Per-language robustness"),
         (
             "p",
             "Δ vs none per language (points, mean over seeds), grouped by resource tier (Joshi class: high "
             "4-5, mid 3, low 0-2). Tier cell: mean over the tier's languages of each language's Δ averaged "
-            "over tasks (number of languages).",
+            "over tasks, [95% paired-bootstrap interval over the tier's languages x seeds], * when it excludes 0 "
+            "(number of languages).",
         ),
         (
             "table",
@@ -283,7 +334,7 @@ def _write_files(run_dir: RunDir, out: Path, split: str) -> Path:
     ]
     blocks += _xtreme_section(t["xtreme_scores"], prov["selection rule"])
     blocks += _task_section(t["task_deltas"])
-    blocks += _duration_section(t["duration"], low, "plots/duration_curves.png", len(seeds))
+    blocks += _duration_section(t["duration"], t["duration_effects"], low, "plots/duration_curves.png", len(seeds))
     blocks += _language_section(
         t["language_deltas"],
         t["tier_deltas"],

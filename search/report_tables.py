@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from xstilts.search.plots import task_order
+from xstilts.search.report_stats import delta_tables, duration_effects
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.aggregate import summarize_probe
 from xstilts.tasks.languages import TIERS
@@ -270,15 +271,25 @@ def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame
     per_seed, xt = xtreme_tables(head, winners)
     robust = robustness_per_seed(head, winners)
     langs = language_delta_table(head, winners)
+    boot = delta_tables(head, winners)  # the bootstrap's own observed delta is the tables' delta: dropped
+    duration = duration_table(robust, winners)
+
+    def with_test(table: pd.DataFrame, tests: pd.DataFrame, on: list[str]) -> pd.DataFrame:
+        if tests.empty:
+            return table
+        tests = tests.drop(columns="delta").astype({k: table[k].dtype for k in on})  # keeps category orders
+        return table.merge(tests, on=on, how="left")
+
     return {
         "headline": head,
         "winners": winners,
         "xtreme_per_seed": per_seed,
-        "xtreme_scores": xt,
-        "task_deltas": task_delta_table(head, winners),
+        "xtreme_scores": with_test(xt, boot["overall"], ["winner"]),
+        "task_deltas": with_test(task_delta_table(head, winners), boot["tasks"], ["winner", "target_task"]),
         "robustness_per_seed": robust,
-        "duration": duration_table(robust, winners),
+        "duration": duration,
+        "duration_effects": duration_effects(head, duration),
         "language_deltas": langs,
-        "tier_deltas": tier_delta_table(langs),
+        "tier_deltas": with_test(tier_delta_table(langs), boot["tiers"], ["winner", "resource_tier"]),
         "provenance": provenance_table(exp, head, split),
     }

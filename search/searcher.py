@@ -34,7 +34,7 @@ class OptunaWithBaseline(OptunaSearch):
         self._baseline_runs = baseline_runs
         self._baseline_ids: list[str] = []
         self._baseline_value: float | None = None
-        self._final_step: dict[str, int] = {}  # trial id -> the step it completes at (0: the baseline)
+        self._final_step: dict[str, int | None] = {}  # trial id -> the step it completes at (0: the baseline)
         self._reported: dict[str, set[int]] = {}  # trial id -> steps told to Optuna (a restore re-reports)
 
     def suggest(self, trial_id: str) -> dict | None:
@@ -57,7 +57,8 @@ class OptunaWithBaseline(OptunaSearch):
             return None
         if config.get("intermediate_task") == BASELINE:
             self._baseline_ids.append(trial_id)
-        self._final_step[trial_id] = 0 if config.get("intermediate_task") == BASELINE else config["intermediate_steps"]
+        final = 0 if config.get("intermediate_task") == BASELINE else config.get("intermediate_steps")
+        self._final_step[trial_id] = final
         self._suggested += 1
         return {**config, "seed": self._seed_base + self._suggested - 1}
 

@@ -132,6 +132,7 @@ def test_report_files_are_written(report):
         "language_deltas",
         "tier_deltas",
         "robustness_per_seed",
+        "duration_effects",
         "provenance",
     ):
         assert (out / "tables" / f"{name}.parquet").stat().st_size > 0
@@ -149,7 +150,9 @@ def test_xtreme_scores_cis_and_deltas(report):
         assert f"| {cell} |" in md and f"<td>{cell}</td>" in html, winner
         if winner != "none":
             assert got["delta_ci95"] == pytest.approx(dhalf)
-            dcell = f"{delta:+.2f} ± {dhalf:.2f}"
+            assert got["delta_lo"] <= delta <= got["delta_hi"] and got["n_paired_seeds"] == 3
+            mark = " *" if got["delta_lo"] > 0 or got["delta_hi"] < 0 else ""
+            dcell = f"{delta:+.2f} [{got['delta_lo']:+.2f}, {got['delta_hi']:+.2f}]{mark}"
             assert f"| {dcell} |" in md and f"<td>{dcell}</td>" in html, winner
     assert "synthetic" in md and "not benchmark numbers" in html
 
@@ -165,7 +168,8 @@ def test_per_task_deltas(report):
         assert got["delta"] == pytest.approx(diffs.mean())
         if winner != "none":
             assert got["delta_ci95"] == pytest.approx(ci(diffs))
-            assert f"{diffs.mean():+.2f} ± {ci(diffs):.2f}" in md
+            assert got["delta_lo"] <= diffs.mean() <= got["delta_hi"]
+            assert f"{diffs.mean():+.2f} [{got['delta_lo']:+.2f}, {got['delta_hi']:+.2f}]" in md
 
 
 def test_duration_answer_in_numbers(report):
@@ -260,8 +264,9 @@ def test_one_seed_says_no_ci(tmp_path):
     md = write_report(exp).read_text()
     xtreme = md.split("## Per-task deltas")[0]
     rows = [line for line in xtreme.splitlines() if line.startswith(("| none |", "| mnli@best |"))]
-    assert rows[0].endswith("(n=1, no CI) | – |")
-    assert rows[1].endswith("(n=1, no CI) |") and not any("±" in r for r in rows)
+    assert rows[0].endswith("(too few seeds for an interval) | – |")
+    assert rows[1].endswith("(too few seeds for an interval) |") and not any("±" in r for r in rows)
+    assert "[" not in rows[1]  # no bootstrap interval from one seed either
     assert "not benchmark numbers" not in md and "offline world" not in md
 
 

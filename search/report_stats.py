@@ -1,0 +1,181 @@
+"""Differences against the no-intermediate baseline that say whether they are real: a paired bootstrap over
+languages x seeds, with a 95% percentile interval, a two-sided p-value and a significance mark.
+
+Why this test: a winner and the baseline are scored on the same languages with the same target fine-tune
+seeds, so each (task, seed, language) gives one paired difference, and what is shared (a language's
+difficulty, a seed's draw) cancels. The two sources of chance are the fine-tune seed and which languages
+the benchmark happens to hold, so both are resampled: seeds with replacement, and, within each task,
+languages with replacement (the paired bootstrap of Koehn 2004, "Statistical significance tests for
+machine translation evaluation", over two factors). A t-interval over seeds alone would ignore the
+languages and, with 2 seeds, has 1 degree of freedom (t = 12.7). With fewer than `MIN_SEEDS` seeds no
+interval is given: resampling 2 seeds cannot show how much a third would move.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MIN_SEEDS = 3
+N_BOOT = 4000
+TOO_FEW = "too few seeds for an interval"
+
+
+@dataclass(frozen=True)
+class Delta:
+    """The observed difference (points), its 95% bootstrap interval, p-value and seeds; NaN bounds and
+    p when there are fewer than MIN_SEEDS paired seeds."""
+
+    delta: float
+    lo: float
+    hi: float
+    p: float
+    n_seeds: int
+
+    @property
+    def significant(self) -> bool:
+        return bool(np.isfinite(self.lo) and (self.lo > 0 or self.hi < 0))
+
+    def row(self) -> dict:
+        return {
+            "delta": self.delta,
+            "delta_lo": self.lo,
+            "delta_hi": self.hi,
+            "delta_p": self.p,
+            "significant": self.significant,
+            "n_paired_seeds": self.n_seeds,
+        }
+
+
+def paired_strata(head: pd.DataFrame, winner: str, base: str, by_language: bool = False) -> list[np.ndarray]:
+    """The paired differences winner - base as (seeds x units) arrays: one per target task, units its
+    languages; or (by_language) one array whose units are languages, each the mean over its tasks."""
+    keys = ["target_task", "seed", "lang"]
+    w = head.loc[head["winner"] == winner, [*keys, "score"]]
+    b = head.loc[head["winner"] == base, [*keys, "score"]].rename(columns={"score": "base"})
+    cells = w.merge(b, on=keys).assign(diff=lambda d: d["score"] - d["base"])
+    if cells.empty:
+        return []
+    if by_language:
+        per_lang = cells.groupby(["seed", "lang"], observed=True)["diff"].mean().unstack("lang")
+        return [per_lang.dropna(axis=1).to_numpy()]
+    return [
+        g.pivot_table(index="seed", columns="lang", values="diff", observed=True).dropna(axis=1).to_numpy()
+        for _, g in cells.groupby("target_task", observed=True)
+        if len(g)
+    ]
+
+
+def bootstrap(strata: list[np.ndarray], seed: int = 0, n_boot: int = N_BOOT) -> Delta:
+    """The mean over strata of each stratum's mean difference, and its paired bootstrap: the same seed draw
+    for every stratum (a seed's fine-tunes are one draw), languages drawn within each stratum."""
+    strata = [s for s in strata if s.size]
+    if not strata:
+        return Delta(math.nan, math.nan, math.nan, math.nan, 0)
+    n_seeds = strata[0].shape[0]
+    observed = float(np.mean([s.mean() for s in strata]))
+    if n_seeds < MIN_SEEDS:
+        return Delta(observed, math.nan, math.nan, math.nan, n_seeds)
+    rng = np.random.default_rng(seed)
+    seeds = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+    stats = np.zeros(n_boot)
+    for s in strata:
+        units = rng.integers(0, s.shape[1], size=(n_boot, s.shape[1]))
+        stats += s[seeds[:, :, None], units[:, None, :]].mean(axis=(1, 2))
+    stats /= len(strata)
+    lo, hi = np.percentile(stats, [2.5, 97.5])
+    p = min(1.0, 2 * min(float((stats <= 0).mean()), float((stats >= 0).mean())))
+    return Delta(observed, float(lo), float(hi), p, n_seeds)
+
+
+def worst_arrays(head: pd.DataFrame, a: str, b: str) -> tuple[np.ndarray, np.ndarray]:
+    """(seeds x languages) arrays of each non-English language's score averaged over its tasks, for winners
+    a and b on the seeds and languages both have."""
+    g = head[head["lang"] != "en"]
+
+    def table(w: str) -> pd.DataFrame:
+        return g[g["winner"] == w].groupby(["seed", "lang"], observed=True)["score"].mean().unstack("lang")
+
+    ta, tb = table(a), table(b)
+    seeds = ta.index.intersection(tb.index)
+    langs = [
+        c
+        for c in ta.columns.intersection(tb.columns)
+        if ta.loc[seeds, c].notna().all() and tb.loc[seeds, c].notna().all()
+    ]
+    return ta.loc[seeds, langs].to_numpy(), tb.loc[seeds, langs].to_numpy()
+
+
+def bootstrap_worst(a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = N_BOOT) -> Delta:
+    """Δ of the worst language (the lowest of the languages' scores, per seed, then the seed mean) between two
+    winners, seeds drawn with replacement, the same for both. Languages are not drawn: the worst language is
+    the lowest of the experiment's own languages, and a draw without it would ask another question."""
+    if not a.size:
+        return Delta(math.nan, math.nan, math.nan, math.nan, 0)
+    n_seeds = a.shape[0]
+    observed = float(a.min(axis=1).mean() - b.min(axis=1).mean())
+    if n_seeds < MIN_SEEDS:
+        return Delta(observed, math.nan, math.nan, math.nan, n_seeds)
+    rng = np.random.default_rng(seed)
+    seeds = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+    stats = a.min(axis=1)[seeds].mean(axis=1) - b.min(axis=1)[seeds].mean(axis=1)
+    lo, hi = np.percentile(stats, [2.5, 97.5])
+    p = min(1.0, 2 * min(float((stats <= 0).mean()), float((stats >= 0).mean())))
+    return Delta(observed, float(lo), float(hi), p, n_seeds)
+
+
+def duration_effects(head: pd.DataFrame, duration: pd.DataFrame) -> pd.DataFrame:
+    """Per intermediate task with two durations or more: the longest duration winner vs the shortest, on the
+    low-resource mean (the low-resource non-English languages, tasks weighted equally) and on the worst
+    language, each a paired bootstrap."""
+    rows = []
+    low = head[head["low_resource"].astype(bool) & (head["lang"] != "en")]
+    for task, d in duration[duration["role"] != "baseline"].groupby("intermediate_task"):
+        if len(d) < 2:
+            continue
+        d = d.sort_values("step")
+        short, long_ = d.iloc[0], d.iloc[-1]
+        lr = bootstrap(paired_strata(low, long_["winner"], short["winner"]))
+        worst = bootstrap_worst(*worst_arrays(head, long_["winner"], short["winner"]))
+        rows.append(
+            {
+                "intermediate_task": task,
+                "from_step": int(short["step"]),
+                "to_step": int(long_["step"]),
+                **{f"low_resource_mean_{k}": v for k, v in lr.row().items()},
+                **{f"worst_{k}": v for k, v in worst.row().items()},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def delta_tables(head: pd.DataFrame, winners: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per winner (baseline excluded) Δ vs none with its bootstrap: overall (the XTREME score: tasks weighted
+    equally), per target task, and per resource tier (its languages, English included as in the tier table,
+    each averaged over its tasks)."""
+    base = winners.loc[winners["role"] == "baseline", "winner"].iloc[0]
+    overall, tasks, tiers = [], [], []
+    for w in winners.loc[winners["role"] != "baseline", "winner"]:
+        overall.append({"winner": w, **bootstrap(paired_strata(head, w, base)).row()})
+        for task, g in head.groupby("target_task", observed=True):
+            tasks.append({"winner": w, "target_task": task, **bootstrap(paired_strata(g, w, base)).row()})
+        for tier, g in head.groupby("resource_tier", observed=True):
+            strata = paired_strata(g, w, base, by_language=True)
+            tiers.append({"winner": w, "resource_tier": tier, **bootstrap(strata).row()})
+    return {
+        "overall": pd.DataFrame(overall),
+        "tasks": pd.DataFrame(tasks),
+        "tiers": pd.DataFrame(tiers),
+    }
+
+
+def interval_text(delta: float, lo: float, hi: float, significant: bool) -> str:
+    """'+1.23 [+0.40, +2.05] *' (the mark: significant at 95%), or the delta with TOO_FEW."""
+    if not np.isfinite(delta):
+        return "–"
+    if not np.isfinite(lo):
+        return f"{delta:+.2f} ({TOO_FEW})"
+    return f"{delta:+.2f} [{lo:+.2f}, {hi:+.2f}]" + (" *" if significant else "")

@@ -1,0 +1,99 @@
+"""The report's statistics: paired bootstrap over languages x seeds, its interval and mark, too few seeds,
+duration effects (longest vs shortest), and duration curves that start at the baseline."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xstilts.search.plots import curve
+from xstilts.search.report_stats import (
+    MIN_SEEDS,
+    TOO_FEW,
+    bootstrap,
+    bootstrap_worst,
+    duration_effects,
+    interval_text,
+    paired_strata,
+)
+
+
+def head(effects: dict[str, float], seeds=(0, 1, 2), noise=1.0, langs=("de", "sw", "ur", "el"), rng_seed=0):
+    """Headline rows: winner 'none' and the winners of `effects` (a constant shift on every language), with
+    seed x language noise the winners share (it cancels when paired) plus a little of their own."""
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    shared = {(t, s, lang): rng.normal(50, 5) for t in ("xnli", "panx") for s in seeds for lang in langs}
+    for winner, shift in {"none": 0.0, **effects}.items():
+        for (task, seed, lang), base in shared.items():
+            score = base + shift + rng.normal(0, noise)
+            rows.append(
+                {
+                    "winner": winner,
+                    "target_task": task,
+                    "seed": seed,
+                    "lang": lang,
+                    "score": score,
+                    "low_resource": lang in ("sw", "ur", "el"),
+                    "resource_tier": "low" if lang == "sw" else "mid" if lang in ("ur", "el") else "high",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_a_real_shift_is_significant_and_no_shift_is_not():
+    h = head({"big": 3.0, "same": 0.0})
+    big = bootstrap(paired_strata(h, "big", "none"))
+    same = bootstrap(paired_strata(h, "same", "none"))
+    assert big.significant and big.lo > 0 and big.p < 0.01 and big.delta == pytest.approx(3.0, abs=0.5)
+    assert not same.significant and same.lo < 0 < same.hi and same.p > 0.05
+    assert big.lo <= big.delta <= big.hi and big.n_seeds == 3
+
+
+def test_the_observed_delta_is_the_mean_of_task_means_of_the_paired_differences():
+    h = head({"w": 1.0})
+    d = bootstrap(paired_strata(h, "w", "none"))
+    w = h[h.winner == "w"].set_index(["target_task", "seed", "lang"])["score"]
+    n = h[h.winner == "none"].set_index(["target_task", "seed", "lang"])["score"]
+    assert d.delta == pytest.approx((w - n).groupby("target_task").mean().mean())
+
+
+def test_fewer_than_three_seeds_give_no_interval():
+    assert MIN_SEEDS == 3
+    d = bootstrap(paired_strata(head({"w": 3.0}, seeds=(0, 1)), "w", "none"))
+    assert np.isfinite(d.delta) and math.isnan(d.lo) and math.isnan(d.p) and not d.significant
+    assert interval_text(d.delta, d.lo, d.hi, d.significant) == f"{d.delta:+.2f} ({TOO_FEW})"
+    assert interval_text(1.234, 0.5, 2.0, True) == "+1.23 [+0.50, +2.00] *"
+    assert interval_text(-0.5, -1.0, 0.2, False) == "-0.50 [-1.00, +0.20]"
+
+
+def test_worst_language_and_duration_effects():
+    h = head({"mnli@step100": 0.0, "mnli@step300": 4.0})
+    h.loc[(h.winner == "mnli@step300") & (h.lang == "ur"), "score"] -= 30  # longer training hurts ur alone
+    duration = pd.DataFrame(
+        [
+            {"winner": "none", "role": "baseline", "intermediate_task": "none", "step": 0},
+            {"winner": "mnli@step100", "role": "duration", "intermediate_task": "mnli", "step": 100},
+            {"winner": "mnli@step300", "role": "duration", "intermediate_task": "mnli", "step": 300},
+        ]
+    )
+    (row,) = duration_effects(h, duration).to_dict("records")
+    assert (row["from_step"], row["to_step"]) == (100, 300)
+    # the low-resource mean (sw, ur, el): +4 on two languages and -26 on one
+    assert row["low_resource_mean_delta"] == pytest.approx((4 + 4 - 26) / 3, abs=0.6)
+    assert row["worst_delta"] < 0 and row["worst_significant"]  # ur became the worst language
+    from xstilts.search.report_stats import worst_arrays
+
+    a, b = worst_arrays(h, "mnli@step300", "mnli@step100")
+    assert a.shape == (3, 4) and bootstrap_worst(a, b).delta == pytest.approx(row["worst_delta"])
+
+
+def test_duration_curves_start_at_the_baseline():
+    per_seed = pd.DataFrame(
+        {"intermediate_task": ["mnli"] * 4, "step": [100, 100, 200, 200], "seed": [0, 1, 0, 1], "mean": [1, 3, 5, 7]}
+    )
+    baseline = pd.DataFrame({"seed": [0, 1], "mean": [10.0, 20.0], "step": [0, 0]})
+    g = curve(per_seed, baseline, "mnli", "mean")
+    assert list(g.index) == [0, 100, 200]
+    assert g.loc[0].tolist() == [15.0, 10.0, 20.0] and g.loc[200, "mean"] == 6.0
