@@ -137,6 +137,31 @@ def _xtreme_section(xt: pd.DataFrame, select: str) -> list[tuple]:
     ]
 
 
+def _agreement_section(ra: pd.DataFrame) -> list[tuple]:
+    if ra.empty:
+        return []
+    shown = pd.DataFrame(
+        {
+            "target tasks": ra["scope"],
+            "summary": ra["summary"].map({"mean": "mean", "low_resource_mean": "low-resource mean"}),
+            "Spearman": [_num(v) for v in ra["spearman"]],
+            "encoders": ra["n_encoders"],
+        }
+    )
+    return [
+        ("h", 3, "How far the search signal can be trusted"),
+        (
+            "p",
+            "The sweep ranks candidates by a cheap probe (a short English fine-tune per probed task, scored on "
+            "the probe languages' dev sets); the evaluation above measures them properly. Spearman's rank "
+            "correlation between the two over the winners' distinct encoders (a trial at a step), on the probed "
+            "target tasks and on all of them. Near 1: the sweep's winners are the evaluation's; low: treat the "
+            "sweep's choice of winners as noisy.",
+        ),
+        ("table", shown),
+    ]
+
+
 def _task_section(td: pd.DataFrame) -> list[tuple]:
     base = td[td["role"] == "baseline"].assign(
         cell=lambda d: [_pm(*r) for r in zip(d["mean"], d["ci95"], d["n_seeds"])]
@@ -333,6 +358,7 @@ def _write_files(run_dir: RunDir, out: Path, split: str) -> Path:
         )
     ]
     blocks += _xtreme_section(t["xtreme_scores"], prov["selection rule"])
+    blocks += _agreement_section(t["rank_agreement"])
     blocks += _task_section(t["task_deltas"])
     blocks += _duration_section(t["duration"], t["duration_effects"], low, "plots/duration_curves.png", len(seeds))
     blocks += _language_section(

@@ -201,6 +201,33 @@ def robustness_per_seed(head: pd.DataFrame, winners: pd.DataFrame) -> pd.DataFra
     return winners[["winner", "role", "intermediate_task", "step"]].merge(out, on="winner")
 
 
+def spearman(x: pd.Series, y: pd.Series) -> float:
+    """Spearman's rank correlation: Pearson's of the ranks (ties averaged); NaN below 3 pairs."""
+    x, y = pd.Series(np.asarray(x, dtype=float)), pd.Series(np.asarray(y, dtype=float))
+    return float(x.rank().corr(y.rank())) if len(x) >= 3 else math.nan
+
+
+def rank_agreement(head: pd.DataFrame, winners: pd.DataFrame, results: pd.DataFrame | None) -> pd.DataFrame:
+    """How far the sweep's cheap probe ranks encoders as the evaluation does: Spearman between each distinct
+    winner encoder's probe score (its milestone in results.parquet) and its evaluation score (seed mean), on the
+    probed target tasks and on all of them, for the mean and the low-resource mean."""
+    columns = ["scope", "summary", "spearman", "n_encoders"]
+    if results is None or results.empty or not {"trial_id", "step", "mean"} <= set(results.columns):
+        return pd.DataFrame(columns=columns)
+    probe = results.drop_duplicates(["trial_id", "step"]).set_index(["trial_id", "step"])
+    encoders = winners.drop_duplicates(["trial_id", "step"])
+    encoders = encoders[[(t, int(s)) in probe.index for t, s in zip(encoders["trial_id"], encoders["step"])]]
+    probed = set(results["target_task"])
+    rows = []
+    for scope, h in (("probed tasks", head[head["target_task"].isin(probed)]), ("all tasks", head)):
+        evaluated = robustness_per_seed(h, winners).groupby("winner")[["mean", "low_resource_mean"]].mean()
+        for summary in ("mean", "low_resource_mean"):
+            x = [probe.loc[(t, int(s)), summary] for t, s in zip(encoders["trial_id"], encoders["step"])]
+            y = evaluated[summary].reindex(encoders["winner"])
+            rows.append({"scope": scope, "summary": summary, "spearman": spearman(x, y), "n_encoders": len(x)})
+    return pd.DataFrame(rows, columns=columns)
+
+
 def duration_winners(winners: pd.DataFrame) -> pd.DataFrame:
     """The duration-curve winners: role 'duration' (an intermediate task without any: its 'best')."""
     w = winners[winners["role"] != "baseline"]
@@ -289,6 +316,7 @@ def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame
         "robustness_per_seed": robust,
         "duration": duration,
         "duration_effects": duration_effects(head, duration),
+        "rank_agreement": rank_agreement(head, winners, results),
         "language_deltas": langs,
         "tier_deltas": with_test(tier_delta_table(langs), boot["tiers"], ["winner", "resource_tier"]),
         "provenance": provenance_table(exp, head, split),

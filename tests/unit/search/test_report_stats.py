@@ -97,3 +97,38 @@ def test_duration_curves_start_at_the_baseline():
     g = curve(per_seed, baseline, "mnli", "mean")
     assert list(g.index) == [0, 100, 200]
     assert g.loc[0].tolist() == [15.0, 10.0, 20.0] and g.loc[200, "mean"] == 6.0
+
+
+def test_rank_agreement_is_spearman_over_distinct_encoders(tmp_path):
+    from scipy.stats import spearmanr  # a test dependency: an independent Spearman
+
+    from tests.unit.search.test_report import WINNERS, evaluation_rows
+    from xstilts.search.report_tables import load_headline, rank_agreement, winners_table
+    from xstilts.search.rundir import RunDir
+
+    exp = tmp_path / "exp"
+    (exp / "evaluation").mkdir(parents=True)
+    evaluation_rows().to_parquet(exp / "evaluation" / "evaluation.parquet", index=False)
+    head = load_headline(RunDir(exp), "test")
+    winners = winners_table(head, None)
+    probe = {"t0": (30.0, 20.0), "t1": (35.0, 21.0), "t2": (33.0, 25.0), "t3": (31.0, 22.0), "t4": (29.0, 19.0)}
+    results = pd.DataFrame(  # the sweep's milestones: probed on xnli only
+        [
+            {"trial_id": t, "step": s, "target_task": "xnli", "mean": probe[t][0], "low_resource_mean": probe[t][1]}
+            for _, _, s, t, _ in WINNERS.values()
+        ]
+    )
+    table = rank_agreement(head, winners, results).set_index(["scope", "summary"])
+    encoders = sorted({(t, s) for _, _, s, t, _ in WINNERS.values()})
+    assert len(encoders) == 5 and (table["n_encoders"] == 5).all()  # mnli@best and mnli@step200 share one
+    name: dict = {}
+    for k, w in WINNERS.items():  # an encoder's first winner (best before duration) stands for it
+        name.setdefault((w[3], w[2]), k)
+    zs = head[head["lang"] != "en"]
+    for scope, h in (("probed tasks", zs[zs["target_task"] == "xnli"]), ("all tasks", zs)):
+        task_means = h.groupby(["winner", "seed", "target_task"], observed=True)["score"].mean()
+        evaluated = task_means.groupby("winner").mean()
+        x = [probe[t][0] for t, _ in encoders]
+        y = [evaluated[name[e]] for e in encoders]
+        assert table.loc[(scope, "mean"), "spearman"] == pytest.approx(spearmanr(x, y).statistic)
+    assert rank_agreement(head, winners, None).empty
