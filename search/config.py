@@ -184,10 +184,16 @@ class Encoder(Strict):
     mlm_steps: int = Field(default=1200, ge=0)
 
 
+ENGLISH_DEV = "english_dev"  # a milestone's mean English dev score over the probed tasks that have English
+
+
 class Evaluation(Strict):
     """The winners' full evaluation (`xstilts evaluate`): which winners, which targets, how many seeds."""
 
-    select: Literal["mean", "low_resource_mean", "worst"] = "low_resource_mean"
+    # english_dev: winners by the English dev probes (XTREME's strict zero-shot setting); target_dev: by
+    # `select` over the target languages' dev probes (an "oracle" protocol: Keung et al. 2020)
+    selection: Literal["english_dev", "target_dev"] = "english_dev"
+    select: Literal["mean", "low_resource_mean", "worst"] = "low_resource_mean"  # the target_dev metric
     durations: bool = True  # also the best trial of each intermediate task at each milestone step
     tasks: list[str] = Field(
         default=["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"], min_length=1
@@ -197,6 +203,11 @@ class Evaluation(Strict):
     lr: float = Field(default=1e-3, gt=0)
     batch_size: int = Field(default=16, gt=0)
     resources: Resources = Resources()
+
+    @property
+    def rule(self) -> str:
+        """The milestone score winners are chosen by: `english_dev`, or the target-dev `select` metric."""
+        return ENGLISH_DEV if self.selection == "english_dev" else self.select
 
     @field_validator("tasks")
     @classmethod

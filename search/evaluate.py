@@ -1,7 +1,8 @@
 """`xstilts evaluate`: the sweep's winners, fully evaluated on the XTREME targets as Ray tasks.
 
-Winners (by the experiment's `evaluation.select` metric): the best milestone of each intermediate task,
-the best at each milestone step (duration curves), and the no-intermediate baseline. Each winner's
+Winners (by the experiment's selection rule, `evaluation.rule`: English dev by default): the best
+milestone of each intermediate task, the best at each milestone step (duration curves), and the
+no-intermediate baseline. Each winner's
 intermediate encoder comes from its Ray checkpoint at that step when one was kept, otherwise it is
 retrained to that step with the trial's config and seed (the one training loop is deterministic on CPU).
 Then one Ray task per (winner, target task, seed) fine-tunes on English and scores every language on dev
@@ -14,7 +15,8 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from xstilts.search.config import Experiment, experiment_from_record
+from xstilts.search.config import ENGLISH_DEV, Experiment, experiment_from_record
+from xstilts.search.ledger import PROBE_PREFIX
 from xstilts.search.results import milestones_from_ledger
 from xstilts.search.rundir import RunDir, RunDirError
 from xstilts.tasks.registry import BASELINE, TaskSpec
@@ -35,8 +37,13 @@ class Winner:
 
 
 def milestone_score(m: dict, metric: str) -> float:
-    """A milestone's `metric`, with a missing or NaN score ranked below every other."""
-    value = m["metrics"].get(metric, math.nan)
+    """A milestone's `metric` (`english_dev`: the mean of its probed tasks' English dev scores), with a
+    missing or NaN score ranked below every other."""
+    if metric == ENGLISH_DEV:
+        english = [v for k, v in m["metrics"].items() if k.startswith(PROBE_PREFIX) and k.endswith("/en")]
+        value = sum(english) / len(english) if english else math.nan
+    else:
+        value = m["metrics"].get(metric, math.nan)
     return -math.inf if value is None or math.isnan(value) else value
 
 
@@ -65,7 +72,7 @@ def find_winners(run_dir: RunDir, exp: Experiment) -> list[Winner]:
     if not run_dir.has_ledger():
         raise RunDirError(f"{run_dir.uri}: no sweep results here (run `xstilts sweep` first)")
     milestones = milestones_from_ledger(run_dir, run_dir.known_trials() or None)
-    return select_winners(milestones, exp.evaluation.select, exp.evaluation.durations)
+    return select_winners(milestones, exp.evaluation.rule, exp.evaluation.durations)
 
 
 def encoder_groups(winners: list[Winner]) -> list[list[Winner]]:

@@ -130,8 +130,35 @@ def _xtreme_section(xt: pd.DataFrame, select: str) -> list[tuple]:
         ),
         (
             "p",
-            f"Winners: per intermediate task the sweep's best (trial, milestone) by {select} on the dev "
-            "probes (role best), the best at each milestone step (role duration), and the 'none' baseline.",
+            f"Winners, chosen by {select}: per intermediate task the sweep's best (trial, milestone) on the "
+            "dev probes (role best), the best at each milestone step (role duration), and the 'none' baseline.",
+        ),
+        ("table", shown),
+    ]
+
+
+def _selection_section(sel: pd.DataFrame) -> list[tuple]:
+    if sel.empty:
+        return []
+    shown = pd.DataFrame(
+        {
+            "intermediate task": sel["intermediate_task"],
+            "English dev: winner": sel["english_dev_winner"],
+            "English dev score": [_num(v) for v in sel["english_dev"]],
+            "rank (English dev)": sel["english_dev_rank"],
+            "target dev: winner": sel["target_dev_winner"],
+            "target dev score": [_num(v) for v in sel["target_dev"]],
+            "rank (target dev)": sel["target_dev_rank"],
+        }
+    )
+    return [
+        ("h", 3, "Both selection rules side by side"),
+        (
+            "p",
+            "Per intermediate task, the (trial@step) each rule would choose from the sweep's milestones and the "
+            "task's rank under it. XTREME's strict zero-shot setting selects on English dev; selecting on the "
+            "target languages' dev sets uses data a zero-shot user does not have, and the two can rank models "
+            "differently (Keung et al. 2020, 'Don't use English dev').",
         ),
         ("table", shown),
     ]
@@ -353,11 +380,12 @@ def _write_files(run_dir: RunDir, out: Path, split: str) -> Path:
     blocks += [
         (
             "p",
-            f"Split: {split}. Seeds: {', '.join(map(str, seeds))}. Config digest: "
-            f"{prov['config digest']}. Provenance at the end.",
+            f"Winners selected by {prov['selection rule']}. Split: {split}. Seeds: {', '.join(map(str, seeds))}. "
+            f"Config digest: {prov['config digest']}. Provenance at the end.",
         )
     ]
     blocks += _xtreme_section(t["xtreme_scores"], prov["selection rule"])
+    blocks += _selection_section(t["selection"])
     blocks += _agreement_section(t["rank_agreement"])
     blocks += _task_section(t["task_deltas"])
     blocks += _duration_section(t["duration"], t["duration_effects"], low, "plots/duration_curves.png", len(seeds))

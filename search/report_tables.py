@@ -260,6 +260,47 @@ def duration_table(robust: pd.DataFrame, winners: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="is_base").reset_index(drop=True)
 
 
+RULES = {
+    "english_dev": "English dev (XTREME's strict zero-shot setting: the probed tasks' English dev scores)",
+    "target_dev": "target dev ({select} over the target languages' dev probes; an oracle protocol)",
+}
+
+
+def selection_rule(config: dict) -> str:
+    """The rule the winners were chosen by, in words (a run recorded before `evaluation.selection` existed
+    used the target-dev rule)."""
+    ev = config.get("evaluation", {})
+    rule = ev.get("selection", "target_dev")
+    return f"{rule}: " + RULES.get(rule, rule).format(select=ev.get("select", "low_resource_mean"))
+
+
+def selection_table(results: pd.DataFrame | None, select: str) -> pd.DataFrame:
+    """Both winner rankings side by side: per intermediate task, its best (trial, milestone) by English dev
+    and by `select` over the target languages' dev probes, each with its score and the task's rank."""
+    columns = ["intermediate_task", "english_dev_winner", "english_dev", "english_dev_rank"]
+    columns += ["target_dev_winner", "target_dev", "target_dev_rank"]
+    if results is None or results.empty or not {"lang", "score", select} <= set(results.columns):
+        return pd.DataFrame(columns=columns)
+    keys = ["intermediate_task", "trial_id", "step"]
+    english = results[results["lang"] == "en"].groupby(keys, as_index=False)["score"].mean()
+    target = results.drop_duplicates(keys)[[*keys, select]]
+    ms = target.merge(english.rename(columns={"score": "english_dev"}), on=keys, how="left")
+    ms = ms[ms["intermediate_task"] != "none"].rename(columns={select: "target_dev"})
+    rows = []
+    for task, g in ms.groupby("intermediate_task"):
+        row: dict = {"intermediate_task": task}
+        for rule in ("english_dev", "target_dev"):
+            best = g.loc[g[rule].fillna(-math.inf).idxmax()]
+            row |= {f"{rule}_winner": f"{best['trial_id']}@{int(best['step'])}", rule: best[rule]}
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return pd.DataFrame(columns=columns)
+    for rule in ("english_dev", "target_dev"):
+        out[f"{rule}_rank"] = out[rule].rank(ascending=False, method="min").astype("Int64")
+    return out.sort_values("english_dev_rank")[columns].reset_index(drop=True)
+
+
 def _git_commit() -> str:
     """HEAD of the checkout this module runs from, marked when tracked files have uncommitted changes."""
     git = ["git", "-C", str(Path(__file__).resolve().parents[1])]
@@ -283,7 +324,7 @@ def provenance_table(exp: dict, head: pd.DataFrame, split: str) -> pd.DataFrame:
         "split": split,
         "target fine-tune seeds": ", ".join(map(str, sorted(head["seed"].unique()))),
         "experiment seed": str(exp.get("config", {}).get("seed", "?")),
-        "selection rule": exp.get("config", {}).get("evaluation", {}).get("select", "?"),
+        "selection rule": selection_rule(exp.get("config", {})),
         **{f"package {p}": installed.get(p, "not installed") for p in PACKAGES},
     }
     return pd.DataFrame({"key": list(rows), "value": list(rows.values())})
@@ -317,6 +358,9 @@ def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame
         "duration": duration,
         "duration_effects": duration_effects(head, duration),
         "rank_agreement": rank_agreement(head, winners, results),
+        "selection": selection_table(
+            results, exp.get("config", {}).get("evaluation", {}).get("select", "low_resource_mean")
+        ),
         "language_deltas": langs,
         "tier_deltas": with_test(tier_delta_table(langs), boot["tiers"], ["winner", "resource_tier"]),
         "provenance": provenance_table(exp, head, split),

@@ -2,10 +2,11 @@
 
 Each trial keeps its latest checkpoint (what a resumed or retried trial continues from), its best
 `search.keep_checkpoints` milestones by the search metric, and, until the evaluation of the sweep's winners
-is done, every milestone that is a winner so far (`evaluation.select_winners`: the best of its intermediate
-task, and the best at its step). A milestone that is not the best of its (task, step) now can never become a
-winner later (later trials only add rivals), so pruning it when its trial reports is safe. Ray Tune's own
-`num_to_keep` cannot do this (it ranks one trial's checkpoints by one metric), so xstilts prunes instead.
+is done, every milestone that is a winner so far by the selection rule (`evaluation.select_winners`: the
+best of its intermediate task, and the best at its step). A milestone that is not the best of its (task,
+step) now can never become a winner later (later trials only add rivals), so pruning it when its trial
+reports is safe. Ray Tune's own `num_to_keep` cannot do this (it ranks one trial's checkpoints by one
+metric), so xstilts prunes instead.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from xstilts.search.rundir import RunDir
 class Retention:
     keep: int  # search.keep_checkpoints
     metric: str  # search.metric
-    select: str  # evaluation.select
+    select: str  # evaluation.rule: english_dev or the target-dev metric
     durations: bool  # evaluation.durations
 
 

@@ -169,7 +169,7 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
 
 def retention_of(exp: Experiment) -> Retention:
     ev = exp.evaluation
-    return Retention(exp.search.keep_checkpoints, exp.search.metric, ev.select, ev.durations)
+    return Retention(exp.search.keep_checkpoints, exp.search.metric, ev.rule, ev.durations)
 
 
 def _check_same_experiment(exp: Experiment, run_dir: RunDir) -> None:

@@ -73,3 +73,30 @@ def test_jobs_share_a_fine_tune_only_where_xtreme_does_and_retrieval_runs_once()
     covered = {(t, s) for tasks, seeds in jobs for t in tasks for s in seeds}
     assert covered == {(t, s) for t in nine for s in (0, 1)}  # every (task, seed) exactly in one job
     assert sum(len(tasks) * len(seeds) for tasks, seeds in jobs) == len(covered)
+
+
+def test_english_dev_selection_uses_the_probes_english_scores():
+    from xstilts.search.config import Evaluation
+    from xstilts.search.evaluate import milestone_score
+
+    def with_en(m, xnli_en, panx_en):
+        return {
+            **m,
+            "metrics": {**m["metrics"], "probe/xnli/en": xnli_en, "probe/panx/en": panx_en, "probe/xnli/de": 99},
+        }
+
+    english = [
+        with_en(MILESTONES[0], 70, 60),  # a@100: English 65
+        with_en(MILESTONES[1], 60, 60),  # a@200: 60 (the best low-resource mean, 45)
+        with_en(MILESTONES[2], 80, 70),  # b@100: 75
+        with_en(MILESTONES[3], 50, 50),
+        *MILESTONES[4:],
+    ]
+    assert milestone_score(english[0], "english_dev") == 65.0  # de is not English
+    assert milestone_score(MILESTONES[4], "english_dev") == float("-inf")  # no English probe
+    assert Evaluation().selection == "english_dev" and Evaluation().rule == "english_dev"  # XTREME's default
+    assert Evaluation(selection="target_dev", select="mean").rule == "mean"
+    strict = {w.name: w for w in select_winners(english, Evaluation().rule, durations=False)}
+    oracle = {w.name: w for w in select_winners(english, Evaluation(selection="target_dev").rule, durations=False)}
+    assert (strict["mnli@best"].trial_id, strict["mnli@best"].step) == ("b", 100)
+    assert (oracle["mnli@best"].trial_id, oracle["mnli@best"].step) == ("a", 200)
