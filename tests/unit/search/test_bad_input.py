@@ -51,7 +51,7 @@ CASES = {
     "bad metric": ({"search": {"metric": "median"}}, ["offline.search.metric", '"median"']),
     "grace period above the largest step": (
         {"search": {"asha": {"grace_period": 400}}},
-        ["search.asha.grace_period (400)", "largest intermediate step count (300)"],
+        ["search.asha.grace_period (400)", "largest intermediate step count (200)"],
     ),
     "empty task space": ({"intermediate": {"tasks": []}}, ["offline.intermediate.tasks", "at least 1 item", "[]"]),
     "empty batch-size space": ({"search": {"space": {"batch_size": []}}}, ["offline.search.space.batch_size", "[]"]),
