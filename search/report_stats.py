@@ -85,10 +85,7 @@ def bootstrap(strata: list[np.ndarray], seed: int = 0, n_boot: int = N_BOOT) -> 
     for s in strata:
         units = rng.integers(0, s.shape[1], size=(n_boot, s.shape[1]))
         stats += s[seeds[:, :, None], units[:, None, :]].mean(axis=(1, 2))
-    stats /= len(strata)
-    lo, hi = np.percentile(stats, [2.5, 97.5])
-    p = min(1.0, 2 * min(float((stats <= 0).mean()), float((stats >= 0).mean())))
-    return Delta(observed, float(lo), float(hi), p, n_seeds)
+    return _from_draws(observed, stats / len(strata), n_seeds)
 
 
 def worst_arrays(head: pd.DataFrame, a: str, b: str) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +118,11 @@ def bootstrap_worst(a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = N
         return Delta(observed, math.nan, math.nan, math.nan, n_seeds)
     rng = np.random.default_rng(seed)
     seeds = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
-    stats = a.min(axis=1)[seeds].mean(axis=1) - b.min(axis=1)[seeds].mean(axis=1)
+    return _from_draws(observed, a.min(axis=1)[seeds].mean(axis=1) - b.min(axis=1)[seeds].mean(axis=1), n_seeds)
+
+
+def _from_draws(observed: float, stats: np.ndarray, n_seeds: int) -> Delta:
+    """The 95% percentile interval of the bootstrap draws and the two-sided p-value of 0."""
     lo, hi = np.percentile(stats, [2.5, 97.5])
     p = min(1.0, 2 * min(float((stats <= 0).mean()), float((stats >= 0).mean())))
     return Delta(observed, float(lo), float(hi), p, n_seeds)
