@@ -184,6 +184,32 @@ def score(
             typer.echo(line)
 
 
+def _one_line_warnings() -> None:
+    """A ConfigWarning is one line on stderr, once per message (Python's default shows each once per place)."""
+    import warnings
+
+    from xstilts.search.config import ConfigWarning
+
+    shown = warnings.showwarning
+    if getattr(shown, "xstilts", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ConfigWarning):
+            typer.echo(f"xstilts: warning: {message}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.xstilts = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
+    warnings.simplefilter("once", ConfigWarning)
+
+
+@app.callback()
+def _setup() -> None:
+    _one_line_warnings()
+
+
 def main() -> None:
     app(prog_name="xstilts")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -299,7 +300,28 @@ def load_experiment(
     except ValidationError as exc:
         errors = "; ".join(_format_error(name, e) for e in exc.errors())
         raise ConfigError(f"{path}: {errors}") from None
+    for message in config_warnings(exp, base, name):
+        warnings.warn(f"{path}: {message}", ConfigWarning, stacklevel=2)
     return exp, base
+
+
+class ConfigWarning(UserWarning):
+    """A config that is valid but probably not what the user meant; the CLI prints it as one line."""
+
+
+# A pretrained encoder fine-tuned above this lr loses what it learnt (XTREME / jiant fine-tune at 1e-5).
+HUB_LR_WARNING = 1e-3
+
+
+def config_warnings(exp: Experiment, base: Path, name: str) -> list[str]:
+    """What is accepted but questionable in `exp`: an evaluation lr above 1e-3 for a pretrained hub model."""
+    hub_model = exp.model != "offline" and not (base / exp.model).is_dir()
+    if hub_model and exp.evaluation.lr > HUB_LR_WARNING:
+        return [
+            f"{name}.evaluation.lr: {exp.evaluation.lr:g} fine-tunes the pretrained {exp.model} above "
+            f"{HUB_LR_WARNING:g}, which destroys a pretrained encoder (XTREME's recipes use 1e-5)"
+        ]
+    return []
 
 
 def experiment_from_record(config: dict, registry: dict[str, TaskSpec]) -> Experiment:

@@ -68,3 +68,19 @@ def test_report_without_an_evaluation_is_a_clear_error(tmp_path):
 def test_evaluate_without_a_sweep_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(app, ["evaluate", str(tmp_path)])
     assert result.exit_code == 2 and "xstilts-experiment.json: not found" in result.stderr
+
+
+def test_a_high_evaluation_lr_for_a_hub_model_is_accepted_with_one_warning_line(tmp_path):
+    path = write_experiments(tmp_path, {"source": "hub", "model": "xlm-roberta-large", "evaluation": {"lr": 2e-3}})
+    cmd = [sys.executable, "-m", "xstilts", "sweep", str(path), "--dry-run"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("xstilts: warning: "), result.stderr
+    assert "offline.evaluation.lr: 0.002" in lines[0] and "xlm-roberta-large" in lines[0] and str(path) in lines[0]
+    assert result.stdout.strip()  # the dry run itself still ran
+    ok = write_experiments(tmp_path, {"source": "hub", "model": "xlm-roberta-large", "evaluation": {"lr": 1e-5}})
+    quiet = subprocess.run([*cmd[:4], str(ok), "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    offline = write_experiments(tmp_path, {"evaluation": {"lr": 2e-3}})  # the offline encoder: no warning
+    assert CliRunner().invoke(app, ["sweep", str(offline), "--dry-run"]).stderr == ""
