@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from xstilts.models.evaluate import collate_for, evaluate_split
 from xstilts.models.heads import auto_class, load_for_task, quiet_transformers
 from xstilts.models.multitask import build_multitask, load_multitask, mixing_weights, multitask_collate
-from xstilts.models.train import Model, TrainConfig, release_memory, train
-from xstilts.models.transfer import TargetData
+from xstilts.models.train import Model, release_memory
+from xstilts.models.transfer import TargetData, fine_tune, recipe_config, rows_of, selection_score
 from xstilts.tasks.feature_cache import FeatureTable, load_features
 from xstilts.tasks.features import tag_inventory
 from xstilts.tasks.loading import DataSource, load_split
-from xstilts.tasks.metrics import get_metric
-from xstilts.tasks.registry import TaskSpec
+from xstilts.tasks.metrics import get_metric, headline
+from xstilts.tasks.registry import Recipe, TaskSpec
 
 
 @functools.lru_cache(maxsize=8)
@@ -105,21 +105,40 @@ def probe_targets(
     return out
 
 
+@dataclass(frozen=True)
+class TargetFineTune:
+    """How an evaluation job fine-tunes a target: its recipe, and the dev languages (with the selection
+    rule) that choose the kept checkpoint when the recipe evaluates during training."""
+
+    recipe: Recipe
+    dev_langs: tuple[str, ...] = ()
+    selection: str = "english_dev"
+    device: str = "auto"
+    max_micro_batch: int | None = None
+    layer: int = 14
+
+
 def fine_tune_target(
-    model_dir: str, spec: TaskSpec, encoder: str, source: DataSource, recipe: TrainConfig, seed: int
+    model_dir: str, spec: TaskSpec, encoder: str, source: DataSource, how: TargetFineTune | None, seed: int
 ) -> Model:
     """An intermediate encoder (save_pretrained directory) under a new head for `spec`, fine-tuned on its
-    English training set; retrieval targets use the encoder as it is."""
+    English training set by `how`; retrieval targets (`how` None) use the encoder as it is."""
     quiet_transformers()
-    if spec.kind == "retrieval":
+    if spec.kind == "retrieval" or how is None:
         return auto_class("retrieval").from_pretrained(model_dir)
     model = load_for_task(model_dir, spec, seed=seed, labels=tag_labels(source, spec))
-    train(
-        model,
-        features_for(encoder, source, spec, "train", "en"),
-        collate_for(spec, tokenizer_for(encoder).pad_token_id),
-        replace(recipe, seed=seed),
-    )
+    data = features_for(encoder, source, spec, "train", "en")
+    cfg = recipe_config(how.recipe, rows_of(data), seed=seed, device=how.device, max_micro_batch=how.max_micro_batch)
+    langs = [lang for lang in how.dev_langs if (lang == "en") == (how.selection == "english_dev")]
+
+    def dev_score(m: Model) -> float:
+        scores = {
+            lang: headline(spec, score_split(m, spec, "dev", lang, encoder, source, how.device, how.layer))
+            for lang in langs
+        }
+        return selection_score(scores, how.selection)
+
+    fine_tune(model, data, collate_for(spec, tokenizer_for(encoder).pad_token_id), cfg, dev_score if langs else None)
     return model
 
 

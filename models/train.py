@@ -8,7 +8,7 @@ import ctypes.util
 import gc
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -40,6 +40,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     seed: int = 0
     eval_every: int = 0  # 0: only at the end
+    patience: int = 0  # early stopping: evaluations without improvement before stopping (0: never; see fine_tune)
     device: str = "auto"  # auto | cpu | cuda
     bf16: bool = True  # autocast to bf16 where CUDA supports it; fp32 on CPU
     group_by_length: bool = False  # batches of similar length (less padding); models/sampling.py
@@ -140,7 +141,7 @@ def _step_batches(data: Data, collate: Collate, cfg: TrainConfig, rows: Sampler,
 
 def _batches(
     data: Data, collate: Collate, cfg: TrainConfig, first: int, last: int, device: torch.device
-) -> Iterator[list[Batch]]:
+) -> Generator[list[Batch], None, None]:
     """Each step's micro-batches on `device`, from step `first` to `last`. On CUDA the next step's batches are
     collated by a background thread while the current step runs, and copied from pinned host memory without
     blocking; on CPU they are made in order, in this thread."""
@@ -183,14 +184,15 @@ def train(
     collate: Collate,
     cfg: TrainConfig,
     *,
-    on_eval: Callable[[Snapshot], None] | None = None,
+    on_eval: Callable[[Snapshot], bool | None] | None = None,
     resume: Resume | None = None,
     stop_at: int | None = None,
 ) -> TrainResult:
     """Train `model` on featurised `data` for cfg.max_steps optimizer steps; returns the final loss.
 
     `stop_at` ends the run after that many steps, with the schedule of the whole run (warm-up and decay
-    over cfg.max_steps): the model is then the one a full run had at that step.
+    over cfg.max_steps): the model is then the one a full run had at that step. `on_eval` runs every
+    cfg.eval_every steps and at the last; when it returns True the run stops there (early stopping).
     """
     last = cfg.max_steps if stop_at is None else min(stop_at, cfg.max_steps)
     device = resolve_device(cfg.device)
@@ -207,7 +209,8 @@ def train(
         step = resume.step
     forward = compiled(model) if cfg.compile else model
     t0, loss_value = time.perf_counter(), torch.tensor(math.nan, dtype=torch.float64)
-    for batches in _batches(data, collate, cfg, step, last, device):
+    steps = _batches(data, collate, cfg, step, last, device)
+    for batches in steps:
         # the loss stays on the device (float64 over micro-batches, so the sum is the one Python floats
         # gave): no host sync per micro-step; it is read once, at the end
         loss_sum = None
@@ -232,7 +235,10 @@ def train(
         loss_value = loss_sum if loss_sum is not None else loss_value
         if on_eval is not None and (step == cfg.max_steps or (cfg.eval_every and step % cfg.eval_every == 0)):
             model.eval()
-            on_eval(Snapshot(model, optimizer, scheduler, step))
+            stop = on_eval(Snapshot(model, optimizer, scheduler, step))
             model.train()
+            if stop:
+                steps.close()  # the prefetching thread (CUDA) finishes its step and ends
+                break
     model.eval()
     return TrainResult(steps=step, final_loss=float(loss_value.item()), seconds=time.perf_counter() - t0)

@@ -1,18 +1,95 @@
-"""Zero-shot transfer probe: from an encoder in memory, fine-tune a copy briefly on each target's English
-data (retrieval targets use the encoder as it is) and score every probe language's dev set with the
-task's official metric."""
+"""Target fine-tunes: a target's recipe as a `TrainConfig`, the English fine-tune with dev evaluation and
+early stopping (the best evaluation's weights are kept), and the zero-shot transfer probe (from an encoder
+in memory, fine-tune a copy briefly on each target's English data, retrieval targets use the encoder as it
+is, and score every probe language's dev set with the task's official metric)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
 
 from xstilts.models.evaluate import collate_for, evaluate_split
 from xstilts.models.heads import transfer_encoder
-from xstilts.models.train import Data, Model, TrainConfig, train
+from xstilts.models.train import Collate, Data, Model, Snapshot, TrainConfig, cap_micro_batch, train
 from xstilts.tasks.aggregate import summarize_probe
 from xstilts.tasks.metrics import headline
-from xstilts.tasks.registry import TaskSpec
+from xstilts.tasks.registry import Recipe, TaskSpec
+
+# Which dev set a target fine-tune keeps its best checkpoint by (the experiment's evaluation.selection):
+# english_dev: the English dev set (XTREME's strict zero-shot setting); target_dev: the mean over the
+# target languages' dev sets (an "oracle" protocol: Keung et al. 2020).
+SELECTIONS = ("english_dev", "target_dev")
+
+
+def recipe_config(
+    recipe: Recipe, examples: int, *, seed: int = 0, device: str = "auto", max_micro_batch: int | None = None
+) -> TrainConfig:
+    """The training run of `recipe` on a training set of `examples` rows (epochs become optimizer steps),
+    split into micro-batches of at most `max_micro_batch` (the effective batch is kept)."""
+    cfg = TrainConfig(
+        max_steps=recipe.optimizer_steps(examples),
+        lr=recipe.lr,
+        batch_size=recipe.batch_size,
+        grad_accum=recipe.grad_accum,
+        warmup_ratio=recipe.warmup_ratio,
+        eval_every=recipe.eval_every,
+        patience=recipe.patience,
+        seed=seed,
+        device=device,
+    )
+    return cap_micro_batch(cfg, max_micro_batch)
+
+
+def rows_of(data: Data) -> int:
+    return len(next(iter(data.values())))
+
+
+@dataclass
+class FineTuneResult:
+    steps: int  # optimizer steps run (fewer than cfg.max_steps when it stopped early)
+    best_step: int  # the step whose weights the model now has
+    best_score: float  # its dev score (NaN when nothing was evaluated: eval_every 0)
+
+
+def fine_tune(
+    model: Model, data: Data, collate: Collate, cfg: TrainConfig, dev_score: Callable[[Model], float] | None
+) -> FineTuneResult:
+    """Train `model` by `cfg`. With cfg.eval_every > 0 and a `dev_score`, the model is scored every
+    eval_every steps and at the end; the best score's weights (the first, on ties) are restored at the
+    end, and training stops after cfg.patience evaluations without improvement (0: runs to the end).
+    Otherwise the final model is kept."""
+    if not cfg.eval_every or dev_score is None:
+        result = train(model, data, collate, cfg)
+        return FineTuneResult(result.steps, result.steps, math.nan)
+    best: dict = {"score": -math.inf, "step": 0, "state": None, "stale": 0}
+
+    def on_eval(snap: Snapshot) -> bool:
+        score = dev_score(snap.model)
+        if score > best["score"]:  # NaN never improves
+            state = {k: v.detach().to("cpu", copy=True) for k, v in snap.model.state_dict().items()}
+            best.update(score=score, step=snap.step, state=state, stale=0)
+        else:
+            best["stale"] += 1
+        return bool(cfg.patience) and best["stale"] >= cfg.patience
+
+    result = train(model, data, collate, cfg, on_eval=on_eval)
+    if best["state"] is not None and best["step"] != result.steps:
+        with torch.no_grad():
+            model.load_state_dict(best["state"])
+    return FineTuneResult(result.steps, best["step"] or result.steps, best["score"])
+
+
+def selection_score(scores: Mapping[str, float], selection: str) -> float:
+    """The dev score a fine-tune is selected by: English (english_dev) or the mean over the other languages."""
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+    if selection == "english_dev":
+        return scores.get("en", math.nan)
+    others = [v for lang, v in scores.items() if lang != "en"]
+    return sum(others) / len(others) if others else math.nan
 
 
 @dataclass
@@ -26,33 +103,64 @@ class TargetData:
     labels: tuple[str, ...] | None = None  # tag inventory when the spec declares none
     layer: int = 14  # retrieval: hidden layer mean-pooled (XTREME: 14 of XLM-R Large's 24; clamped)
 
+    def dev_scores(self, model: Model, device: str, langs: list[str] | None = None) -> dict[str, float]:
+        """lang -> headline dev score (accuracy, F1, or (EM + F1) / 2 for QA) of `langs` (default: all)."""
+        return {
+            lang: headline(
+                self.spec,
+                evaluate_split(
+                    model,
+                    self.spec,
+                    feats,
+                    None,
+                    lang,
+                    self.pad_id,
+                    device=device,
+                    labels=self.labels,
+                    layer=self.layer,
+                ),
+            )
+            for lang, feats in self.dev.items()
+            if langs is None or lang in langs
+        }
 
-def probe_target(source: Model, target: TargetData, recipe: TrainConfig) -> dict[str, float]:
-    """Return lang -> headline score of one target (accuracy, F1, or (EM + F1) / 2 for QA)."""
+
+@dataclass(frozen=True)
+class Probe:
+    """How milestones are probed: each fine-tuned target's recipe, and the dev set that selects its best
+    checkpoint when the recipe evaluates during training."""
+
+    recipes: Mapping[str, Recipe]
+    selection: str = "english_dev"
+    seed: int = 0
+    device: str = "auto"
+    max_micro_batch: int | None = None
+
+
+def probe_target(source: Model, target: TargetData, probe: Probe) -> dict[str, float]:
+    """Return lang -> headline dev score of one target, fine-tuned by its probe recipe (retrieval: as is)."""
     spec = target.spec
     model = source
     if target.train is not None:
-        model = transfer_encoder(source, spec, seed=recipe.seed, labels=target.labels)
-        train(model, target.train, collate_for(spec, target.pad_id), replace(recipe, eval_every=0))
-    scores = {}
-    for lang, feats in target.dev.items():
-        result = evaluate_split(
-            model,
-            spec,
-            feats,
-            None,
-            lang,
-            target.pad_id,
-            device=recipe.device,
-            labels=target.labels,
-            layer=target.layer,
+        model = transfer_encoder(source, spec, seed=probe.seed, labels=target.labels)
+        cfg = recipe_config(
+            probe.recipes[spec.name],
+            rows_of(target.train),
+            seed=probe.seed,
+            device=probe.device,
+            max_micro_batch=probe.max_micro_batch,
         )
-        scores[lang] = headline(spec, result)
-    return scores
+        select = [lang for lang in target.dev if (lang == "en") == (probe.selection == "english_dev")]
+
+        def dev_score(m: Model) -> float:
+            return selection_score(target.dev_scores(m, probe.device, select), probe.selection)
+
+        fine_tune(model, target.train, collate_for(spec, target.pad_id), cfg, dev_score)
+    return target.dev_scores(model, probe.device)
 
 
 def fork_and_evaluate(
-    source: Model, targets: list[TargetData], recipe: TrainConfig, low_resource: list[str]
+    source: Model, targets: list[TargetData], probe: Probe, low_resource: list[str]
 ) -> dict[str, float | str]:
     """Probe every target from `source` (left untouched).
 
@@ -60,7 +168,7 @@ def fork_and_evaluate(
     non-English languages (tasks weighted equally, as XTREME averages tasks).
     """
     was_training = source.training
-    scores = {t.spec.name: probe_target(source, t, recipe) for t in targets}
+    scores = {t.spec.name: probe_target(source, t, probe) for t in targets}
     source.train(was_training)
     out: dict[str, float | str] = {
         f"probe/{task}/{lang}": s for task, langs in scores.items() for lang, s in langs.items()

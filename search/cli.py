@@ -75,7 +75,9 @@ def sweep(
     retry_errored: bool = typer.Option(
         False, "--retry-errored", help="With --resume: rerun trials that raised, from their last checkpoint."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="List what the sweep would download; run nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print each target's recipe and its optimizer steps, and what would be downloaded."
+    ),
 ) -> None:
     """Run the experiment's Ray Tune sweep; an interrupted sweep resumes where it stopped."""
     from xstilts.search.results import summary_lines
@@ -102,13 +104,15 @@ def sweep(
 def _dry_run(experiments: Path, name: str) -> list[str]:
     from xstilts.search.config import load_experiment
     from xstilts.search.listing import planned_downloads
+    from xstilts.search.recipes import recipe_lines
     from xstilts.tasks.registry import build_registry
 
     registry = build_registry()
     exp, _ = load_experiment(experiments, name, registry=registry)
+    recipes = recipe_lines(exp, registry, name)
     if exp.source != "hub":
-        return [f"source {exp.source!r}: nothing to download (local data)"]
-    return planned_downloads(exp, registry)
+        return [*recipes, f"source {exp.source!r}: nothing to download (local data)"]
+    return [*recipes, *planned_downloads(exp, registry)]
 
 
 @app.command()

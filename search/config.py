@@ -94,14 +94,49 @@ class Intermediate(Strict):
         return self
 
 
-class Target(Strict):
+class RecipeOverride(Strict):
+    """Fields that replace a target's declared recipe (tasks/registry.py `Recipe`); unset ones are kept.
+    Setting `steps` drops the declared `epochs` and the other way round."""
+
+    epochs: float | None = Field(default=None, gt=0)
+    steps: int | None = Field(default=None, gt=0)
+    lr: float | None = Field(default=None, gt=0)
+    batch_size: int | None = Field(default=None, gt=0)  # per device; the effective batch is x grad_accum
+    grad_accum: int | None = Field(default=None, gt=0)
+    max_len: int | None = Field(default=None, gt=8)
+    warmup_ratio: float | None = Field(default=None, ge=0, lt=1)
+    eval_every: int | None = Field(default=None, ge=0)  # 0: no dev evaluation; the final model is kept
+    patience: int | None = Field(default=None, ge=0)  # 0: never stop early (the best evaluation is kept)
+
+    @model_validator(mode="after")
+    def _one_length(self) -> RecipeOverride:
+        if self.epochs is not None and self.steps is not None:
+            raise ValueError(f"set epochs ({self.epochs:g}) or steps ({self.steps}), not both")
+        return self
+
+
+class Recipes(Strict):
+    """A stage's target recipes: `recipe` over every target's declared one, then `recipes[task]` over that."""
+
+    recipe: RecipeOverride = RecipeOverride()
+    recipes: dict[str, RecipeOverride] = {}
+
+    @field_validator("recipes")
+    @classmethod
+    def _fine_tuned(cls, v: dict[str, RecipeOverride], info: ValidationInfo) -> dict[str, RecipeOverride]:
+        registry = _registry(info)
+        for name in v:
+            spec = get_task(registry, name, role="target")
+            if spec.recipe is None:
+                raise ValueError(f"{name!r} ({spec.kind}) is not fine-tuned, so it has no recipe")
+        return v
+
+
+class Target(Recipes):
     """The target tasks probed at each milestone (a short English fine-tune, then zero-shot dev scores)."""
 
     tasks: list[str] = Field(default=["xnli", "panx", "xquad", "tatoeba"], min_length=1)
     languages: list[str] = Field(min_length=2)  # probe languages; each task uses those it has
-    steps: int = Field(default=100, gt=0)
-    lr: float = Field(default=1e-3, gt=0)
-    batch_size: int = Field(default=16, gt=0)
     low_resource_max_class: int = Field(default=2, ge=0, le=5)
     retrieval_layer: int = Field(default=14, ge=0)  # BUCC/Tatoeba: mean-pooled layer (clamped to the depth)
 
@@ -188,8 +223,9 @@ class Encoder(Strict):
 ENGLISH_DEV = "english_dev"  # a milestone's mean English dev score over the probed tasks that have English
 
 
-class Evaluation(Strict):
-    """The winners' full evaluation (`xstilts evaluate`): which winners, which targets, how many seeds."""
+class Evaluation(Recipes):
+    """The winners' full evaluation (`xstilts evaluate`): which winners, which targets, how many seeds, and
+    each target's fine-tune (`recipe`, `recipes`: the declared, published recipes where unset)."""
 
     # english_dev: winners by the English dev probes (XTREME's strict zero-shot setting); target_dev: by
     # `select` over the target languages' dev probes (an "oracle" protocol: Keung et al. 2020)
@@ -200,9 +236,6 @@ class Evaluation(Strict):
         default=["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"], min_length=1
     )
     seeds: int = Field(default=3, gt=0)
-    steps: int = Field(default=200, gt=0)  # English fine-tune of each target task
-    lr: float = Field(default=1e-3, gt=0)
-    batch_size: int = Field(default=16, gt=0)
     resources: Resources = Resources()
 
     @property
@@ -246,6 +279,11 @@ class Experiment(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Experiment:
+        if self.evaluation.selection == "english_dev" and "en" not in self.target.languages:
+            raise ValueError(
+                f"evaluation.selection english_dev picks winners by the English dev probes, so target.languages "
+                f"must list en (value: {self.target.languages})"
+            )
         if self.search.asha.grace_period > max(self.intermediate.steps):
             raise ValueError(
                 f"search.asha.grace_period ({self.search.asha.grace_period}) exceeds the "
@@ -316,12 +354,25 @@ HUB_LR_WARNING = 1e-3
 def config_warnings(exp: Experiment, base: Path, name: str) -> list[str]:
     """What is accepted but questionable in `exp`: an evaluation lr above 1e-3 for a pretrained hub model."""
     hub_model = exp.model != "offline" and not (base / exp.model).is_dir()
-    if hub_model and exp.evaluation.lr > HUB_LR_WARNING:
-        return [
-            f"{name}.evaluation.lr: {exp.evaluation.lr:g} fine-tunes the pretrained {exp.model} above "
-            f"{HUB_LR_WARNING:g}, which destroys a pretrained encoder (XTREME's recipes use 1e-5)"
-        ]
-    return []
+    if not hub_model:
+        return []
+    ev, registry = exp.evaluation, build_registry()
+    high: dict[str, float] = {}  # field path -> lr
+    for task in ev.tasks:
+        declared = registry[task].recipe
+        if declared is None:
+            continue
+        own = ev.recipes[task].lr if task in ev.recipes else None
+        lr, where = (own, f"recipes.{task}") if own is not None else (ev.recipe.lr or declared.lr, "recipe")
+        if lr > HUB_LR_WARNING:
+            high[f"{name}.evaluation.{where}.lr"] = lr
+    if not high:
+        return []
+    fields = ", ".join(f"{k}: {v:g}" for k, v in high.items())
+    return [
+        f"{fields} fine-tune(s) the pretrained {exp.model} above {HUB_LR_WARNING:g}, which destroys a pretrained "
+        f"encoder (XTREME's recipes use 1e-5)"
+    ]
 
 
 def experiment_from_record(config: dict, registry: dict[str, TaskSpec]) -> Experiment:

@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 
 from xstilts.models.heads import quiet_transformers, save_encoder
-from xstilts.models.recipe import fine_tune_target, score_split
-from xstilts.models.train import TrainConfig, train
+from xstilts.models.recipe import TargetFineTune, fine_tune_target, score_split
+from xstilts.models.train import train
 from xstilts.search.plan import TrialPlan
 from xstilts.search.rundir import RunDir
 from xstilts.search.trainable import intermediate_config, trial_seed
@@ -51,7 +51,7 @@ def score_job(
     task_names: list[str],
     seed: int,
     langs: dict[str, list[str]],
-    recipe: TrainConfig,
+    how: TargetFineTune | None,
     winner: dict,
     source_label: str,
 ) -> list[dict]:
@@ -59,7 +59,7 @@ def score_job(
     returned on its own node, so off a local filesystem the encoder is fetched to this node first."""
     local = run_dir.local or winner["intermediate_task"] == BASELINE
     encoder = materialized if local else run_dir.encoder_on_node(winner["name"])
-    return evaluate_targets(plan, encoder, task_names, seed, langs, recipe, winner, source_label)
+    return evaluate_targets(plan, encoder, task_names, seed, langs, how, winner, source_label)
 
 
 def evaluate_targets(
@@ -68,19 +68,20 @@ def evaluate_targets(
     task_names: list[str],
     seed: int,
     langs: dict[str, list[str]],
-    recipe: TrainConfig,
+    how: TargetFineTune | None,
     winner: dict,
     source_label: str,
 ) -> list[dict]:
-    """Fine-tune on the English training set the tasks share (retrieval: no training), then score every
-    task's languages on dev and test; one row a metric. Several tasks share one fine-tune only when they
-    train on the same data with the same head (XQuAD and MLQA: SQuAD v1.1, as XTREME's train_qa.sh does)."""
+    """Fine-tune on the English training set the tasks share, by `how` (retrieval: no training), then score
+    every task's languages on dev and test; one row a metric. Several tasks share one fine-tune only when
+    they train on the same data with the same head and recipe (XQuAD and MLQA: SQuAD v1.1, as XTREME's
+    train_qa.sh does); the first task's dev sets choose its kept checkpoint."""
     torch.set_num_threads(plan.threads)
     quiet_transformers()
     specs = [plan.registry[t] for t in task_names]
     if len({s.fine_tune_key for s in specs}) > 1:
         raise ValueError(f"tasks {task_names} do not share a training set and head")
-    model = fine_tune_target(encoder, specs[0], plan.encoder, plan.source, recipe, seed)
+    model = fine_tune_target(encoder, specs[0], plan.encoder, plan.source, how, seed)
     rows = []
     for spec in specs:
         head = get_metric(spec.metric).headline_key

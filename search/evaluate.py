@@ -19,7 +19,7 @@ from xstilts.search.config import ENGLISH_DEV, Experiment, experiment_from_recor
 from xstilts.search.ledger import PROBE_PREFIX
 from xstilts.search.results import milestones_from_ledger
 from xstilts.search.rundir import RunDir, RunDirError
-from xstilts.tasks.registry import BASELINE, TaskSpec
+from xstilts.tasks.registry import BASELINE, Recipe, TaskSpec
 
 
 class EvaluationFailed(RuntimeError):
@@ -84,13 +84,17 @@ def encoder_groups(winners: list[Winner]) -> list[list[Winner]]:
     return list(groups.values())
 
 
-def jobs_of(tasks: list[TaskSpec], seeds: list[int]) -> list[tuple[tuple[str, ...], list[int]]]:
-    """(target tasks, seeds) of each job. Tasks that train on the same English data with the same head share
-    one fine-tune per seed (XQuAD and MLQA: SQuAD v1.1, as in XTREME). Retrieval tasks are not fine-tuned,
-    so their scores do not depend on the seed: one job scores them all and its rows stand for every seed."""
+def jobs_of(
+    tasks: list[TaskSpec], seeds: list[int], recipes: dict[str, Recipe] | None = None
+) -> list[tuple[tuple[str, ...], list[int]]]:
+    """(target tasks, seeds) of each job. Tasks that train on the same English data with the same head and
+    `recipes` share one fine-tune per seed (XQuAD and MLQA: SQuAD v1.1, as in XTREME). Retrieval tasks are
+    not fine-tuned, so their scores do not depend on the seed: one job scores them all and its rows stand
+    for every seed."""
+    recipes = recipes or {}
     shared: dict[tuple, list[str]] = {}
     for spec in tasks:
-        shared.setdefault(spec.fine_tune_key, []).append(spec.name)
+        shared.setdefault((*spec.fine_tune_key, recipes.get(spec.name)), []).append(spec.name)
     jobs: list[tuple[tuple[str, ...], list[int]]] = []
     for (kind, *_), group in shared.items():
         jobs += [(tuple(group), list(seeds))] if kind == "retrieval" else [(tuple(group), [s]) for s in seeds]
@@ -115,17 +119,18 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
     """
     import ray
 
-    from xstilts.models.train import TrainConfig, cap_micro_batch
+    from xstilts.models.recipe import TargetFineTune
     from xstilts.search.cluster import connect_checked
     from xstilts.search.eval_jobs import materialize_encoder, score_job
     from xstilts.search.plan import make_plan
     from xstilts.search.progress import JobProgress
+    from xstilts.search.recipes import stage_recipes, stage_registry
     from xstilts.search.splits import eval_langs, evaluation_splits
     from xstilts.tasks.registry import build_registry
 
-    registry = build_registry()
     meta = run_dir.read_meta()
-    exp = experiment_from_record(meta["config"], registry)
+    exp = experiment_from_record(meta["config"], build_registry())
+    registry = stage_registry(exp, build_registry(), "evaluation")  # the evaluation's sequence lengths
     winners = find_winners(run_dir, exp)
     splits = evaluation_splits(exp, registry, {w.intermediate_task for w in winners})
     ev = exp.evaluation
@@ -134,11 +139,23 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
         exp,
         ev.resources,
         f"{meta.get('name', run_dir.name)}.evaluation.resources",
-        lambda: make_plan(exp, Path(meta["base"]), registry, splits=splits),
+        lambda: make_plan(exp, Path(meta["base"]), registry, splits=splits, stage="evaluation"),
     )
     run_dir.write_winners([asdict(w) for w in winners])
-    recipe = TrainConfig(max_steps=ev.steps, lr=ev.lr, batch_size=ev.batch_size, device=exp.device)
-    recipe = cap_micro_batch(recipe, ev.resources.max_micro_batch)
+    recipes = stage_recipes(exp, registry, "evaluation")
+
+    def how(task: str) -> TargetFineTune | None:
+        if task not in recipes:  # retrieval: evaluated from the encoder as it is
+            return None
+        return TargetFineTune(
+            recipes[task],
+            tuple(eval_langs(exp, registry[task])),
+            ev.selection,
+            exp.device,
+            ev.resources.max_micro_batch,
+            exp.target.retrieval_layer,
+        )
+
     seeds = [exp.seed + i for i in range(ev.seeds)]
     view = progress or JobProgress("xstilts evaluate")
     try:
@@ -146,7 +163,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
         encode = ray.remote(num_cpus=cpus, num_gpus=gpus)(materialize_encoder)
         score = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(score_job)
         pending: dict = {}
-        jobs = jobs_of([registry[t] for t in ev.tasks], seeds)
+        jobs = jobs_of([registry[t] for t in ev.tasks], seeds, recipes)
         for group in encoder_groups(winners):
             first = group[0]
             todo = [
@@ -161,7 +178,15 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
             for tasks, job_seeds in todo:
                 langs = {t: eval_langs(exp, registry[t]) for t in tasks}
                 ref = score.remote(
-                    plan, run_dir, encoder, list(tasks), job_seeds[0], langs, recipe, asdict(first), plan.source.label
+                    plan,
+                    run_dir,
+                    encoder,
+                    list(tasks),
+                    job_seeds[0],
+                    langs,
+                    how(tasks[0]),
+                    asdict(first),
+                    plan.source.label,
                 )
                 pending[ref] = (group, tasks, job_seeds)
                 view.add_running(_job_name(group, tasks, job_seeds))

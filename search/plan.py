@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xstilts.models.recipe import TrainingSetup, clear_feature_cache, features_for, setup_training
-from xstilts.models.train import TrainConfig, cap_micro_batch
+from xstilts.models.transfer import Probe
 from xstilts.search.config import Experiment
+from xstilts.search.recipes import Stage, stage_recipes, stage_registry
 from xstilts.search.splits import Registry, Split, sweep_splits
 from xstilts.tasks.languages import low_resource_langs
 from xstilts.tasks.loading import DataSource, load_split
@@ -28,7 +29,7 @@ class TrialPlan:
     registry: Registry
     targets: tuple[tuple[str, tuple[str, ...]], ...]  # (target task, its probe languages)
     low_resource: tuple[str, ...]
-    target_recipe: TrainConfig
+    probe: Probe  # each probe target's recipe and the dev set its best checkpoint is chosen by
     milestone_every: int
     multitask_cap: int
     retrieval_layer: int
@@ -100,10 +101,17 @@ def check_splits(splits: Sequence[Split], encoder: str, source: DataSource) -> N
 
 
 def make_plan(
-    exp: Experiment, base: Path, registry: Registry, *, splits: Sequence[Split] | None = None, prepare: bool = True
+    exp: Experiment,
+    base: Path,
+    registry: Registry,
+    *,
+    splits: Sequence[Split] | None = None,
+    prepare: bool = True,
+    stage: Stage = "probe",
 ) -> TrialPlan:
     """Prepare data and encoder (when `prepare`), check that every split of `splits` (default: the sweep's)
-    loads and featurises, and return the plan."""
+    loads and featurises, and return the plan; its registry has the `stage`'s sequence lengths."""
+    registry = stage_registry(exp, registry, stage)
     source = resolve_source(exp, base, registry, prepare)
     splits = sweep_splits(exp, registry) if splits is None else splits
     if prepare and not encoder_ready(resolve_encoder(exp, base, source, prepare=False)):
@@ -111,17 +119,20 @@ def make_plan(
             load_split(spec, split, lang, source)
     encoder = resolve_encoder(exp, base, source, prepare)
     check_splits(splits, encoder, source)
-    recipe = TrainConfig(
-        max_steps=exp.target.steps, lr=exp.target.lr, batch_size=exp.target.batch_size, seed=exp.seed, device=exp.device
+    probe = Probe(
+        recipes=stage_recipes(exp, registry, "probe"),
+        selection=exp.evaluation.selection,
+        seed=exp.seed,
+        device=exp.device,
+        max_micro_batch=exp.resources.max_micro_batch,
     )
-    recipe = cap_micro_batch(recipe, exp.resources.max_micro_batch)
     return TrialPlan(
         encoder=encoder,
         source=source,
         registry=registry,
         targets=tuple((t, tuple(exp.target.langs_for(registry[t]))) for t in exp.target.tasks),
         low_resource=tuple(low_resource_langs(exp.target.languages, exp.target.low_resource_max_class)),
-        target_recipe=recipe,
+        probe=probe,
         milestone_every=exp.intermediate.milestone_every,
         multitask_cap=exp.intermediate.multitask_cap,
         retrieval_layer=exp.target.retrieval_layer,

@@ -6,6 +6,7 @@ the hub's dataset cards. Config templates take {lang}, {lang_name}, {lang_lower}
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from xstilts.tasks.metrics import METRICS
@@ -15,6 +16,7 @@ __all__ = [
     "BASELINE",
     "TASKS",
     "Location",
+    "Recipe",
     "TaskSpec",
     "UnknownNameError",
     "build_registry",
@@ -65,6 +67,44 @@ class Location:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """A target task's English fine-tune: its length (epochs over the training set, or optimizer steps),
+    lr, per-device batch x gradient accumulation (the effective batch), linear warm-up, and evaluation on a
+    dev set every `eval_every` steps (0: never; the final model is kept) keeping the best checkpoint and
+    stopping after `patience` evaluations without improvement (0: never stops early).
+
+    The defaults are jiant's XTREME recipe (jiant guides/benchmarks/xtreme.md and its run-config script:
+    lr 1e-5, evaluate every 1,000 steps, stop after 30 evaluations without improvement); warm-up is 10% of
+    the steps, the transformers/jiant default proportion."""
+
+    epochs: float | None = None
+    steps: int | None = None
+    lr: float = 1e-5
+    batch_size: int = 4
+    grad_accum: int = 8
+    warmup_ratio: float = 0.1
+    eval_every: int = 1000
+    patience: int = 30
+
+    @property
+    def effective_batch(self) -> int:
+        return self.batch_size * self.grad_accum
+
+    def optimizer_steps(self, examples: int) -> int:
+        """The optimizer steps of this recipe on a training set of `examples` rows (or features)."""
+        if self.steps is not None:
+            return self.steps
+        assert self.epochs is not None, "a recipe sets epochs or steps"
+        return max(1, math.ceil(self.epochs * examples / self.effective_batch))
+
+
+# jiant's XTREME target recipes: epochs and per-device batch x accumulation per task (max_seq_len is the
+# task's `max_len`); retrieval tasks are evaluated from the encoder as it is.
+def _recipe(epochs: float, batch_size: int, grad_accum: int) -> Recipe:
+    return Recipe(epochs=epochs, batch_size=batch_size, grad_accum=grad_accum)
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One task: role, kind, labels, languages, where each split lives, its adapter and metric."""
 
@@ -81,6 +121,8 @@ class TaskSpec:
     train_lang: str = "en"
     members: tuple[str, ...] = ()  # multitask: the tasks trained together
     no_answer: bool = False  # span: questions may have no answer in the context (SQuAD v2)
+    recipe: Recipe | None = None  # a target's English fine-tune (None: not fine-tuned)
+    train_size: int | None = None  # English training examples of the hub's data (for planning: --dry-run)
 
     def __hash__(self) -> int:  # specs are equal by value; their dict fields are not hashable
         return hash(self.name)
@@ -142,32 +184,37 @@ TASKS: tuple[TaskSpec, ...] = (
              # XNLI's English training set is MultiNLI; facebook/xnli ships it as the `en` train split.
              {"train": Location("facebook/xnli", "en", "train"), **_hub("facebook/xnli", "{lang}", dev="validation",
                                                                      test="test")},
-             columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
+             columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"}, max_len=256,
+             recipe=_recipe(2, 4, 8), train_size=392_702),
     TaskSpec("pawsx", "target", "classification", ("0", "1"), PAWSX_LANGS,
              {"train": Location("google-research-datasets/paws-x", "en", "train"),
               **_hub("google-research-datasets/paws-x", "{lang}", dev="validation", test="test")},
-             columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}),
+             columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}, max_len=256,
+             recipe=_recipe(5, 4, 8), train_size=49_401),
     TaskSpec("udpos", "target", "tagging", UPOS, UDPOS_LANGS,
              {"train": Location("google/xtreme", "udpos.English", "train"),
               **_hub("google/xtreme", "udpos.{lang_name}", dev="validation", test="test")},
-             columns={"tokens": "tokens", "tags": "pos_tags"}, metric="pos"),
+             columns={"tokens": "tokens", "tags": "pos_tags"}, metric="pos", max_len=256,
+             recipe=_recipe(10, 4, 8), train_size=21_253),
     TaskSpec("panx", "target", "tagging", NER, PANX_LANGS,
              {"train": Location("google/xtreme", "PAN-X.en", "train"),
               **_hub("google/xtreme", "PAN-X.{lang}", dev="validation", test="test")},
-             columns={"tokens": "tokens", "tags": "ner_tags"}, metric="seqeval"),
+             columns={"tokens": "tokens", "tags": "ner_tags"}, metric="seqeval", max_len=256,
+             recipe=_recipe(10, 4, 8), train_size=20_000),
     # XQuAD has one set per language and no dev set: the probe and the test both read it (as XTREME does).
     TaskSpec("xquad", "target", "span", (), XQUAD_LANGS,
              {"train": SQUAD_V1_TRAIN, **_hub("google/xquad", "xquad.{lang}", dev="validation", test="validation")},
-             columns=SQUAD_COLUMNS, metric="squad", max_len=384),
+             columns=SQUAD_COLUMNS, metric="squad", max_len=384, recipe=_recipe(2, 4, 4), train_size=87_599),
     TaskSpec("mlqa", "target", "span", (), MLQA_LANGS,
              {"train": SQUAD_V1_TRAIN, **_hub("facebook/mlqa", "mlqa.{lang}.{lang}", dev="validation", test="test")},
-             columns=SQUAD_COLUMNS, metric="mlqa", max_len=384),
+             columns=SQUAD_COLUMNS, metric="mlqa", max_len=384, recipe=_recipe(2, 4, 4), train_size=87_599),
     # TyDiQA-GoldP mixes languages in one split; ids start with the language's name. Its dev is the test.
     TaskSpec("tydiqa", "target", "span", (), TYDIQA_LANGS,
              {"train": Location("google-research-datasets/tydiqa", "secondary_task", "train", id_prefix="english-"),
               **{s: Location("google-research-datasets/tydiqa", "secondary_task", "validation",
                              id_prefix="{lang_lower}-") for s in ("dev", "test")}},
-             columns=SQUAD_COLUMNS, metric="squad", max_len=384),
+             # the English GoldP training subset: about 3.7k of the 49,881 rows
+             columns=SQUAD_COLUMNS, metric="squad", max_len=384, recipe=_recipe(2, 4, 4), train_size=3_696),
     # The hub's bucc18 configs lack the candidate pools; XTREME's download script gives them.
     TaskSpec("bucc2018", "target", "retrieval", (), BUCC_LANGS,
              {s: Location("bucc2018", "{lang}-en", s, local_only=True, format="bucc") for s in ("dev", "test")},
@@ -189,6 +236,8 @@ def build_registry(specs: tuple[TaskSpec, ...] = TASKS) -> dict[str, TaskSpec]:
             raise ValueError(f"task {spec.name!r}: unknown kind {spec.kind!r}")
         if spec.metric not in METRICS and not (spec.metric == "none" and spec.kind in ("none", "multitask")):
             raise ValueError(f"task {spec.name!r}: {unknown_name_message('metric', spec.metric, list(METRICS))}")
+        if (spec.recipe is not None) != (spec.role == "target" and "train" in spec.sources):
+            raise ValueError(f"task {spec.name!r}: a recipe is declared exactly by the targets that train")
         bad = [loc.format for loc in spec.sources.values() if loc.format not in FORMATS]
         if bad:
             raise ValueError(f"task {spec.name!r}: unknown file format {bad[0]!r} (have {', '.join(FORMATS)})")

@@ -14,7 +14,7 @@ from xstilts.search.rundir import RunDir
 pytestmark = pytest.mark.e2e
 FAULTY = {
     "intermediate": {"tasks": ["mnli", "none"], "steps": [100, 200], "milestone_every": 100},
-    "target": {"steps": 40, "tasks": ["xnli"]},
+    "target": {"recipe": {"steps": 40}, "tasks": ["xnli"]},
     "search": {"num_samples": 3},
     "max_failures": 0,
 }

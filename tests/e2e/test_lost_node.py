@@ -98,7 +98,7 @@ def test_a_lost_node_s_trial_resumes_from_its_checkpoint_on_another(tmp_path, of
         tmp_path,
         {
             "intermediate": {"tasks": ["mnli"], "steps": [300], "milestone_every": 100},
-            "target": {"steps": 40, "tasks": ["xnli"]},
+            "target": {"recipe": {"steps": 40}, "tasks": ["xnli"]},
             "search": {"num_samples": 1, "max_concurrent": 1, "keep_checkpoints": 1},
             "max_failures": 5,
         },

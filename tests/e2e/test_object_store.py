@@ -18,9 +18,9 @@ from xstilts.search.rundir import RunDir
 pytestmark = pytest.mark.e2e
 SMALL = {
     "intermediate": {"tasks": ["mnli", "sst2", "none"], "steps": [100, 200], "milestone_every": 100},
-    "target": {"tasks": ["xnli"], "steps": 40},
+    "target": {"tasks": ["xnli"], "recipe": {"steps": 40}},
     "search": {"num_samples": 6},
-    "evaluation": {"seeds": 2, "steps": 20, "tasks": ["xnli", "tatoeba"], "durations": False},
+    "evaluation": {"seeds": 2, "recipe": {"steps": 20}, "tasks": ["xnli", "tatoeba"], "durations": False},
 }
 
 

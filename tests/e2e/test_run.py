@@ -22,9 +22,9 @@ NINE = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018",
 LANGS = ["en", "de", "fr", "ru", "el", "ur", "sw"]
 SMALL = {
     "intermediate": {"tasks": ["mnli", "none"], "steps": [100], "milestone_every": 100},
-    "target": {"tasks": ["xnli"], "steps": 30},
+    "target": {"tasks": ["xnli"], "recipe": {"steps": 30}},
     "search": {"num_samples": 3},
-    "evaluation": {"seeds": 2, "steps": 20, "tasks": NINE},
+    "evaluation": {"seeds": 2, "recipe": {"steps": 20}, "tasks": NINE},
 }
 
 

@@ -16,7 +16,7 @@ from xstilts.search.rundir import RunDir
 pytestmark = pytest.mark.e2e
 SMALL = {
     "intermediate": {"steps": [100, 200], "milestone_every": 100},
-    "target": {"steps": 40},
+    "target": {"recipe": {"steps": 40}},
     "search": {"num_samples": 5},
 }
 
@@ -98,7 +98,7 @@ def wait_for_kill_point(run_dir, proc, deadline):
 def test_sigkill_then_resume_loses_nothing_and_revives_nothing(tmp_path, offline_plan):
     n = 7
     path = write_experiments(
-        tmp_path, {**SMALL, "search": {"num_samples": n}, "target": {"steps": 40, "tasks": ["xnli"]}}
+        tmp_path, {**SMALL, "search": {"num_samples": n}, "target": {"recipe": {"steps": 40}, "tasks": ["xnli"]}}
     )
     exp_dir = tmp_path / "runs" / "offline"
     log = open(tmp_path / "first.log", "w")
@@ -133,7 +133,7 @@ def test_sigkill_then_resume_loses_nothing_and_revives_nothing(tmp_path, offline
 def test_a_stop_signal_ends_the_sweep_in_time_and_the_same_command_resumes(tmp_path, offline_plan, sig, code):
     n = 4
     path = write_experiments(
-        tmp_path, {**SMALL, "search": {"num_samples": n}, "target": {"steps": 40, "tasks": ["xnli"]}}
+        tmp_path, {**SMALL, "search": {"num_samples": n}, "target": {"recipe": {"steps": 40}, "tasks": ["xnli"]}}
     )
     exp_dir = tmp_path / "runs" / "offline"
     proc = subprocess.Popen(

@@ -4,9 +4,10 @@ scored."""
 import pytest
 import torch
 
-from xstilts.models.train import TrainConfig
+from xstilts.models.recipe import TargetFineTune
 from xstilts.search.eval_jobs import evaluate_targets, materialize_encoder
 from xstilts.search.rundir import RunDir
+from xstilts.tasks.registry import Recipe
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ def test_winner_encoder_then_every_language_on_dev_and_test(offline_plan, tmp_pa
     none = {**winner, "name": "none", "intermediate_task": "none", "step": 0}
     assert materialize_encoder(offline_plan, run_dir, none) == offline_plan.encoder
 
-    recipe = TrainConfig(max_steps=5, batch_size=8, device="cpu")
+    recipe = TargetFineTune(Recipe(steps=5, lr=1e-3, batch_size=8, grad_accum=1, eval_every=0), device="cpu")
     langs = ["en", "de", "ru"]
     # One SQuAD fine-tune scores XQuAD and MLQA, each with its own metric (MLQA's normalisation).
     rows = evaluate_targets(
@@ -59,7 +60,7 @@ def test_winner_encoder_then_every_language_on_dev_and_test(offline_plan, tmp_pa
         )
 
     tatoeba = evaluate_targets(
-        offline_plan, enc, ["tatoeba"], 0, {"tatoeba": ["de", "sw"]}, recipe, winner, "offline world"
+        offline_plan, enc, ["tatoeba"], 0, {"tatoeba": ["de", "sw"]}, None, winner, "offline world"
     )
     assert {r["metric"] for r in tatoeba if r["headline"]} == {"accuracy"}
     assert all(r["resource_tier"] in ("high", "mid", "low") and r["source"] == "offline world" for r in tatoeba)

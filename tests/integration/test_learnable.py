@@ -13,12 +13,12 @@ from xstilts.models.heads import load_for_task
 from xstilts.models.predict import classification_collate
 from xstilts.models.recipe import features_for, probe_targets
 from xstilts.models.train import TrainConfig, train
-from xstilts.models.transfer import fork_and_evaluate
-from xstilts.tasks.registry import build_registry
+from xstilts.models.transfer import Probe, fork_and_evaluate
+from xstilts.tasks.registry import Recipe, build_registry
 
 pytestmark = pytest.mark.integration
 CHANCE = 100 / 3
-TARGET = TrainConfig(max_steps=40, lr=1e-3, batch_size=16, device="cpu")
+TARGET = Probe({"xnli": Recipe(steps=40, lr=1e-3, batch_size=16, grad_accum=1, eval_every=0)}, device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def test_dry_run_lists_downloads_and_runs_nothing(tmp_path):
     result = CliRunner().invoke(app, ["sweep", str(path), "--dry-run"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "model xlm-roberta-large"
+    assert lines[0] == "recipes of offline.target (each milestone's probe):" and "model xlm-roberta-large" in lines
     assert "hub: nyu-mll/glue mnli split=train" in lines
     assert "hub: facebook/xnli sw split=validation" in lines
     assert not (tmp_path / "runs").exists()
@@ -71,16 +71,20 @@ def test_evaluate_without_a_sweep_is_a_clear_error(tmp_path):
 
 
 def test_a_high_evaluation_lr_for_a_hub_model_is_accepted_with_one_warning_line(tmp_path):
-    path = write_experiments(tmp_path, {"source": "hub", "model": "xlm-roberta-large", "evaluation": {"lr": 2e-3}})
+    high = {"recipe": {"lr": 2e-3}, "recipes": {"udpos": {"lr": 5e-3}, "panx": {"lr": 1e-5}}}
+    path = write_experiments(tmp_path, {"source": "hub", "model": "xlm-roberta-large", "evaluation": high})
     cmd = [sys.executable, "-m", "xstilts", "sweep", str(path), "--dry-run"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("xstilts: warning: "), result.stderr
-    assert "offline.evaluation.lr: 0.002" in lines[0] and "xlm-roberta-large" in lines[0] and str(path) in lines[0]
+    assert "offline.evaluation.recipe.lr: 0.002" in lines[0]
+    assert "offline.evaluation.recipes.udpos.lr: 0.005" in lines[0]
+    assert "panx" not in lines[0] and "xlm-roberta-large" in lines[0] and str(path) in lines[0]
     assert result.stdout.strip()  # the dry run itself still ran
-    ok = write_experiments(tmp_path, {"source": "hub", "model": "xlm-roberta-large", "evaluation": {"lr": 1e-5}})
+    low = {"recipe": {"lr": 1e-5}}
+    ok = write_experiments(tmp_path, {"source": "hub", "model": "xlm-roberta-large", "evaluation": low})
     quiet = subprocess.run([*cmd[:4], str(ok), "--dry-run"], capture_output=True, text=True, timeout=120)
     assert quiet.returncode == 0 and quiet.stderr == ""
-    offline = write_experiments(tmp_path, {"evaluation": {"lr": 2e-3}})  # the offline encoder: no warning
+    offline = write_experiments(tmp_path, {"evaluation": high})  # the offline encoder: no warning
     assert CliRunner().invoke(app, ["sweep", str(offline), "--dry-run"]).stderr == ""
