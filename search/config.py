@@ -232,6 +232,9 @@ class Evaluation(Recipes):
     selection: Literal["english_dev", "target_dev"] = "english_dev"
     select: Literal["mean", "low_resource_mean", "worst"] = "low_resource_mean"  # the target_dev metric
     durations: bool = True  # also the best trial of each intermediate task at each milestone step
+    # only the intermediate tasks whose best milestone ranks in the top this many by the rule (None: all);
+    # the baseline is always evaluated
+    top_tasks: int | None = Field(default=None, gt=0)
     tasks: list[str] = Field(
         default=["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"], min_length=1
     )

@@ -47,8 +47,17 @@ def milestone_score(m: dict, metric: str) -> float:
     return -math.inf if value is None or math.isnan(value) else value
 
 
-def select_winners(milestones: list[dict], metric: str, durations: bool) -> list[Winner]:
-    """Best milestone per intermediate task, per (task, step) when `durations`, and the baseline."""
+def select_winners(milestones: list[dict], metric: str, durations: bool, top: int | None = None) -> list[Winner]:
+    """Best milestone per intermediate task, per (task, step) when `durations`, and the baseline; with `top`,
+    only the intermediate tasks whose best milestone ranks in the top `top` (the baseline always)."""
+    if top is not None:
+        best: dict[str, float] = {}
+        for m in milestones:
+            task = m["config"]["intermediate_task"]
+            best[task] = max(best.get(task, -math.inf), milestone_score(m, metric))
+        ranked = sorted((t for t in best if t != BASELINE), key=lambda t: (-best[t], t))
+        keep = set(ranked[:top]) | {BASELINE}
+        milestones = [m for m in milestones if m["config"]["intermediate_task"] in keep]
     groups: dict[tuple[str, int | None], dict] = {}
     for m in milestones:
         task = m["config"]["intermediate_task"]
@@ -72,7 +81,7 @@ def find_winners(run_dir: RunDir, exp: Experiment) -> list[Winner]:
     if not run_dir.has_ledger():
         raise RunDirError(f"{run_dir.uri}: no sweep results here (run `xstilts sweep` first)")
     milestones = milestones_from_ledger(run_dir, run_dir.known_trials() or None)
-    return select_winners(milestones, exp.evaluation.rule, exp.evaluation.durations)
+    return select_winners(milestones, exp.evaluation.rule, exp.evaluation.durations, exp.evaluation.top_tasks)
 
 
 def encoder_groups(winners: list[Winner]) -> list[list[Winner]]:

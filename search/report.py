@@ -268,7 +268,15 @@ def _duration_section(dt: pd.DataFrame, effects: pd.DataFrame, low: list[str], p
         shown[f"{name} (± sd)"] = [
             _num(m) + ("" if not np.isfinite(sd) else f" ± {sd:.2f}") for m, sd in zip(dt[s], dt[f"{s}_sd"])
         ]
-        shown[f"Δ {name}"] = ["–" if r == "baseline" else _num(v, True) for r, v in zip(dt["role"], dt[f"delta_{s}"])]
+        tested = f"{s}_delta_lo" in dt.columns  # low-resource mean and worst: with the bootstrap vs none
+        shown[f"Δ {name}"] = [
+            "–"
+            if r["role"] == "baseline"
+            else interval_text(r[f"delta_{s}"], r[f"{s}_delta_lo"], r[f"{s}_delta_hi"], bool(r[f"{s}_significant"]))
+            if tested
+            else _num(r[f"delta_{s}"], True)
+            for _, r in dt.iterrows()
+        ]
     shown["worst (most often)"] = dt["worst_lang"]
     return [
         ("h", 2, "The answer in numbers: intermediate-training duration vs robustness"),
@@ -277,7 +285,9 @@ def _duration_section(dt: pd.DataFrame, effects: pd.DataFrame, low: list[str], p
             "Over the non-English languages, as in the sweep: mean = mean of the task means; low-resource "
             f"mean = the same over the low-resource languages ({', '.join(low) or 'none'}); worst = the "
             "language with the lowest score averaged over the tasks. Per seed, then mean (± sd) over seeds; "
-            "Δ in points vs the 'none' baseline (step 0). Durations use the best trial at each step.",
+            "Δ in points vs the 'none' baseline (step 0), for the low-resource mean and the worst language with "
+            "the 95% paired-bootstrap interval (as below), * when it excludes 0. Durations use the best trial "
+            "at each step.",
         ),
         ("ul", [_sentence(t, d.sort_values("step"), base) for t, d in rest.groupby("intermediate_task")]),
         ("table", shown),

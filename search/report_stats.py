@@ -153,6 +153,27 @@ def duration_effects(head: pd.DataFrame, duration: pd.DataFrame) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+def duration_deltas(head: pd.DataFrame, duration: pd.DataFrame) -> pd.DataFrame:
+    """Per duration winner: Δ vs the baseline of the low-resource mean (paired bootstrap over the low-resource
+    non-English languages x seeds, tasks weighted equally) and of the worst language (seeds drawn)."""
+    base = duration.loc[duration["role"] == "baseline", "winner"]
+    rows = []
+    low = head[head["low_resource"].astype(bool) & (head["lang"] != "en")]
+    for w in duration.loc[duration["role"] != "baseline", "winner"]:
+        if base.empty:
+            break
+        lr = bootstrap(paired_strata(low, w, base.iloc[0]))
+        worst = bootstrap_worst(*worst_arrays(head, w, base.iloc[0]))
+        rows.append(
+            {
+                "winner": w,
+                **{f"low_resource_mean_{k}": v for k, v in lr.row().items() if k != "delta"},
+                **{f"worst_{k}": v for k, v in worst.row().items() if k != "delta"},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def delta_tables(head: pd.DataFrame, winners: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per winner (baseline excluded) Δ vs none with its bootstrap: overall (the XTREME score: tasks weighted
     equally), per target task, and per resource tier (its languages, English included as in the tier table,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from xstilts.search.plots import task_order
-from xstilts.search.report_stats import delta_tables, duration_effects
+from xstilts.search.report_stats import delta_tables, duration_deltas, duration_effects
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.aggregate import summarize_probe
 from xstilts.tasks.languages import TIERS
@@ -355,7 +355,9 @@ def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame
         "xtreme_scores": with_test(xt, boot["overall"], ["winner"]),
         "task_deltas": with_test(task_delta_table(head, winners), boot["tasks"], ["winner", "target_task"]),
         "robustness_per_seed": robust,
-        "duration": duration,
+        "duration": duration.merge(duration_deltas(head, duration), on="winner", how="left")
+        if len(duration) > 1
+        else duration,
         "duration_effects": duration_effects(head, duration),
         "rank_agreement": rank_agreement(head, winners, results),
         "selection": selection_table(

@@ -40,6 +40,14 @@ def test_best_per_task_per_duration_and_the_baseline_by_the_selection_rule():
     assert by_mean["none"].trial_id == "m"
 
 
+def test_top_tasks_keeps_the_best_ranked_intermediate_tasks_and_the_baseline():
+    more = [*MILESTONES, ms("d", "qqp", 100, 60, 41), ms("d", "qqp", 200, 61, 42)]
+    top1 = {w.name for w in select_winners(more, "low_resource_mean", durations=True, top=1)}
+    assert top1 == {"mnli@best", "mnli@step100", "mnli@step200", "none"}  # mnli's 45 beats qqp's 42, sst2's 39
+    top2 = {w.name for w in select_winners(more, "mean", durations=False, top=2)}
+    assert top2 == {"qqp@best", "mnli@best", "none"}  # by mean: qqp 61, mnli 55, sst2 41
+
+
 def test_parts_are_written_atomically_and_collected(tmp_path):
     rows = [{"winner": "none", "target_task": "xnli", "seed": 0, "lang": "de", "score": 40.0}]
     run_dir = RunDir(tmp_path)

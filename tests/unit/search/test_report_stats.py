@@ -13,6 +13,7 @@ from xstilts.search.report_stats import (
     TOO_FEW,
     bootstrap,
     bootstrap_worst,
+    duration_deltas,
     duration_effects,
     interval_text,
     paired_strata,
@@ -87,6 +88,23 @@ def test_worst_language_and_duration_effects():
 
     a, b = worst_arrays(h, "mnli@step300", "mnli@step100")
     assert a.shape == (3, 4) and bootstrap_worst(a, b).delta == pytest.approx(row["worst_delta"])
+
+
+def test_each_duration_winner_s_low_resource_delta_vs_none_is_tested():
+    h = head({"mnli@step100": 0.0, "mnli@step300": 4.0})
+    duration = pd.DataFrame(
+        [
+            {"winner": "none", "role": "baseline", "intermediate_task": "none", "step": 0},
+            {"winner": "mnli@step100", "role": "duration", "intermediate_task": "mnli", "step": 100},
+            {"winner": "mnli@step300", "role": "duration", "intermediate_task": "mnli", "step": 300},
+        ]
+    )
+    rows = duration_deltas(h, duration).set_index("winner")
+    assert list(rows.index) == ["mnli@step100", "mnli@step300"]  # the baseline is what they are tested against
+    assert rows.loc["mnli@step300", "low_resource_mean_significant"]
+    assert rows.loc["mnli@step300", "low_resource_mean_delta_lo"] > 0
+    assert not rows.loc["mnli@step100", "low_resource_mean_significant"]
+    assert rows.loc["mnli@step300", "worst_significant"] and rows.loc["mnli@step300", "low_resource_mean_n_paired_seeds"] == 3
 
 
 def test_duration_curves_start_at_the_baseline():
