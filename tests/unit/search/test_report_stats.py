@@ -104,7 +104,8 @@ def test_each_duration_winner_s_low_resource_delta_vs_none_is_tested():
     assert rows.loc["mnli@step300", "low_resource_mean_significant"]
     assert rows.loc["mnli@step300", "low_resource_mean_delta_lo"] > 0
     assert not rows.loc["mnli@step100", "low_resource_mean_significant"]
-    assert rows.loc["mnli@step300", "worst_significant"] and rows.loc["mnli@step300", "low_resource_mean_n_paired_seeds"] == 3
+    assert rows.loc["mnli@step300", "worst_significant"]
+    assert rows.loc["mnli@step300", "low_resource_mean_n_paired_seeds"] == 3
 
 
 def test_duration_curves_start_at_the_baseline():
