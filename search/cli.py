@@ -164,6 +164,49 @@ def report(
 
 
 @app.command()
+def export(
+    experiment_dir: str = RUN_DIR,
+    winner: str = typer.Argument(None, help="A winner's name (e.g. mnli@best); see --list."),
+    out: Path = typer.Argument(None, help="A new or empty directory to write the encoder, tokenizer and card to."),
+    list_: bool = typer.Option(False, "--list", help="List the winners that can be exported."),
+) -> None:
+    """Write a winner's encoder and tokenizer (save_pretrained) with a model card, for any Hugging Face tool."""
+    from xstilts.search.export import ExportError, export_lines, export_winner
+    from xstilts.search.rundir import RunDir
+
+    try:
+        run_dir = RunDir.open(experiment_dir)
+        if list_:
+            for line in export_lines(run_dir):
+                typer.echo(line)
+            return
+        if winner is None or out is None:
+            raise ExportError("give WINNER and OUT (or --list to see the winners)")
+        typer.echo(f"exported: {export_winner(run_dir, winner, out)}")
+    except _user_errors() + (ExportError,) as exc:
+        _fail(exc)
+
+
+@app.command()
+def status(experiment_dir: str = RUN_DIR, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Where a sweep and its evaluation stand, from the run directory alone (no Ray; safe while it runs)."""
+    import json
+
+    from xstilts.search.rundir import RunDir
+    from xstilts.search.status import run_status, status_lines
+
+    try:
+        state = run_status(RunDir.open(experiment_dir))
+    except _user_errors() as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(state, indent=1))
+    else:
+        for line in status_lines(state):
+            typer.echo(line)
+
+
+@app.command()
 def score(
     predictions: Path = typer.Argument(..., help="Directory of TASK/test-LANG.{tsv,json} predictions."),
     labels: Path = typer.Argument(..., help="Directory of the same layout with the gold labels."),

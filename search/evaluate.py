@@ -205,8 +205,18 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
             try:
                 write_job(ray.get(done[0]), group, tasks, job_seeds, run_dir)
                 view.finished(_job_name(group, tasks, job_seeds), ok=True)
-            except Exception as exc:  # a failed job is reported and left for a rerun
-                view.finished(f"{_job_name(group, tasks, job_seeds)}: {type(exc).__name__}: {exc}", ok=False)
+            except Exception as exc:  # a failed job is reported, journaled (`xstilts status`) and left for a rerun
+                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                view.finished(f"{_job_name(group, tasks, job_seeds)}: {reason}", ok=False)
+                parts = [[w.name, t, s] for w in group for t in tasks for s in job_seeds]
+                run_dir.append_event(
+                    {
+                        "event": "eval_failed",
+                        "job": _job_name(group, tasks, job_seeds),
+                        "reason": reason,
+                        "parts": parts,
+                    }
+                )
     finally:
         view.close()
         ray.shutdown()

@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from tests.conftest import sweep_up, write_experiments
+from tests.conftest import offline_raw, sweep_up, write_experiments
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.registry import build_registry
 
 pytestmark = pytest.mark.e2e
 NINE = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"]
-LANGS = ["en", "de", "fr", "ru", "el", "ur", "sw"]
+LANGS = offline_raw()["target"]["languages"]
 SMALL = {
     "intermediate": {"tasks": ["mnli", "none"], "steps": [100], "milestone_every": 100},
     "target": {"tasks": ["xnli"], "recipe": {"steps": 30}},
@@ -98,3 +98,50 @@ def test_run_killed_during_evaluation_reruns_to_a_full_report(tmp_path, offline_
     for png in pngs:
         image = imread(png)
         assert image.shape[0] > 100 and image[..., :3].std() > 0.01, png  # a real picture, not blank
+
+    status_and_export(exp_dir, names, tmp_path)
+
+
+def status_and_export(exp_dir, names, tmp_path):
+    """`xstilts status` reads the finished run without Ray; `xstilts export` writes a winner's encoder that
+    transformers loads, with the weights of the trial's checkpoint and a model card."""
+    import torch
+    import yaml
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    cli = [sys.executable, "-m", "xstilts"]
+    status = json.loads(
+        subprocess.run(
+            [*cli, "status", str(exp_dir), "--json"], capture_output=True, text=True, timeout=120, check=True
+        ).stdout
+    )
+    assert status["trials"]["total"] == 3 and status["trials"]["complete"] + status["trials"]["stopped"] == 3
+    assert status["evaluation"]["parts_done"] == status["evaluation"]["parts_planned"] == len(names) * len(NINE) * 2
+    assert status["evaluation"]["complete"] and status["report"].endswith("report/report.md")
+    assert status["baseline"]["intermediate_task"] == "none" and status["best"]["intermediate_task"] == "mnli"
+    listed = subprocess.run([*cli, "export", str(exp_dir), "--list"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and any(line.startswith("mnli@best: mnli") for line in listed.stdout.splitlines())
+
+    out = tmp_path / "exported"
+    done = subprocess.run(
+        [*cli, "export", str(exp_dir), "mnli@best", str(out)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    model, tokenizer = AutoModel.from_pretrained(out), AutoTokenizer.from_pretrained(out)
+    assert tokenizer("ein Test")["input_ids"]
+    winner = next(
+        w for w in json.loads((exp_dir / "evaluation" / "winners.json").read_text()) if w["name"] == "mnli@best"
+    )
+    ckpt = RunDir(exp_dir).trial_checkpoint(winner["trial_id"], winner["step"])
+    assert ckpt is not None
+    trained = load_file(exp_dir / ckpt / "model.safetensors")
+    mine = model.state_dict()
+    shared = [k for k in mine if f"roberta.{k}" in trained]
+    assert len(shared) > 10 and all(torch.equal(mine[k], trained[f"roberta.{k}"]) for k in shared)
+    card = (out / "README.md").read_text()
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["library_name"] == "transformers" and "en" in front["language"] and front["base_model"] == "offline"
+    assert "synthetic" in card and "| xnli |" in card and "intermediate task | mnli" in card
+    again = subprocess.run([*cli, "export", str(exp_dir), "mnli@best", str(out)], capture_output=True, text=True)
+    assert again.returncode == 2 and "not an empty directory" in again.stderr and len(again.stderr.splitlines()) == 1

@@ -1,0 +1,216 @@
+"""`xstilts export RUN_DIR WINNER OUT`: a winner's intermediate-trained encoder and its tokenizer as a
+`save_pretrained` directory that `AutoModel.from_pretrained(OUT)` and `AutoTokenizer.from_pretrained(OUT)`
+load, with a model card (README.md with Hugging Face front matter) giving where it came from and how it
+scored against the no-intermediate baseline."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from xstilts.search.config import experiment_from_record
+from xstilts.search.evaluate import Winner, find_winners
+from xstilts.search.report_tables import selection_rule
+from xstilts.search.rundir import RunDir, RunDirError
+from xstilts.tasks.registry import BASELINE, build_registry
+
+
+class ExportError(ValueError):
+    """A winner that is not in the run, or an output directory that is in use; str() is one line."""
+
+
+def winners_of(run_dir: RunDir) -> list[Winner]:
+    """The run's winners: those its evaluation recorded, else the sweep's by the experiment's rule."""
+    recorded = run_dir.read_winners()
+    if recorded:
+        return [Winner(**w) for w in recorded]
+    exp = experiment_from_record(run_dir.read_meta()["config"], build_registry())
+    return find_winners(run_dir, exp)
+
+
+def encoder_source(run_dir: RunDir, w: Winner) -> str:
+    """Where the winner's encoder comes from, in words."""
+    if w.intermediate_task == BASELINE:
+        return "the pretrained encoder (no intermediate training)"
+    if run_dir.has_encoder(w.name):
+        return "the evaluation's encoder"
+    if run_dir.trial_checkpoint(w.trial_id, w.step):
+        return f"trial {w.trial_id}'s checkpoint at step {w.step}"
+    return f"retrained to step {w.step} with trial {w.trial_id}'s config and seed"
+
+
+def export_lines(run_dir: RunDir) -> list[str]:
+    """`--list`: one line per exportable winner."""
+    return [
+        f"{w.name}: {w.intermediate_task}, {w.step} steps ({w.role}); from {encoder_source(run_dir, w)}"
+        for w in winners_of(run_dir)
+    ]
+
+
+@contextlib.contextmanager
+def _encoder_dir(run_dir: RunDir, w: Winner) -> Iterator[tuple[str, str]]:
+    """(encoder name_or_path, tokenizer name_or_path) of the winner, local for the duration."""
+    from xstilts.search.plan import make_plan, resolve_encoder, resolve_source
+
+    meta = run_dir.read_meta()
+    registry = build_registry()
+    exp = experiment_from_record(meta["config"], registry)
+    base = Path(meta["base"])
+    pretrained = resolve_encoder(exp, base, resolve_source(exp, base, registry, prepare=False), prepare=False)
+    if w.intermediate_task == BASELINE:
+        yield pretrained, pretrained
+        return
+    if not run_dir.has_encoder(w.name):  # from its checkpoint, or retrained (as the evaluation does)
+        from dataclasses import asdict
+
+        from xstilts.search.eval_jobs import materialize_encoder
+
+        plan = make_plan(exp, base, registry, splits=[], prepare=False)
+        materialize_encoder(plan, run_dir, asdict(w))
+    with run_dir.local_copy(run_dir.encoder_name(w.name)) as path:
+        yield str(path), pretrained
+
+
+def _scores(run_dir: RunDir, w: Winner, baseline: str | None) -> tuple[list[dict], list[dict]]:
+    """Per target task and per resource tier: the winner's test headline score (mean over languages, then
+    seeds) and the baseline's, from the evaluation (empty before it ran)."""
+    if not run_dir.has_evaluation():
+        return [], []
+    ev = run_dir.read_evaluation()
+    head = ev[(ev["split"] == "test") & ev["headline"].astype(bool)]
+
+    def by(col: str, who: str | None) -> dict[str, float]:
+        if who is None:
+            return {}
+        g = head[head["winner"] == who]
+        return g.groupby([col, "seed"])["score"].mean().groupby(col).mean().to_dict()
+
+    rows = []
+    for col in ("target_task", "resource_tier"):
+        mine, theirs = by(col, w.name), by(col, baseline)
+        rows.append([{"name": k, "score": v, "baseline": theirs.get(k, math.nan)} for k, v in sorted(mine.items())])
+    return rows[0], rows[1]
+
+
+def model_card(run_dir: RunDir, w: Winner) -> str:
+    """README.md: Hugging Face front matter, then what the encoder is, how it was trained and how it scored."""
+    meta = run_dir.read_meta()
+    config = meta["config"]
+    registry = build_registry()
+    source = config.get("source", "offline")
+    winners = winners_of(run_dir)
+    baseline = next((x.name for x in winners if x.role == "baseline"), None)
+    tasks, tiers = _scores(run_dir, w, baseline if w.name != baseline else None)
+    spec = registry.get(w.intermediate_task)
+    dataset = spec.sources["train"].dataset_id if spec is not None and "train" in spec.sources else None
+    langs = sorted(set(config.get("target", {}).get("languages", [])))
+    front: dict[str, Any] = {
+        "base_model": config.get("model", "offline"),
+        "library_name": "transformers",
+        "language": langs,
+        "tags": ["xstilts", "intermediate-task-training", "zero-shot-cross-lingual-transfer", "xtreme"],
+        "metrics": ["accuracy", "f1", "exact_match"],
+    }
+    if dataset and source == "hub":
+        front["datasets"] = [dataset]
+    synthetic = source != "hub"
+    lines = [
+        "---",
+        yaml.safe_dump(front, sort_keys=False).strip(),
+        "---",
+        "",
+        f"# {meta.get('name', run_dir.name)}: {w.name}",
+        "",
+    ]
+    if synthetic:
+        lines += [
+            "**Data source: the xstilts offline world (or local files). Scores on the offline world are "
+            "synthetic: they test the machinery and are not benchmark numbers.**",
+            "",
+        ]
+    cfg = w.config
+    lines += [
+        f"The encoder of `{config.get('model', 'offline')}` after English intermediate-task training on "
+        f"**{w.intermediate_task}**"
+        + (f" (`{dataset}`)" if dataset else "")
+        + f" for **{w.step} steps**, without its task head(s): load it with any `AutoModelFor…` head and "
+        "fine-tune on a target task (X-STILTs; Phang et al. 2020).",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| intermediate task | {w.intermediate_task} |",
+        f"| steps | {w.step} (of the trial's {cfg.get('intermediate_steps', w.step)}) |",
+        f"| lr | {cfg.get('lr', '–')} |",
+        f"| batch size | {cfg.get('batch_size', '–')} |",
+        f"| trial / seed | {w.trial_id} / {cfg.get('seed', '–')} |",
+        f"| role | {w.role} |",
+        f"| selection rule | {selection_rule(config)} |",
+        f"| data source | {source} |",
+        "",
+    ]
+    if tasks:
+        lines += [
+            "## Zero-shot evaluation (test split; mean over languages, then fine-tune seeds)",
+            "",
+            "| target task | score | none (no intermediate) | Δ |",
+            "|---|---|---|---|",
+            *[
+                f"| {r['name']} | {r['score']:.2f} | {r['baseline']:.2f} | {r['score'] - r['baseline']:+.2f} |"
+                for r in tasks
+            ],
+            "",
+            "| resource tier | score | none | Δ |",
+            "|---|---|---|---|",
+            *[
+                f"| {r['name']} | {r['score']:.2f} | {r['baseline']:.2f} | {r['score'] - r['baseline']:+.2f} |"
+                for r in tiers
+            ],
+            "",
+        ]
+    else:
+        lines += ["No evaluation yet: run `xstilts evaluate` on the run directory for scores.", ""]
+    return "\n".join(lines)
+
+
+def export_winner(run_dir: RunDir, name: str, out: Path) -> Path:
+    """Write the winner `name`'s encoder, tokenizer and model card to `out` (a new or empty directory),
+    whole or not at all."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from xstilts.models.heads import quiet_transformers
+
+    winners = {w.name: w for w in winners_of(run_dir)}
+    if name not in winners:
+        from xstilts.tasks.names import unknown_name_message
+
+        raise ExportError(f"{run_dir.uri}: {unknown_name_message('winner', name, list(winners))}")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(f"{out}: exists and is not an empty directory (nothing was written)")
+    w = winners[name]
+    quiet_transformers()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        with _encoder_dir(run_dir, w) as (encoder, tokenizer):
+            AutoModel.from_pretrained(encoder).save_pretrained(str(tmp))
+            AutoTokenizer.from_pretrained(tokenizer).save_pretrained(str(tmp))
+        (tmp / "README.md").write_text(model_card(run_dir, w), encoding="utf-8")
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+__all__ = ["ExportError", "RunDirError", "export_lines", "export_winner", "model_card", "winners_of"]

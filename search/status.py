@@ -1,0 +1,106 @@
+"""`xstilts status RUN_DIR`: where a sweep and its evaluation stand, read from the run directory alone (the
+ledger, the experiment record, the evaluation's winners and parts) without starting Ray or taking any lock,
+so it is safe on a sweep that is running."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from xstilts.search.ledger import trial_ends
+from xstilts.search.results import _milestones
+from xstilts.search.rundir import RunDir
+from xstilts.tasks.registry import BASELINE
+
+TRIAL_STATES = ("complete", "stopped", "error", "running", "not started")
+
+
+def _best(milestones: list[dict], metric: str) -> dict | None:
+    scored = [m for m in milestones if not math.isnan(m["metrics"].get(metric, math.nan))]
+    return max(scored, key=lambda m: m["metrics"][metric]) if scored else None
+
+
+def _milestone(m: dict | None, metric: str) -> dict | None:
+    if m is None:
+        return None
+    return {
+        "trial_id": m["trial_id"],
+        "intermediate_task": m["config"]["intermediate_task"],
+        "step": m["step"],
+        metric: m["metrics"][metric],
+    }
+
+
+def run_status(run_dir: RunDir) -> dict[str, Any]:
+    """The run's state as plain data (what `--json` prints)."""
+    meta = run_dir.read_meta()
+    config = meta.get("config", {})
+    search, ev = config.get("search", {}), config.get("evaluation", {})
+    metric = search.get("metric", "mean")
+    events = run_dir.read_ledger()
+    ends = trial_ends(events)
+    started = {e["trial_id"] for e in events if e["event"] in ("result", "end")}
+    states = {t: ends[t]["how"] if t in ends else "running" for t in started}
+    counts = {s: sum(1 for v in states.values() if v == s) for s in TRIAL_STATES[:-1]}
+    counts["not started"] = max(0, search.get("num_samples", 0) - len(started))
+    milestones = _milestones(events)
+    best = _best([m for m in milestones if m["config"]["intermediate_task"] != BASELINE], metric)
+    base = _best([m for m in milestones if m["config"]["intermediate_task"] == BASELINE], metric)
+    winners = run_dir.read_winners()
+    seeds, tasks = ev.get("seeds", 3), ev.get("tasks", [])
+    done = len(run_dir.parts()) if winners else 0
+    failed_jobs = [
+        e for e in events if e["event"] == "eval_failed" and not all(run_dir.has_part(*p) for p in e["parts"])
+    ]
+    report = f"{run_dir.report_dir}/report.md"
+    return {
+        "run_dir": run_dir.uri,
+        "experiment": meta.get("name"),
+        "metric": metric,
+        "trials": {"total": search.get("num_samples"), **counts},
+        "milestones": len(milestones),
+        "best": _milestone(best, metric),
+        "baseline": _milestone(base, metric),
+        "delta_vs_none": (best["metrics"][metric] - base["metrics"][metric]) if best and base else None,
+        "failed_trials": [
+            {"trial_id": t, "reason": ends[t].get("reason", "")} for t, s in sorted(states.items()) if s == "error"
+        ],
+        "evaluation": {
+            "winners": len(winners),
+            "parts_done": done,
+            "parts_planned": len(winners) * len(tasks) * seeds,
+            "complete": run_dir.has_evaluation(),
+            "failed_jobs": [{"job": e["job"], "reason": e["reason"]} for e in failed_jobs],
+        },
+        "report": report if run_dir.loc.is_file("report/report.md") else None,
+    }
+
+
+def status_lines(status: dict[str, Any]) -> list[str]:
+    """The status as lines for a terminal or a log."""
+    t, ev, metric = status["trials"], status["evaluation"], status["metric"]
+    lines = [
+        f"{status['experiment']}: {status['run_dir']}",
+        f"trials: {sum(t[s] for s in TRIAL_STATES[:-1])} of {t['total']} started: "
+        + ", ".join(f"{t[s]} {s}" for s in TRIAL_STATES),
+        f"milestones journaled: {status['milestones']}",
+    ]
+    best, base = status["best"], status["baseline"]
+    if best:
+        delta = status["delta_vs_none"]
+        vs = f" ({delta:+.2f} vs none at {base[metric]:.2f})" if delta is not None else " (no 'none' result yet)"
+        lines.append(
+            f"best {metric}: {best[metric]:.2f} by {best['intermediate_task']} "
+            f"(trial {best['trial_id']}, step {best['step']}){vs}"
+        )
+    lines += [f"failed trial {f['trial_id']}: {f['reason']}" for f in status["failed_trials"]]
+    if ev["winners"]:
+        state = "complete" if ev["complete"] else "under way or interrupted"
+        lines.append(
+            f"evaluation: {ev['parts_done']} of {ev['parts_planned']} parts ({ev['winners']} winners), {state}"
+        )
+        lines += [f"failed evaluation job {f['job']}: {f['reason']}" for f in ev["failed_jobs"]]
+    else:
+        lines.append("evaluation: not started")
+    lines.append(f"report: {status['report'] or 'not written yet'}")
+    return lines
