@@ -33,6 +33,38 @@ def _fmt(x) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
 
 
+def clock(seconds: float | None) -> str:
+    """h:mm:ss (or m:ss) of a duration; '—' when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    m, sec = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def eta(elapsed: float | None, finished: int, remaining: int) -> float | None:
+    """Seconds left at the rate so far: `finished` jobs took `elapsed`, however many ran at a time."""
+    if remaining <= 0:
+        return 0.0
+    if not finished or elapsed is None:
+        return None
+    return elapsed / finished * remaining
+
+
+def cluster_usage() -> dict[str, tuple[float, float]]:
+    """CPU and GPU in use / total on the Ray cluster this process is connected to."""
+    import ray
+
+    total, free = ray.cluster_resources(), ray.available_resources()
+    return {k: (total.get(k, 0.0) - free.get(k, 0.0), total.get(k, 0.0)) for k in ("CPU", "GPU")}
+
+
+def usage_text(usage: dict[str, tuple[float, float]] | None) -> str:
+    if not usage:
+        return "cluster: —"
+    return " ".join(f"{k} {used:g}/{total:g}" for k, (used, total) in usage.items())
+
+
 class ProgressView(TrialProgressCallback):
     """Per trial: intermediate task, step, latest mean / low-resource / worst score, state; best so far."""
 
@@ -43,6 +75,11 @@ class ProgressView(TrialProgressCallback):
     patience = 30.0  # seconds a shortage lasts before the view says "waiting for resources"
     _checked = 0.0
     _short_since: float | None = None
+    total: int | None = None  # num_samples
+    usage: dict[str, tuple[float, float]] | None = None  # CPU / GPU in use and in all, from Ray
+    _t0: float | None = None  # when the sweep began (wall clock; its first ledger event on a resume)
+    _session_t0: float | None = None  # when this driver's session began
+    _finished_here = 0
 
     def __init__(
         self,
@@ -60,6 +97,7 @@ class ProgressView(TrialProgressCallback):
         self.best: tuple[float, str] | None = None
         self.request = request  # one trial's {"CPU": …, "GPU": …}
         self.free_resources = free_resources  # default: ray.available_resources
+        self.usage_of: Callable[[], dict[str, tuple[float, float]]] | None = None  # default: cluster_usage
         self._console: Console | None = None
         self._live: Live | None = None
 
@@ -70,6 +108,9 @@ class ProgressView(TrialProgressCallback):
 
     def setup(self, **info: Any) -> None:  # type: ignore[override]  # Ray passes stop, num_samples, ... by name
         self._console = Console(force_terminal=self.force_terminal, highlight=False)
+        self.total = info.get("total_num_samples") or info.get("num_samples") or self.total
+        self._t0 = self._session_t0 = time.time()
+        self._finished_here = 0  # trials that ended in this session: the ETA's rate
         self.load_ledger()
         if self._console.is_terminal:
             self._live = Live(self.render(), console=self._console, refresh_per_second=2, transient=False)
@@ -81,7 +122,10 @@ class ProgressView(TrialProgressCallback):
         if self.run_dir is None:
             return
         console, self._console = self._console, None  # replaying: no lines
-        for event in self.run_dir.read_ledger():
+        events = self.run_dir.read_ledger()
+        if events and "time" in events[0]:
+            self._t0 = min(self._t0 or math.inf, float(events[0]["time"]))
+        for event in events:
             trial = _LedgerTrial(event["trial_id"], event.get("config", {}))
             if event["event"] == "result":
                 self._update_scores(trial, event["metrics"])
@@ -148,6 +192,10 @@ class ProgressView(TrialProgressCallback):
         if self.request is None or time.monotonic() - self._checked < 2.0:
             return
         self._checked = time.monotonic()
+        try:
+            self.usage = (getattr(self, "usage_of", None) or cluster_usage)()
+        except Exception:  # no Ray connection (a view rebuilt outside a sweep): the usage stays unknown
+            self.usage = None
         waiting = None
         if pending:
             import ray
@@ -169,6 +217,42 @@ class ProgressView(TrialProgressCallback):
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info) -> None:
         self._row(trial)["state"] = "running"
         self._line(f"trial {trial.trial_id} started: {self._describe(trial)}")
+        self._line(self.progress_text())
+
+    def _ended(self, trial: Trial) -> None:
+        self._finished_here += 1
+        self._line(self.progress_text())
+
+    def counts(self) -> dict[str, int]:
+        """Trials by state (pending counts the samples not started yet)."""
+        out = {"done": 0, "running": 0, "pending": 0, "error": 0}
+        for row in self.rows.values():
+            state = row["state"]
+            key = "done" if state in ("done", "stopped (ASHA)") else state if state in out else "pending"
+            out[key] += 1
+        if self.total is not None:
+            out["pending"] += max(0, self.total - len(self.rows))
+        return out
+
+    def progress_text(self) -> str:
+        """Trials done of all, running, pending (waiting for resources), elapsed, ETA and cluster use."""
+        c = self.counts()
+        finished = c["done"] + c["error"]
+        remaining = (self.total - finished) if self.total is not None else None
+        elapsed = time.time() - self._session_t0 if self._session_t0 is not None else None
+        left = eta(elapsed, self._finished_here, remaining) if remaining is not None else None
+        waiting = " (waiting for resources)" if self.waiting else ""
+        elapsed = time.time() - self._t0 if self._t0 is not None else None
+        parts = [
+            f"trials {finished}/{self.total if self.total is not None else '?'} done",
+            f"running {c['running']}",
+            f"pending {c['pending']}{waiting}",
+            *([f"failed {c['error']}"] if c["error"] else []),
+            f"elapsed {clock(elapsed)}",
+            f"ETA {clock(left)}",
+            usage_text(self.usage),
+        ]
+        return "progress: " + " · ".join(parts)
 
     def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info) -> None:
         self._update_scores(trial, result)
@@ -182,11 +266,13 @@ class ProgressView(TrialProgressCallback):
         row = self._row(trial)
         row["state"] = self._finished_state(trial)
         self._line(f"trial {trial.trial_id} {row['state']} at step {row['step']}")
+        self._ended(trial)
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info) -> None:
         row = self._row(trial)
         row["state"], row["error"] = "error", error_reason(trial)
         self._line(f"trial {trial.trial_id} error: {row['error']}")
+        self._ended(trial)
 
     def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info) -> None:
         self._row(trial)["state"] = "pending"
@@ -223,7 +309,8 @@ class ProgressView(TrialProgressCallback):
         caption = " · ".join(
             [*(f"{k} {v}" for k, v in sorted(counts.items())), *([self.waiting] if self.waiting else [])]
         )
-        table = Table(title=f"xstilts sweep · {best}", caption=caption or None)
+        caption = " · ".join([self.progress_text().removeprefix("progress: "), *([caption] if caption else [])])
+        table = Table(title=f"xstilts sweep · {best}", caption=caption)
         for col in ("trial", "intermediate", "step", "lr", "batch", "mean", "low-res", "worst", "state"):
             table.add_column(col, justify="right" if col in ("step", "lr", "batch", "mean", "low-res") else "left")
         for trial_id, row in self.rows.items():
@@ -253,13 +340,24 @@ class _LedgerTrial:
 
 
 class JobProgress:
-    """Done / running / failed counts of a batch of Ray tasks: a rich progress bar, or plain lines."""
+    """Done / running / failed counts of a batch of Ray tasks, elapsed time, an ETA from the finished jobs and
+    the cluster's CPUs / GPUs in use: a rich progress bar, or plain lines."""
 
-    def __init__(self, title: str, force_terminal: bool | None = None):
+    def __init__(
+        self,
+        title: str,
+        force_terminal: bool | None = None,
+        usage_of: Callable[[], dict[str, tuple[float, float]]] | None = None,
+    ):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.console = Console(force_terminal=force_terminal, highlight=False)
         self.done = self.running = self.failed = 0
+        self._finished = 0  # jobs that ended in this session (done before it: not in the rate)
+        self.usage_of = usage_of or cluster_usage
+        self.usage: dict[str, tuple[float, float]] | None = None
+        self._t0 = time.time()
+        self._checked = 0.0
         self._bar = None
         if self.console.is_terminal:
             self._bar = Progress(
@@ -273,10 +371,25 @@ class JobProgress:
             self._task = self._bar.add_task(title, total=0, info="")
             self._bar.start()
 
+    def status_text(self) -> str:
+        """running, failed, elapsed, ETA (the jobs left at the finished jobs' mean, as many at a time as run
+        now) and the cluster's use."""
+        if time.monotonic() - self._checked >= 2.0:
+            self._checked = time.monotonic()
+            try:
+                self.usage = self.usage_of()
+            except Exception:  # no Ray connection: the usage stays unknown
+                self.usage = None
+        left = eta(time.time() - self._t0, self._finished, self.running)
+        return (
+            f"running {self.running} · failed {self.failed} · elapsed {clock(time.time() - self._t0)} · "
+            f"ETA {clock(left)} · {usage_text(self.usage)}"
+        )
+
     def _update(self) -> None:
-        info = f"running {self.running} · failed {self.failed}"
         if self._bar is not None:
-            self._bar.update(self._task, total=self.done + self.running + self.failed, completed=self.done, info=info)
+            total = self.done + self.running + self.failed
+            self._bar.update(self._task, total=total, completed=self.done, info=self.status_text())
 
     def add_done(self, n: int) -> None:
         self.done += n
@@ -290,10 +403,11 @@ class JobProgress:
         self.running -= 1
         self.done += ok
         self.failed += not ok
+        self._finished += 1
         self._update()
         line = (
-            f"[{time.strftime('%H:%M:%S')}] {'done' if ok else 'FAILED'}: {what} ({self.done} done, "
-            f"{self.running} running, {self.failed} failed)"
+            f"[{time.strftime('%H:%M:%S')}] {'done' if ok else 'FAILED'}: {what} ({self.done} of "
+            f"{self.done + self.running + self.failed} done, {self.status_text()})"
         )
         if self._bar is None:
             self.console.print(line, markup=False, soft_wrap=True)

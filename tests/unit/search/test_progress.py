@@ -99,3 +99,35 @@ def test_pending_trials_that_do_not_fit_say_waiting_for_resources(tmp_path, caps
     view._checked = 0.0
     view.on_step_begin(2, [running])  # nothing pending: never waiting, whatever is free
     assert view.waiting is None
+
+
+def test_progress_says_trials_done_of_all_running_pending_elapsed_eta_and_cluster_use(tmp_path, capsys):
+    view = ProgressView("mean", RunDir(tmp_path), force_terminal=False, request={"CPU": 1})
+    view.usage_of = lambda: {"CPU": (2.0, 2.0), "GPU": (0.5, 1.0)}
+    view.setup(num_samples=4, total_num_samples=4)
+    a, b = trial("a"), trial("b")
+    view.on_trial_start(0, [], a)
+    view.on_trial_start(0, [], b)
+    view.on_step_begin(0, [a, b])  # asks Ray (here: usage_of) for the cluster's use
+    assert "ETA —" in view.progress_text()  # nothing finished yet: no rate
+    view._session_t0 -= 60  # one trial done after a minute of this session: 3 left at that rate
+    view._t0 -= 60
+    view.on_trial_complete(0, [], a)
+    text = view.progress_text()
+    assert text.startswith("progress: trials 1/4 done · running 1 · pending 2 · elapsed 1:00")
+    assert "ETA 3:00" in text and "CPU 2/2 GPU 0.5/1" in text
+    assert "progress: trials 1/4 done" in capsys.readouterr().out  # the plain line says the same
+    assert "trials 1/4 done · running 1 · pending 2" in render_text(view)
+
+
+def test_job_progress_lines_say_done_of_all_elapsed_eta_and_cluster_use(capsys):
+    from xstilts.search.progress import JobProgress
+
+    jobs = JobProgress("xstilts evaluate", force_terminal=False, usage_of=lambda: {"CPU": (1.0, 2.0), "GPU": (0, 0)})
+    jobs.add_done(2)  # done before this session: not part of the rate
+    for name in ("x", "y", "z"):
+        jobs.add_running(name)
+    jobs._t0 -= 30
+    jobs.finished("x", ok=True)
+    line = capsys.readouterr().out
+    assert "done: x (3 of 5 done, running 2 · failed 0 · elapsed 0:30 · ETA 1:00 · CPU 1/2 GPU 0/0)" in line
