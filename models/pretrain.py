@@ -12,8 +12,9 @@ import torch
 
 from xstilts.models.heads import quiet_transformers
 from xstilts.models.predict import mlm_collate
-from xstilts.models.train import TrainConfig, train
+from xstilts.models.train import Snapshot, TrainConfig, train
 from xstilts.tasks.files import atomic_path
+from xstilts.tasks.progress import report, reporting_now
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # ids 0..4, the XLM-R convention
 
@@ -75,7 +76,9 @@ def prepare_encoder(text_files: list[Path], out_dir: Path, cfg: EncoderConfig, d
 
     quiet_transformers()
     lines = [ln for f in text_files for ln in Path(f).read_text(encoding="utf-8").splitlines() if ln]
+    report("tokenizer", 0, 1, f"Unigram, {cfg.vocab_size} pieces, {len(lines)} lines")
     tokenizer = train_tokenizer(lines, cfg.vocab_size, cfg.max_len)
+    report("tokenizer", 1, 1, f"{len(tokenizer)} pieces")
     # fmt: off
     config = XLMRobertaConfig(
         vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
@@ -87,6 +90,10 @@ def prepare_encoder(text_files: list[Path], out_dir: Path, cfg: EncoderConfig, d
     model = AutoModelForMaskedLM.from_config(config)
     data = {"input_ids": tokenizer(lines, truncation=True, max_length=cfg.max_len)["input_ids"]}
     collate = mlm_collate(tokenizer.pad_token_id, tokenizer.mask_token_id, len(tokenizer), list(range(len(SPECIALS))))
+
+    def progress(snap: Snapshot) -> None:
+        report("MLM pretraining", snap.step, cfg.mlm_steps, f"loss {snap.loss:.3f}")
+
     result = train(
         model,
         data,
@@ -98,7 +105,9 @@ def prepare_encoder(text_files: list[Path], out_dir: Path, cfg: EncoderConfig, d
             seed=cfg.seed,
             device=device,
             warmup_ratio=0.05,
+            eval_every=max(1, cfg.mlm_steps // 100) if reporting_now() else 0,  # progress, not evaluation
         ),
+        on_eval=progress if reporting_now() else None,
     )
     with atomic_path(out_dir, directory=True) as tmp:
         model.to("cpu").save_pretrained(str(tmp))

@@ -119,10 +119,16 @@ def lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
 
 
 class Snapshot:
-    """What `on_eval` sees: the live model and a way to checkpoint the whole training state."""
+    """What `on_eval` sees: the live model, the last step's loss and a way to checkpoint the training state."""
 
-    def __init__(self, model, optimizer, scheduler, step: int):
+    def __init__(self, model, optimizer, scheduler, step: int, loss: torch.Tensor | None = None):
         self.model, self.optimizer, self.scheduler, self.step = model, optimizer, scheduler, step
+        self._loss = loss
+
+    @property
+    def loss(self) -> float:
+        """The last optimizer step's loss (read from the device only when asked)."""
+        return math.nan if self._loss is None else float(self._loss.item())
 
     def save(self, out_dir, extra: dict | None = None) -> None:
         save_checkpoint(out_dir, self.model, self.optimizer, self.scheduler, self.step, extra)
@@ -235,7 +241,7 @@ def train(
         loss_value = loss_sum if loss_sum is not None else loss_value
         if on_eval is not None and (step == cfg.max_steps or (cfg.eval_every and step % cfg.eval_every == 0)):
             model.eval()
-            stop = on_eval(Snapshot(model, optimizer, scheduler, step))
+            stop = on_eval(Snapshot(model, optimizer, scheduler, step, loss_value))
             model.train()
             if stop:
                 steps.close()  # the prefetching thread (CUDA) finishes its step and ends

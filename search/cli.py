@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -30,6 +32,20 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (ConfigError, DataError, UnknownNameError, FileNotFoundError, ReportError, StorageError)
 
 
+@contextlib.contextmanager
+def _progress() -> Iterator[None]:
+    """Long steps (world, tokenizer, MLM pretraining, featurisation) show their progress in this block."""
+    from xstilts.search.progress import StageProgress
+    from xstilts.tasks.progress import reporting
+
+    view = StageProgress()
+    try:
+        with reporting(view):
+            yield
+    finally:
+        view.close()
+
+
 def _fail(exc: Exception, code: int = 2) -> None:
     """One line on stderr, exit 2 for bad input (1 for failed work that a rerun retries)."""
     typer.echo(f"xstilts: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
@@ -42,7 +58,8 @@ def prepare(experiments: Path = EXPERIMENTS, name: str = NAME) -> None:
     from xstilts.search.pipeline import prepare_experiment
 
     try:
-        data, encoder = prepare_experiment(experiments, name)
+        with _progress():
+            data, encoder = prepare_experiment(experiments, name)
     except _user_errors() as exc:
         _fail(exc)
     typer.echo(f"data: {data}\nencoder: {encoder}")
@@ -89,9 +106,14 @@ def sweep(
             return
         from xstilts.search.pipeline import sweep_experiment
 
-        result = sweep_experiment(
-            experiments, name, address, resume=True if resume or retry_errored else None, retry_errored=retry_errored
-        )
+        with _progress():
+            result = sweep_experiment(
+                experiments,
+                name,
+                address,
+                resume=True if resume or retry_errored else None,
+                retry_errored=retry_errored,
+            )
     except _user_errors() as exc:
         _fail(exc)
     except Interrupted as exc:
@@ -122,7 +144,8 @@ def run(experiments: Path = EXPERIMENTS, name: str = NAME, address: str = ADDRES
     from xstilts.search.pipeline import run_experiment
 
     try:
-        run_experiment(experiments, name, address, echo=typer.echo)
+        with _progress():
+            run_experiment(experiments, name, address, echo=typer.echo)
     except _user_errors() as exc:
         _fail(exc)
     except Interrupted as exc:
@@ -138,7 +161,8 @@ def evaluate(experiment_dir: str = RUN_DIR, address: str = ADDRESS) -> None:
     from xstilts.search.rundir import RunDir
 
     try:
-        path = run_evaluation(RunDir.open(experiment_dir), address=address)
+        with _progress():
+            path = run_evaluation(RunDir.open(experiment_dir), address=address)
     except _user_errors() as exc:
         _fail(exc)
     except EvaluationFailed as exc:

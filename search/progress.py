@@ -417,3 +417,66 @@ class JobProgress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+class StageProgress:
+    """Renders `xstilts.tasks.progress.report` calls: a rich bar per stage (steps, the stage's fact such as
+    the loss, elapsed) on a terminal, plain lines otherwise (a stage's start and end, and a line at most
+    every `every` seconds between). Featurisation stages appear only once they last `delay` seconds. The
+    bars stop as soon as every shown stage has finished, so that a later live view can take the terminal."""
+
+    def __init__(self, force_terminal: bool | None = None, every: float = 5.0, delay: float = 3.0):
+        self.console = Console(force_terminal=force_terminal, highlight=False)
+        self.every, self.delay = every, delay
+        self._stages: dict[str, dict] = {}
+        self._bar: Any = None
+
+    def _new_bar(self) -> Any:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        bar.start()
+        return bar
+
+    def __call__(self, stage: str, done: int, total: int | None, info: str = "") -> None:
+        now = time.monotonic()
+        st = self._stages.get(stage)
+        if st is None or (st["finished"] and done < (total or 0)):  # a stage seen again starts over
+            st = self._stages[stage] = {"t0": now, "last": -math.inf, "shown": False, "task": None, "finished": False}
+        delayed = stage.startswith("featurise") and now - st["t0"] < self.delay
+        finished = total is not None and done >= total
+        st["finished"] = finished
+        if self.console.is_terminal:
+            if delayed or (st["task"] is None and finished and stage.startswith("featurise")):
+                return
+            if self._bar is None:
+                self._bar = self._new_bar()
+            if st["task"] is None:
+                st["task"] = self._bar.add_task(stage, total=total, info=info)
+            self._bar.update(st["task"], completed=done, total=total, info=info)
+            if all(t.finished for t in self._bar.tasks):
+                self._bar.stop()
+                self._bar = None
+                for other in self._stages.values():
+                    other["task"] = None
+            return
+        if delayed or (finished and not st["shown"] and stage.startswith("featurise")):
+            return
+        if not st["shown"] or finished or now - st["last"] >= self.every:
+            of = f"/{total}" if total is not None else ""
+            fact = f" · {info}" if info else ""
+            line = f"[{time.strftime('%H:%M:%S')}] {stage}: {done}{of}{fact} · elapsed {clock(now - st['t0'])}"
+            self.console.print(line, markup=False, soft_wrap=True)
+            st["shown"], st["last"] = True, now
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

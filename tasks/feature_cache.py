@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from xstilts.tasks.features import Features, Part, feature_parts
 from xstilts.tasks.files import atomic_path, write_text
 from xstilts.tasks.loading import DataError, DataSource, describe, load_split, source_digest
+from xstilts.tasks.progress import report
 from xstilts.tasks.registry import TaskSpec
 
 FEATURES_VERSION = 1  # bump when the layout of the cached tables changes
@@ -185,11 +186,15 @@ def feature_root(source: DataSource) -> Path:
     return Path(os.environ.get("HF_DATASETS_CACHE", default)) / "xstilts-features"
 
 
-def _write_part(dataset: Any, part: Part, path: Path, key: str) -> None:
-    """Featurise `dataset` by one part into the Arrow file `path`."""
+def _write_part(dataset: Any, part: Part, path: Path, key: str, where: str = "") -> None:
+    """Featurise `dataset` by one part into the Arrow file `path` (rows reported as the progress of
+    'featurise <where>')."""
+    total = len(dataset)
 
     def fn(rows: dict[str, list], indices: list[int]) -> dict:
         features = part.fn(rows, indices[0] if indices else 0)
+        if indices:
+            report(f"featurise {where} ({part.name})", indices[-1] + 1, total)
         return {name: _compact(values) for name, values in features.items()}
 
     import datasets
@@ -237,7 +242,7 @@ def build_features(
                 parts = plan(dataset.column_names)
                 with atomic_path(path, directory=True) as tmp:
                     for part in parts:
-                        _write_part(dataset, part, tmp / f"{part.name}.arrow", path.name)
+                        _write_part(dataset, part, tmp / f"{part.name}.arrow", path.name, where)
                     meta = {"where": where, "rows": len(dataset), "parts": [p.name for p in parts]}
                     write_text(tmp / META_FILE, json.dumps(meta, indent=1))
     try:

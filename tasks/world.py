@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from xstilts.tasks import world_targets, world_tasks
 from xstilts.tasks.languages import JOSHI_CLASS, SOV
+from xstilts.tasks.progress import report
 from xstilts.tasks.registry import TaskSpec
 from xstilts.tasks.world_grammar import (
     AGENTS,
@@ -102,9 +103,12 @@ def _world_files(spec: WorldSpec, registry: Mapping[str, TaskSpec]) -> Files:
     lexicons = {lang: build_lexicon(lang, spec.seed) for lang in sorted({"en", *spec.languages})}
     world = World(spec, lexicons, registry)
     files: Files = {}
-    for task in spec.tasks:
+    for i, task in enumerate(spec.tasks):
+        report("offline world", i, len(spec.tasks) + 1, task)
         files.update(GENERATORS[task](world))
+    report("offline world", len(spec.tasks), len(spec.tasks) + 1, "unlabelled text")
     files.update(_text_files(world))
+    report("offline world", len(spec.tasks) + 1, len(spec.tasks) + 1, "written")
     return files
 
 
