@@ -252,6 +252,47 @@ class Evaluation(Recipes):
         return _target_tasks(v, info)
 
 
+def _extra(tracker: str, module: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ValueError(f"the {tracker} tracker needs its extra: pip install 'xstilts[{tracker}]'")
+
+
+class TensorBoard(Strict):
+    """TensorBoard event files in each trial's directory (always written; tensorboardX comes with Ray Tune)."""
+
+
+class Mlflow(Strict):
+    tracking_uri: str  # e.g. sqlite:////abs/path/mlflow.db, http://host:5000, databricks
+    experiment: str | None = None  # default: the experiment's name
+
+    @model_validator(mode="after")
+    def _installed(self) -> Mlflow:
+        _extra("mlflow", "mlflow")
+        return self
+
+
+class Wandb(Strict):
+    project: str
+    entity: str | None = None
+    mode: Literal["online", "offline", "disabled"] = "online"
+    dir: str | None = None  # where W&B writes runs (offline: until `wandb sync`), cache and config
+
+    @model_validator(mode="after")
+    def _installed(self) -> Wandb:
+        _extra("wandb", "wandb")
+        return self
+
+
+class Trackers(Strict):
+    """Where each trial's config and milestones are logged, at the intermediate step (search/trackers.py)."""
+
+    tensorboard: TensorBoard = TensorBoard()
+    mlflow: Mlflow | None = None
+    wandb: Wandb | None = None
+
+
 class Experiment(Strict):
     """One named experiment of experiments.yaml."""
 
@@ -269,6 +310,7 @@ class Experiment(Strict):
     resources: Resources = Resources()
     encoder: Encoder = Encoder()
     evaluation: Evaluation = Evaluation()
+    trackers: Trackers = Trackers()  # not part of the experiment's identity (digest): logging only
 
     @field_validator("source", "model")
     @classmethod
@@ -295,7 +337,7 @@ class Experiment(Strict):
         return self
 
     def digest(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+        return hashlib.sha256(self.model_dump_json(exclude={"trackers"}).encode()).hexdigest()[:12]
 
 
 def _format_error(name: str, err: Any) -> str:

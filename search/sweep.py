@@ -159,12 +159,27 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
             storage_path=storage_path,
             storage_filesystem=storage_filesystem,
             verbose=0,
-            callbacks=[progress],
+            callbacks=[progress, *tracker_callbacks(exp, run_dir.name)],
             failure_config=tune.FailureConfig(max_failures=exp.max_failures),
             # Ray keeps every checkpoint; PersistentASHA prunes them (search/retention.py)
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
         ),
     )
+
+
+def tracker_callbacks(exp: Experiment, sweep: str) -> list:
+    """The experiment's trackers as Ray Tune callbacks (search/trackers.py); TensorBoard always."""
+    from xstilts.search.trackers import MlflowTracker, TensorBoardTracker, WandbTracker
+
+    t = exp.trackers
+    out: list = [TensorBoardTracker()]
+    if t.mlflow is not None:
+        out.append(MlflowTracker(t.mlflow.tracking_uri, t.mlflow.experiment or sweep, sweep))
+    if t.wandb is not None:
+        w = WandbTracker(t.wandb.project, t.wandb.mode, t.wandb.dir, t.wandb.entity, sweep)
+        w.environment()  # before Ray starts (its workers inherit the driver's environment)
+        out.append(w)
+    return out
 
 
 def retention_of(exp: Experiment) -> Retention:

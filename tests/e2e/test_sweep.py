@@ -95,10 +95,51 @@ def wait_for_kill_point(run_dir, proc, deadline):
     raise AssertionError("the sweep finished or stalled before the kill point")
 
 
-def test_sigkill_then_resume_loses_nothing_and_revives_nothing(tmp_path, offline_plan):
+def trackers(tmp_path) -> dict:
+    """MLflow on a local sqlite store and W&B offline: no network."""
+    return {
+        "mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "kill"},
+        "wandb": {"project": "xstilts-test", "mode": "offline", "dir": str(tmp_path / "wandb")},
+    }
+
+
+def check_trackers(tmp_path, exp_dir, table) -> None:
+    """One MLflow run per trial (after the kill too) with its config as params and every milestone's scores
+    at the intermediate step, once; W&B's offline run of each trial; TensorBoard's scalars at the steps."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    milestones = table.groupby("trial_id")["step"].apply(lambda s: sorted(set(s))).to_dict()
+    runs = mlflow.search_runs(experiment_names=["kill"], output_format="list")
+    by_trial = {r.data.tags["xstilts.trial_id"]: r for r in runs}
+    assert len(runs) == len(by_trial) == len(milestones), "a trial is one MLflow run, not two"
+    client = MlflowClient()
+    for trial_id, steps in milestones.items():
+        run = by_trial[trial_id]
+        assert "intermediate_task" in run.data.params and "lr" in run.data.params
+        history = client.get_metric_history(run.info.run_id, "mean")
+        assert sorted(m.step for m in history) == steps, trial_id  # each milestone once, at its step
+        assert "probe/xnli/sw" in run.data.metrics and "low_resource_mean" in run.data.metrics
+    wandb_runs = list((tmp_path / "wandb" / "wandb").glob("offline-run-*"))
+    assert {p.name.rsplit("-", 1)[1] for p in wandb_runs} == set(milestones)
+    assert all(list(p.glob("*.wandb")) for p in wandb_runs)
+    for trial_id, steps in milestones.items():
+        (trial_dir,) = exp_dir.glob(f"run_trial_{trial_id}_*")
+        events = EventAccumulator(str(trial_dir)).Reload()
+        assert sorted({e.step for e in events.Scalars("xstilts/mean")}) == steps, trial_id
+
+
+def test_sigkill_then_resume_loses_nothing_and_revives_nothing(tmp_path, offline_plan, monkeypatch):
     n = 7
     path = write_experiments(
-        tmp_path, {**SMALL, "search": {"num_samples": n}, "target": {"recipe": {"steps": 40}, "tasks": ["xnli"]}}
+        tmp_path,
+        {
+            **SMALL,
+            "search": {"num_samples": n},
+            "target": {"recipe": {"steps": 40}, "tasks": ["xnli"]},
+            "trackers": trackers(tmp_path),
+        },
     )
     exp_dir = tmp_path / "runs" / "offline"
     log = open(tmp_path / "first.log", "w")
@@ -127,6 +168,8 @@ def test_sigkill_then_resume_loses_nothing_and_revives_nothing(tmp_path, offline
     for tid, how in ended_before.items():
         assert table[table.trial_id == tid]["end"].iloc[0] == how
     assert set(table["end"]) <= {"complete", "stopped"}
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    check_trackers(tmp_path, exp_dir, table)
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow)])
