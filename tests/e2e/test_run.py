@@ -100,6 +100,20 @@ def test_run_killed_during_evaluation_reruns_to_a_full_report(tmp_path, offline_
         assert image.shape[0] > 100 and image[..., :3].std() > 0.01, png  # a real picture, not blank
 
     status_and_export(exp_dir, names, tmp_path)
+    readme_snippets_read_the_run(tmp_path)
+
+
+def readme_snippets_read_the_run(tmp_path):
+    """The README's reading-results snippets (pandas, duckdb, Ray's ResultGrid) run on this run directory."""
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    snippets = re.findall(r"<!-- reading-results:(\w+) -->\n```python\n(.*?)```", readme, flags=re.S)
+    assert [name for name, _ in snippets] == ["pandas", "duckdb", "ray"]
+    for name, code in snippets:
+        out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, f"{name}: {out.stderr[-2000:]}"
+        assert "mnli" in out.stdout, f"{name}: {out.stdout[-2000:]}"
 
 
 def status_and_export(exp_dir, names, tmp_path):
