@@ -176,10 +176,16 @@ def tracker_callbacks(exp: Experiment, sweep: str) -> list:
     if t.mlflow is not None:
         out.append(MlflowTracker(t.mlflow.tracking_uri, t.mlflow.experiment or sweep, sweep))
     if t.wandb is not None:
-        w = WandbTracker(t.wandb.project, t.wandb.mode, t.wandb.dir, t.wandb.entity, sweep)
-        w.environment()  # before Ray starts (its workers inherit the driver's environment)
-        out.append(w)
+        out.append(WandbTracker(t.wandb.project, t.wandb.mode, t.wandb.dir, t.wandb.entity, sweep))
     return out
+
+
+def tracker_environment(exp: Experiment, sweep: str) -> None:
+    """Set what the trackers read from the environment (W&B's mode and directories) before Ray starts, so
+    that the driver and every process Ray starts see the same settings."""
+    for callback in tracker_callbacks(exp, sweep)[1:]:
+        if hasattr(callback, "environment"):
+            callback.environment()
 
 
 def retention_of(exp: Experiment) -> Retention:
@@ -251,6 +257,7 @@ def run_search(
 
     from xstilts.search.cluster import connect_checked
 
+    tracker_environment(exp, run_dir.name)
     # resources checked and every split featurised before anything is written; the driver keeps no features
     plan = connect_checked(address, exp, exp.resources, f"{name}.resources", lambda: make_plan(exp, base, registry))
     try:

@@ -46,3 +46,19 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path, monkeypatch, tracker):
 def test_milestone_metrics_are_the_scores_not_ray_s_bookkeeping():
     result = {"step": 200, "mean": 50.0, "worst": float("nan"), "probe/xnli/de": 61.0, "training_iteration": 2}
     assert milestone_metrics(result) == {"mean": 50.0, "probe/xnli/de": 61.0}
+
+
+def test_w_and_b_s_environment_is_set_before_ray_starts(tmp_path, monkeypatch):
+    from xstilts.search.sweep import tracker_environment
+
+    for var in ("WANDB_MODE", "WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    wandb_dir = str(tmp_path / "wandb")
+    exp, _ = load_experiment(
+        write_experiments(tmp_path, {"trackers": {"wandb": {"project": "p", "mode": "offline", "dir": wandb_dir}}})
+    )
+    tracker_environment(exp, "offline")
+    import os
+
+    assert os.environ["WANDB_MODE"] == "offline"
+    assert all(os.environ[v] == wandb_dir for v in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"))
