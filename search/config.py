@@ -135,6 +135,9 @@ class Recipes(Strict):
 class Target(Recipes):
     """The target tasks probed at each milestone (a short English fine-tune, then zero-shot dev scores)."""
 
+    # a probe is short: the declared recipe for 2,000 steps without dev evaluation, unless the experiment says
+    recipe: RecipeOverride = RecipeOverride(steps=2000, eval_every=0)
+
     tasks: list[str] = Field(default=["xnli", "panx", "xquad", "tatoeba"], min_length=1)
     languages: list[str] = Field(min_length=2)  # probe languages; each task uses those it has
     low_resource_max_class: int = Field(default=2, ge=0, le=5)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, write_experiments
+from tests.conftest import REPO, offline_raw, write_experiments
 from xstilts.search.config import ConfigError, load_experiment
 from xstilts.search.evaluate import jobs_of
 from xstilts.search.recipes import stage_recipes, stage_registry
@@ -99,3 +99,13 @@ def test_dry_run_prints_each_recipe_and_its_optimizer_steps_on_the_real_sizes():
     assert "batch 4 x 8 = 32" in xnli and "max_len 256" in xnli and "lr 1e-05" in xnli and "patience 30" in xnli
     assert "392,702 train examples -> 24,544 optimizer steps" in xnli
     assert "tydiqa: 2 epochs" in out and "3,696 train examples -> 462 optimizer steps" in out
+
+
+def test_unset_the_probe_is_short_and_the_evaluation_is_published(tmp_path):
+    raw = offline_raw()
+    raw["target"].pop("recipe")
+    raw["evaluation"].pop("recipe")
+    exp = load_experiment(write_experiments(tmp_path, raw=raw), registry=REG)[0]
+    probe, ev = stage_recipes(exp, REG, "probe"), stage_recipes(exp, REG, "evaluation")
+    assert (probe["xnli"].steps, probe["xnli"].eval_every, probe["xnli"].lr) == (2000, 0, 1e-5)
+    assert ev["xnli"] == REG["xnli"].recipe
