@@ -19,7 +19,7 @@ import yaml
 from xstilts.search.config import experiment_from_record
 from xstilts.search.evaluate import Winner, find_winners
 from xstilts.search.report_tables import selection_rule
-from xstilts.search.rundir import RunDir, RunDirError
+from xstilts.search.rundir import RunDir
 from xstilts.tasks.registry import BASELINE, build_registry
 
 
@@ -211,6 +211,3 @@ def export_winner(run_dir: RunDir, name: str, out: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-__all__ = ["ExportError", "RunDirError", "export_lines", "export_winner", "model_card", "winners_of"]

@@ -120,7 +120,7 @@ class MlflowTracker(Callback):
 
         now = int(result.get("timestamp", 0) * 1000)
         metrics = [Metric(k, v, now, int(step)) for k, v in milestone_metrics(result).items()]
-        self._mlflow().log_batch(run_id, metrics=[m for m in metrics])
+        self._mlflow().log_batch(run_id, metrics=metrics)
         self._logged[trial.trial_id].add(int(step))
 
     def _end(self, trial: Trial, status: str) -> None:
