@@ -3,6 +3,7 @@ refused before anything is written, instead of waiting for ever."""
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +47,8 @@ def connect_checked(
             return prepare()
         check_fits(request, field, local_node())
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xstilts-plan") as pool:
-            planned = pool.submit(prepare)
+            # the plan runs in the caller's context (its progress reporter: xstilts.tasks.progress)
+            planned = pool.submit(contextvars.copy_context().run, prepare)
             started: Exception | None = None
             try:
                 init_ray(address, exp)

@@ -49,3 +49,27 @@ def test_stage_lines_off_a_terminal_and_bars_that_stop_on_one():
     assert bars._bar is not None
     bars("tokenizer", 1, 1)
     assert bars._bar is None  # every stage finished: the terminal is free for the sweep's live view
+
+
+def test_the_plan_prepared_beside_ray_s_start_reports_to_the_caller_s_reporter(tmp_path):
+    """`connect_checked` prepares in a thread while Ray starts: the thread keeps the CLI's reporter."""
+    import ray
+
+    from tests.conftest import write_experiments
+    from xstilts.search.cluster import connect_checked
+    from xstilts.search.config import load_experiment
+    from xstilts.tasks.progress import report
+
+    exp, _ = load_experiment(write_experiments(tmp_path, {}))
+    calls = []
+
+    def prepare():
+        report("offline world", 1, 1, "written")
+        return "plan"
+
+    try:
+        with reporting(lambda *call: calls.append(call)):
+            assert connect_checked(None, exp, exp.resources, "offline.resources", prepare) == "plan"
+    finally:
+        ray.shutdown()
+    assert calls == [("offline world", 1, 1, "written")]
