@@ -14,7 +14,14 @@ from xstilts.models.evaluate import collate_for, evaluate_split
 from xstilts.models.heads import auto_class, load_for_task, quiet_transformers
 from xstilts.models.multitask import build_multitask, load_multitask, mixing_weights, multitask_collate
 from xstilts.models.train import Model, release_memory
-from xstilts.models.transfer import TargetData, fine_tune, recipe_config, rows_of, selection_score
+from xstilts.models.transfer import (
+    TargetData,
+    fine_tune,
+    recipe_config,
+    rows_of,
+    selection_langs,
+    selection_score,
+)
 from xstilts.tasks.feature_cache import FeatureTable, load_features
 from xstilts.tasks.features import tag_inventory
 from xstilts.tasks.loading import DataSource, load_split
@@ -129,7 +136,7 @@ def fine_tune_target(
     model = load_for_task(model_dir, spec, seed=seed, labels=tag_labels(source, spec))
     data = features_for(encoder, source, spec, "train", "en")
     cfg = recipe_config(how.recipe, rows_of(data), seed=seed, device=how.device, max_micro_batch=how.max_micro_batch)
-    langs = [lang for lang in how.dev_langs if (lang == "en") == (how.selection == "english_dev")]
+    langs = selection_langs(how.dev_langs, how.selection)
 
     def dev_score(m: Model) -> float:
         scores = {

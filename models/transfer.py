@@ -6,7 +6,7 @@ is, and score every probe language's dev set with the task's official metric).""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -82,6 +82,11 @@ def fine_tune(
     return FineTuneResult(result.steps, best["step"] or result.steps, best["score"])
 
 
+def selection_langs(langs: Iterable[str], selection: str) -> list[str]:
+    """The dev languages a fine-tune is selected on: English (english_dev) or the others (target_dev)."""
+    return [lang for lang in langs if (lang == "en") == (selection == "english_dev")]
+
+
 def selection_score(scores: Mapping[str, float], selection: str) -> float:
     """The dev score a fine-tune is selected by: English (english_dev) or the mean over the other languages."""
     if selection not in SELECTIONS:
@@ -150,7 +155,7 @@ def probe_target(source: Model, target: TargetData, probe: Probe) -> dict[str, f
             device=probe.device,
             max_micro_batch=probe.max_micro_batch,
         )
-        select = [lang for lang in target.dev if (lang == "en") == (probe.selection == "english_dev")]
+        select = selection_langs(target.dev, probe.selection)
 
         def dev_score(m: Model) -> float:
             return selection_score(target.dev_scores(m, probe.device, select), probe.selection)

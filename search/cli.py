@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import typer
@@ -44,6 +44,17 @@ def _progress() -> Iterator[None]:
             yield
     finally:
         view.close()
+
+
+def _echo(data: object, as_json: bool, lines: Callable[[], list[str]]) -> None:
+    """`data` as JSON, or its `lines`."""
+    import json
+
+    if as_json:
+        typer.echo(json.dumps(data, indent=1))
+        return
+    for line in lines():
+        typer.echo(line)
 
 
 def _fail(exc: Exception, code: int = 2) -> None:
@@ -214,8 +225,6 @@ def export(
 @app.command()
 def status(experiment_dir: str = RUN_DIR, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Where a sweep and its evaluation stand, from the run directory alone (no Ray; safe while it runs)."""
-    import json
-
     from xstilts.search.rundir import RunDir
     from xstilts.search.status import run_status, status_lines
 
@@ -223,11 +232,7 @@ def status(experiment_dir: str = RUN_DIR, as_json: bool = typer.Option(False, "-
         state = run_status(RunDir.open(experiment_dir))
     except _user_errors() as exc:
         _fail(exc)
-    if as_json:
-        typer.echo(json.dumps(state, indent=1))
-    else:
-        for line in status_lines(state):
-            typer.echo(line)
+    _echo(state, as_json, lambda: status_lines(state))
 
 
 @app.command()
@@ -238,8 +243,6 @@ def score(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Score predictions as XTREME's official evaluate.py does: per language, per task, XTREME score."""
-    import json
-
     from xstilts.search.score import format_xtreme, score_xtreme
 
     if not xtreme:
@@ -248,11 +251,7 @@ def score(
         result = score_xtreme(predictions, labels)
     except (ValueError, OSError) as exc:
         _fail(exc)
-    if as_json:
-        typer.echo(json.dumps(result, indent=1))
-    else:
-        for line in format_xtreme(result):
-            typer.echo(line)
+    _echo(result, as_json, lambda: format_xtreme(result))
 
 
 def _one_line_warnings() -> None:

@@ -239,8 +239,8 @@ class ProgressView(TrialProgressCallback):
         c = self.counts()
         finished = c["done"] + c["error"]
         remaining = (self.total - finished) if self.total is not None else None
-        elapsed = time.time() - self._session_t0 if self._session_t0 is not None else None
-        left = eta(elapsed, self._finished_here, remaining) if remaining is not None else None
+        session = time.time() - self._session_t0 if self._session_t0 is not None else None
+        left = eta(session, self._finished_here, remaining) if remaining is not None else None
         waiting = " (waiting for resources)" if self.waiting else ""
         elapsed = time.time() - self._t0 if self._t0 is not None else None
         parts = [

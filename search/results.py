@@ -35,10 +35,11 @@ def milestones_from_ledger(run_dir: RunDir, trials: set[str] | None = None) -> l
     trials: keep only these (Ray's trials); a trial that reported before any experiment snapshot and
     was then orphaned by a driver kill is rerun under a new id, and dropped here.
     """
-    return _milestones([e for e in run_dir.read_ledger() if trials is None or e["trial_id"] in trials])
+    return milestones_of([e for e in run_dir.read_ledger() if trials is None or e["trial_id"] in trials])
 
 
-def _milestones(events: list[dict]) -> list[dict]:
+def milestones_of(events: list[dict]) -> list[dict]:
+    """One entry per (trial, step) of these ledger events: the last result, with how the trial ended."""
     ends = trial_ends(events)
     rows: dict[tuple[str, int], dict] = {}
     for e in events:
@@ -58,7 +59,7 @@ def _milestones(events: list[dict]) -> list[dict]:
 def summarize(run_dir: RunDir, metric: str, trials: set[str] | None = None) -> SearchResult:
     """Return the milestones, the best (trial, milestone) by `metric`, and the best no-intermediate one."""
     events = [e for e in run_dir.read_ledger() if not trials or e["trial_id"] in trials]
-    ms = _milestones(events)
+    ms = milestones_of(events)
 
     def best_of(rows: list[dict]) -> dict | None:
         scored = [r for r in rows if not math.isnan(r["metrics"].get(metric, math.nan))]

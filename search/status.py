@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from xstilts.search.ledger import trial_ends
-from xstilts.search.results import milestones_from_ledger
+from xstilts.search.results import milestones_of
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.registry import BASELINE
 
@@ -43,7 +43,7 @@ def run_status(run_dir: RunDir) -> dict[str, Any]:
     states = {t: ends[t]["how"] if t in ends else "running" for t in started}
     counts = {s: sum(1 for v in states.values() if v == s) for s in TRIAL_STATES[:-1]}
     counts["not started"] = max(0, search.get("num_samples", 0) - len(started))
-    milestones = milestones_from_ledger(run_dir)
+    milestones = milestones_of(events)  # the ledger is read once (on an object store: one GET per event)
     best = _best([m for m in milestones if m["config"]["intermediate_task"] != BASELINE], metric)
     base = _best([m for m in milestones if m["config"]["intermediate_task"] == BASELINE], metric)
     winners = run_dir.read_winners()
