@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from xstilts.models.heads import from_pretrained
 from xstilts.search.config import experiment_from_record
 from xstilts.search.evaluate import Winner, find_winners
 from xstilts.search.report_tables import selection_rule
@@ -183,7 +184,7 @@ def model_card(run_dir: RunDir, w: Winner) -> str:
 def export_winner(run_dir: RunDir, name: str, out: Path) -> Path:
     """Write the winner `name`'s encoder, tokenizer and model card to `out` (a new or empty directory),
     whole or not at all."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from xstilts.models.heads import quiet_transformers
 
@@ -201,7 +202,7 @@ def export_winner(run_dir: RunDir, name: str, out: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         with _encoder_dir(run_dir, w) as (encoder, tokenizer):
-            AutoModel.from_pretrained(encoder).save_pretrained(str(tmp))
+            from_pretrained("retrieval", encoder).save_pretrained(str(tmp))
             AutoTokenizer.from_pretrained(tokenizer).save_pretrained(str(tmp))
         (tmp / "README.md").write_text(model_card(run_dir, w), encoding="utf-8")
         if out.exists():

@@ -15,7 +15,7 @@ import torch
 from ray import tune
 
 from xstilts.models.checkpoint import load_resume, read_state
-from xstilts.models.heads import auto_class, quiet_transformers
+from xstilts.models.heads import from_pretrained, quiet_transformers
 from xstilts.models.recipe import probe_targets
 from xstilts.models.train import Model, Snapshot, TrainConfig, cap_micro_batch, release_memory, train
 from xstilts.models.transfer import fork_and_evaluate
@@ -92,7 +92,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     if task.kind == "none":
         quiet_transformers()
         startup["startup_s"] = time.perf_counter() - started
-        report(auto_class("retrieval").from_pretrained(plan.encoder), 0, None)
+        report(from_pretrained("retrieval", plan.encoder), 0, None)
         return
     cfg = intermediate_config(plan, config, seed)
     checkpoint, resume = tune.get_checkpoint(), None
