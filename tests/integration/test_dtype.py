@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from xstilts.models.heads import checkpoint_dtype, load_for_task, transfer_encoder
+from xstilts.models.predict import collate_for
 from xstilts.models.recipe import features_for, tokenizer_for
 from xstilts.models.train import TrainConfig, train
-from xstilts.models.predict import collate_for
 
 pytestmark = pytest.mark.integration
 
