@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xstilts.models.evaluate import collate_for, evaluate_split
-from xstilts.models.heads import auto_class, load_for_task, quiet_transformers
+from xstilts.models.heads import from_pretrained, load_for_task, quiet_transformers
 from xstilts.models.multitask import build_multitask, load_multitask, mixing_weights, multitask_collate
 from xstilts.models.train import Model, release_memory
 from xstilts.models.transfer import (
@@ -132,7 +132,7 @@ def fine_tune_target(
     English training set by `how`; retrieval targets (`how` None) use the encoder as it is."""
     quiet_transformers()
     if spec.kind == "retrieval" or how is None:
-        return auto_class("retrieval").from_pretrained(model_dir)
+        return from_pretrained("retrieval", model_dir)
     model = load_for_task(model_dir, spec, seed=seed, labels=tag_labels(source, spec))
     data = features_for(encoder, source, spec, "train", "en")
     cfg = recipe_config(how.recipe, rows_of(data), seed=seed, device=how.device, max_micro_batch=how.max_micro_batch)
