@@ -166,16 +166,16 @@ def _batches(
 
 
 def _optimizer(model: Model, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    """AdamW without weight decay on biases and LayerNorms; the fused CUDA kernel where the build has it."""
+    """AdamW without weight decay on biases and LayerNorms; the fused kernel where the build has it, on CUDA
+    and on CPU (PyTorch >= 2.4 ships a fused CPU AdamW: on a 111,765 x 384 embedding matrix, one thread, a
+    step took 0.026 s fused against 0.24 s for the per-parameter loop; benchmarks/step_throughput.py)."""
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if device.type == "cuda":
-        try:
-            return torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
-        except (RuntimeError, TypeError):  # a build or device without the fused kernel
-            pass
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+    try:
+        return torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
+    except (RuntimeError, TypeError):  # a build or device without the fused kernel
+        return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
 def compiled(model: Model) -> Any:

@@ -77,16 +77,25 @@ def prepare(experiments: Path = EXPERIMENTS, name: str = NAME) -> None:
 
 
 @app.command()
-def tasks(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+def tasks(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    source: Path = typer.Option(
+        None, "--source", help="A directory of data in the hub schemas: say what it holds of each task."
+    ),
+) -> None:
     """List every task: name, role, type, source, languages (with resource groups), metric."""
     import json
 
     from rich.console import Console
 
     from xstilts.search.listing import task_records, task_table
+    from xstilts.tasks.loading import DataSource
     from xstilts.tasks.registry import build_registry
 
-    records = task_records(build_registry())
+    if source is not None and not source.is_dir():
+        _fail(FileNotFoundError(f"--source {source}: directory not found"))
+    local = DataSource("local", source.resolve()) if source is not None else None
+    records = task_records(build_registry(), local)
     if as_json:
         typer.echo(json.dumps(records, indent=1))
     else:
@@ -137,12 +146,14 @@ def sweep(
 def _dry_run(experiments: Path, name: str) -> list[str]:
     from xstilts.search.config import load_experiment
     from xstilts.search.listing import planned_downloads
+    from xstilts.search.plan import resolve_source
     from xstilts.search.recipes import recipe_lines
     from xstilts.tasks.registry import build_registry
 
     registry = build_registry()
-    exp, _ = load_experiment(experiments, name, registry=registry)
-    recipes = recipe_lines(exp, registry, name)
+    exp, base = load_experiment(experiments, name, registry=registry)
+    source = resolve_source(exp, base, registry, prepare=False)
+    recipes = recipe_lines(exp, registry, name, source if exp.source != "offline" or source.generated else None)
     if exp.source != "hub":
         return [*recipes, f"source {exp.source!r}: nothing to download (local data)"]
     return [*recipes, *planned_downloads(exp, registry)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -55,7 +56,28 @@ class Space(Strict):
     """The searched hyperparameters besides the intermediate task and its step count."""
 
     lr: LogRange = LogRange(low=3e-4, high=3e-3)
+    # learning rates to choose from instead of the `lr` range (each covered once with search.cover_tasks)
+    lrs: list[float] | None = Field(default=None, min_length=1)
     batch_size: list[int] = Field(default=[16, 32], min_length=1)
+
+    @field_validator("lrs")
+    @classmethod
+    def _positive_lrs(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and any(x <= 0 for x in v):
+            raise ValueError(f"learning rates must be > 0, got {v}")
+        return v
+
+    @property
+    def lr_choices(self) -> list[float]:
+        """The learning rates the first points run: `lrs`, or the range's middle (geometric when log)."""
+        if self.lrs is not None:
+            return list(self.lrs)
+        r = self.lr
+        return [math.sqrt(r.low * r.high) if r.log else (r.low + r.high) / 2]
+
+    @property
+    def lr_low(self) -> float:
+        return min(self.lrs) if self.lrs is not None else self.lr.low
 
     @field_validator("batch_size")
     @classmethod
@@ -116,10 +138,14 @@ class RecipeOverride(Strict):
 
 
 class Recipes(Strict):
-    """A stage's target recipes: `recipe` over every target's declared one, then `recipes[task]` over that."""
+    """A stage's target recipes: `recipe` over every target's declared one, then `recipes[task]` over that;
+    and how much of each scored (dev/test) split the stage reads."""
 
     recipe: RecipeOverride = RecipeOverride()
     recipes: dict[str, RecipeOverride] = {}
+    # score at most this many rows of each dev/test split: a seeded sample, the same for every encoder (None:
+    # every row). For a bench on few cores; a retrieval task then searches a smaller pool (easier).
+    max_eval_rows: int | None = Field(default=None, gt=0)
 
     @field_validator("recipes")
     @classmethod
@@ -243,6 +269,23 @@ class Evaluation(Recipes):
     )
     seeds: int = Field(default=3, gt=0)
     resources: Resources = Resources()
+    # every (trial, milestone) of the sweep is evaluated too, not only the winners: more points for the rank
+    # agreement between the sweep's probe and the evaluation
+    every_milestone: bool = False
+    # a split that stands in for a target's test split, e.g. {panx: validation} where a directory of real data
+    # has no labelled test set; the report marks every such score
+    test_split: dict[str, str] = {}
+
+    @field_validator("test_split")
+    @classmethod
+    def _stand_in(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        registry = _registry(info)
+        for task, split in v.items():
+            spec = get_task(registry, task, role="target")
+            named = {k for k in spec.sources} | {loc.split for loc in spec.sources.values()}
+            if split not in named or split == "train" or spec.sources.get("train") is spec.sources.get(split):
+                raise ValueError(f"{task!r} has no scored split {split!r} to stand in for its test split")
+        return v
 
     @property
     def rule(self) -> str:

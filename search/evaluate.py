@@ -47,9 +47,13 @@ def milestone_score(m: dict, metric: str) -> float:
     return -math.inf if value is None or math.isnan(value) else value
 
 
-def select_winners(milestones: list[dict], metric: str, durations: bool, top: int | None = None) -> list[Winner]:
+def select_winners(
+    milestones: list[dict], metric: str, durations: bool, top: int | None = None, every: bool = False
+) -> list[Winner]:
     """Best milestone per intermediate task, per (task, step) when `durations`, and the baseline; with `top`,
-    only the intermediate tasks whose best milestone ranks in the top `top` (the baseline always)."""
+    only the intermediate tasks whose best milestone ranks in the top `top` (the baseline always); with
+    `every`, each other (trial, milestone) of those tasks too (role `milestone`), so that the probe's ranking
+    can be checked against the evaluation on more encoders."""
     if top is not None:
         best: dict[str, float] = {}
         for m in milestones:
@@ -73,6 +77,16 @@ def select_winners(milestones: list[dict], metric: str, durations: bool, top: in
             winners.append(Winner(f"{task}@best", "best", task, m["step"], m["trial_id"], m["config"]))
         else:
             winners.append(Winner(f"{task}@step{step}", "duration", task, step, m["trial_id"], m["config"]))
+    if every:
+        covered = {(w.trial_id, w.step) for w in winners} | {
+            (m["trial_id"], m["step"]) for m in milestones if m["config"]["intermediate_task"] == BASELINE
+        }
+        for m in sorted(milestones, key=lambda m: (m["config"]["intermediate_task"], m["trial_id"], m["step"])):
+            if (m["trial_id"], m["step"]) not in covered:
+                task = m["config"]["intermediate_task"]
+                name = f"{task}@{m['trial_id']}@step{m['step']}"
+                winners.append(Winner(name, "milestone", task, m["step"], m["trial_id"], m["config"]))
+                covered.add((m["trial_id"], m["step"]))
     return winners
 
 
@@ -81,7 +95,8 @@ def find_winners(run_dir: RunDir, exp: Experiment) -> list[Winner]:
     if not run_dir.has_ledger():
         raise RunDirError(f"{run_dir.uri}: no sweep results here (run `xstilts sweep` first)")
     milestones = milestones_from_ledger(run_dir, run_dir.known_trials() or None)
-    return select_winners(milestones, exp.evaluation.rule, exp.evaluation.durations, exp.evaluation.top_tasks)
+    ev = exp.evaluation
+    return select_winners(milestones, ev.rule, ev.durations, ev.top_tasks, ev.every_milestone)
 
 
 def encoder_groups(winners: list[Winner]) -> list[list[Winner]]:
@@ -131,17 +146,18 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
     from xstilts.models.recipe import TargetFineTune
     from xstilts.search.cluster import connect_checked
     from xstilts.search.eval_jobs import materialize_encoder, score_job
-    from xstilts.search.plan import make_plan
+    from xstilts.search.plan import make_plan, provenance, resolve_source
     from xstilts.search.progress import JobProgress
     from xstilts.search.recipes import stage_recipes, stage_registry
-    from xstilts.search.splits import eval_langs, evaluation_splits
+    from xstilts.search.splits import eval_langs, evaluation_splits, split_langs
     from xstilts.tasks.registry import build_registry
 
     meta = run_dir.read_meta()
     exp = experiment_from_record(meta["config"], build_registry())
     registry = stage_registry(exp, build_registry(), "evaluation")  # the evaluation's sequence lengths
     winners = find_winners(run_dir, exp)
-    splits = evaluation_splits(exp, registry, {w.intermediate_task for w in winners})
+    source = resolve_source(exp, Path(meta["base"]), registry, prepare=False)
+    splits = evaluation_splits(exp, registry, {w.intermediate_task for w in winners}, source)
     ev = exp.evaluation
     plan = connect_checked(  # before anything is written
         address,
@@ -151,6 +167,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
         lambda: make_plan(exp, Path(meta["base"]), registry, splits=splits, stage="evaluation"),
     )
     run_dir.write_winners([asdict(w) for w in winners])
+    run_dir.write_provenance("evaluation", provenance(plan, splits))
     recipes = stage_recipes(exp, registry, "evaluation")
 
     def how(task: str) -> TargetFineTune | None:
@@ -158,7 +175,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
             return None
         return TargetFineTune(
             recipes[task],
-            tuple(eval_langs(exp, registry[task])),
+            tuple(split_langs(exp, registry[task], "dev", plan.source)),
             ev.selection,
             exp.device,
             ev.resources.max_micro_batch,
@@ -185,7 +202,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
                 continue
             encoder = encode.remote(plan, run_dir, asdict(first))
             for tasks, job_seeds in todo:
-                langs = {t: eval_langs(exp, registry[t]) for t in tasks}
+                langs = {t: eval_langs(exp, registry[t], plan.source) for t in tasks}
                 ref = score.remote(
                     plan,
                     run_dir,

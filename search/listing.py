@@ -9,29 +9,40 @@ from rich.table import Table
 from xstilts.search.config import Experiment
 from xstilts.search.splits import sweep_splits
 from xstilts.tasks.languages import JOSHI_CLASS, resource_tier
-from xstilts.tasks.loading import location
+from xstilts.tasks.loading import DataSource, has_files, location
 from xstilts.tasks.registry import TaskSpec
 
 
-def task_records(registry: dict[str, TaskSpec]) -> list[dict]:
-    """One JSON-able record per task: name, role, type, source, languages with resource groups, metric."""
+def local_holdings(spec: TaskSpec, source: DataSource) -> dict[str, list[str]]:
+    """Per split of the task, the languages whose files the local source holds (training: English)."""
+    held = {}
+    for split in spec.sources:
+        langs = [spec.train_lang] if split == "train" else list(spec.eval_langs)
+        held[split] = [lang for lang in langs if has_files(source, spec, split, lang)]
+    return held
+
+
+def task_records(registry: dict[str, TaskSpec], source: DataSource | None = None) -> list[dict]:
+    """One JSON-able record per task: name, role, type, source, languages with resource groups, metric; with a
+    local `source`, its label (`data`) and the languages it holds of each split (`held`)."""
     records = []
     for spec in registry.values():
-        records.append(
-            {
-                "name": spec.name,
-                "role": spec.role,
-                "type": spec.kind,
-                "metric": spec.metric,
-                "languages": list(spec.eval_langs),
-                "resource_groups": {
-                    lang: {"tier": resource_tier(lang), "joshi_class": JOSHI_CLASS[lang]} for lang in spec.eval_langs
-                },
-                "source": {split: asdict(loc) for split, loc in spec.sources.items()},
-                "labels": list(spec.labels),
-                "members": list(spec.members),
-            }
-        )
+        record = {
+            "name": spec.name,
+            "role": spec.role,
+            "type": spec.kind,
+            "metric": spec.metric,
+            "languages": list(spec.eval_langs),
+            "resource_groups": {
+                lang: {"tier": resource_tier(lang), "joshi_class": JOSHI_CLASS[lang]} for lang in spec.eval_langs
+            },
+            "source": {split: asdict(loc) for split, loc in spec.sources.items()},
+            "labels": list(spec.labels),
+            "members": list(spec.members),
+        }
+        if source is not None and source.kind == "local":
+            record |= {"data": source.label, "held": local_holdings(spec, source)}
+        records.append(record)
     return records
 
 
@@ -48,6 +59,9 @@ def task_table(records: list[dict]) -> Table:
         )
         if r["members"]:
             where = "+".join(r["members"])
+        if "held" in r:
+            held = ", ".join(f"{split} {len(langs)}" for split, langs in r["held"].items() if langs)
+            where = f"{r['data']}: " + (f"{held} language(s)" if held else "no files")
         langs = r["languages"]
         shown = " ".join(langs) if len(langs) <= 12 else f"{len(langs)}: " + " ".join(langs)
         table.add_row(r["name"], r["role"], r["type"], where, shown or "—", r["metric"])

@@ -7,8 +7,9 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from xstilts.models.recipe import TrainingSetup, clear_feature_cache, features_for, setup_training
+from xstilts.models.recipe import TrainingSetup, clear_feature_cache, features_for, setup_training, split_stats
 from xstilts.models.transfer import Probe
 from xstilts.search.config import Experiment
 from xstilts.search.recipes import Stage, stage_recipes, stage_registry
@@ -89,6 +90,25 @@ def encoder_ready(encoder: str) -> bool:
     """Whether the encoder needs no building: a hub id or a directory that holds a saved model."""
     path = Path(encoder)
     return not path.is_absolute() or (path / "config.json").is_file()
+
+
+def provenance(plan: TrialPlan, splits: Sequence[Split]) -> dict[str, Any]:
+    """What a run records about its inputs: the data source, the encoder and the dtypes it trains in, and per
+    split read the rows featurised and how many were dropped or truncated (`models.recipe.split_stats`)."""
+    from xstilts.models.heads import TRAIN_DTYPE, checkpoint_dtype
+
+    stats = {}
+    for spec, split, lang in splits:
+        counts = split_stats(plan.encoder, plan.source, spec, split, lang)
+        stats[f"{spec.name}/{split}/{lang}"] = counts
+    return {
+        "data source": plan.source.label,
+        "encoder": plan.encoder,
+        "checkpoint dtype": checkpoint_dtype(plan.encoder),
+        "training dtype": f"{str(TRAIN_DTYPE).removeprefix('torch.')} master weights; bf16 autocast on CUDA "
+        f"devices that support it (device: {plan.device})",
+        "splits": stats,
+    }
 
 
 def check_splits(splits: Sequence[Split], encoder: str, source: DataSource) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Literal
 
 from xstilts.search.config import Experiment, RecipeOverride, Recipes
+from xstilts.tasks.loading import DataSource, local_rows
 from xstilts.tasks.registry import Recipe, TaskSpec
 
 Stage = Literal["probe", "evaluation"]
@@ -44,20 +45,31 @@ def stage_recipes(exp: Experiment, registry: Registry, stage: Stage) -> dict[str
 
 
 def stage_registry(exp: Experiment, registry: Registry, stage: Stage) -> Registry:
-    """`registry` with the stage's max_len overrides in its target declarations."""
+    """`registry` with the stage's max_len overrides and `max_eval_rows` in its target declarations, and for
+    the evaluation each `evaluation.test_split` stand-in as the task's test split."""
     cfg = stage_config(exp, stage)
     out = dict(registry)
     for name in stage_tasks(exp, stage):
         max_len = cfg.recipes.get(name, RecipeOverride()).max_len or cfg.recipe.max_len
         if max_len is not None and registry[name].recipe is not None:
-            out[name] = replace(registry[name], max_len=max_len)
+            out[name] = replace(out[name], max_len=max_len)
+        if cfg.max_eval_rows is not None:
+            out[name] = replace(out[name], max_eval_rows=cfg.max_eval_rows)
+    if stage == "evaluation":
+        for name, split in exp.evaluation.test_split.items():
+            spec = out[name]
+            key = next(k for k, loc in spec.sources.items() if split in (k, loc.split) and k != "train")
+            out[name] = replace(spec, sources={**spec.sources, "test": spec.sources[key]})
     return out
 
 
-def recipe_lines(exp: Experiment, registry: Registry, name: str) -> list[str]:
-    """The dry run's table: each stage's recipe per fine-tuned target and the optimizer steps it implies
-    on the hub's English training set (examples; QA windows long contexts into more features)."""
+def recipe_lines(exp: Experiment, registry: Registry, name: str, source: DataSource | None = None) -> list[str]:
+    """The dry run's table: each stage's recipe per fine-tuned target and the optimizer steps it implies on
+    the English training set: the rows of a local source's files, else the hub's size (examples; QA windows
+    long contexts into more features)."""
     lines = []
+    if source is not None and source.kind == "local":
+        lines.append(f"training sizes: rows of the local files under {source.root}")
     stages: list[tuple[Stage, str]] = [
         ("probe", f"{name}.target (each milestone's probe)"),
         ("evaluation", f"{name}.evaluation"),
@@ -67,9 +79,13 @@ def recipe_lines(exp: Experiment, registry: Registry, name: str) -> list[str]:
         reg = stage_registry(exp, registry, stage)
         for task, r in stage_recipes(exp, registry, stage).items():
             spec = reg[task]
+            if source is not None and source.kind == "local":
+                spec = replace(spec, train_size=local_rows(source, spec, "train", "en"))
             length = f"{r.steps} steps" if r.steps is not None else f"{r.epochs:g} epochs"
             stop = f"eval every {r.eval_every}, patience {r.patience}" if r.eval_every else "no dev evaluation"
             size = f"{spec.train_size:,} train examples -> " if spec.train_size else ""
+            if source is not None and source.kind == "local" and spec.train_size is None:
+                size = "no local training file -> "
             implied = f"{r.optimizer_steps(spec.train_size or 0):,}" if spec.train_size or r.steps else "?"
             implied += " optimizer steps"
             if r.steps is not None and spec.train_size:

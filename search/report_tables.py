@@ -17,13 +17,15 @@ from xstilts.search.report_stats import delta_tables, duration_deltas, duration_
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.aggregate import summarize_probe
 from xstilts.tasks.languages import TIERS
+from xstilts.tasks.reference_scores import MODELS as REFERENCE_MODELS
+from xstilts.tasks.reference_scores import reference_points
 
 
 class ReportError(ValueError):
     """An evaluation that cannot be reported as asked (no rows of the split, no baseline); one line."""
 
 
-ROLES = ("baseline", "best", "duration")
+ROLES = ("baseline", "best", "duration", "milestone")
 PACKAGES = ("xstilts", "torch", "transformers", "datasets", "ray", "optuna", "pandas", "matplotlib")
 SUMMARIES = ("mean", "low_resource_mean", "worst")
 
@@ -207,11 +209,29 @@ def spearman(x: pd.Series, y: pd.Series) -> float:
     return float(x.rank().corr(y.rank())) if len(x) >= 3 else math.nan
 
 
+def spearman_interval(x, y, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of Spearman's rho, encoders drawn with replacement (draws whose ranks
+    are constant on a side are left out); NaN below 4 encoders."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < 4:
+        return math.nan, math.nan
+    idx = np.random.default_rng(seed).integers(0, len(x), size=(n_boot, len(x)))
+    a, b = pd.DataFrame(x[idx]).rank(axis=1).to_numpy(), pd.DataFrame(y[idx]).rank(axis=1).to_numpy()
+    a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+    norm = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    draws = ((a * b).sum(axis=1) / np.where(norm > 0, norm, np.nan))[norm > 0]
+    if not len(draws):
+        return math.nan, math.nan
+    lo, hi = np.nanpercentile(draws, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
 def rank_agreement(head: pd.DataFrame, winners: pd.DataFrame, results: pd.DataFrame | None) -> pd.DataFrame:
     """How far the sweep's cheap probe ranks encoders as the evaluation does: Spearman between each distinct
     winner encoder's probe score (its milestone in results.parquet) and its evaluation score (seed mean), on the
-    probed target tasks and on all of them, for the mean and the low-resource mean."""
-    columns = ["scope", "summary", "spearman", "n_encoders"]
+    probed target tasks and on all of them, for the mean and the low-resource mean, with a bootstrap interval
+    over encoders (`spearman_interval`)."""
+    columns = ["scope", "summary", "spearman", "spearman_low", "spearman_high", "n_encoders"]
     if results is None or results.empty or not {"trial_id", "step", "mean"} <= set(results.columns):
         return pd.DataFrame(columns=columns)
     probe = results.drop_duplicates(["trial_id", "step"]).set_index(["trial_id", "step"])
@@ -224,8 +244,42 @@ def rank_agreement(head: pd.DataFrame, winners: pd.DataFrame, results: pd.DataFr
         for summary in ("mean", "low_resource_mean"):
             x = [probe.loc[(t, int(s)), summary] for t, s in zip(encoders["trial_id"], encoders["step"])]
             y = evaluated[summary].reindex(encoders["winner"])
-            rows.append({"scope": scope, "summary": summary, "spearman": spearman(x, y), "n_encoders": len(x)})
+            lo, hi = spearman_interval(x, y)
+            rows.append(
+                {
+                    "scope": scope,
+                    "summary": summary,
+                    "spearman": spearman(x, y),
+                    "spearman_low": lo,
+                    "spearman_high": hi,
+                    "n_encoders": len(x),
+                }
+            )
     return pd.DataFrame(rows, columns=columns)
+
+
+def reference_table(head: pd.DataFrame) -> pd.DataFrame:
+    """The baseline's zero-shot score per target task and language (mean over seeds), whether it was read from
+    a stand-in split (`evaluation.test_split`), and the published reference points for that task and language
+    (Hu et al. 2020, XTREME: mBERT and XLM-R; tasks/reference_scores.py), as context only."""
+    columns = ["target_task", "lang", "resource_tier", "none", "n_seeds", "stand_in", *REFERENCE_MODELS]
+    base = head[head["role"] == "baseline"]
+    if base.empty:
+        return pd.DataFrame(columns=columns)
+    if "stand_in" not in base.columns:
+        base = base.assign(stand_in=False)
+    g = base.groupby(["target_task", "lang"], observed=True, sort=True)
+    out = g.agg(
+        resource_tier=("resource_tier", "first"),
+        none=("score", "mean"),
+        n_seeds=("seed", "nunique"),
+        stand_in=("stand_in", "any"),
+    ).reset_index()
+    for model in REFERENCE_MODELS:
+        out[model] = [
+            reference_points(str(t), lang).get(model, math.nan) for t, lang in zip(out["target_task"], out["lang"])
+        ]
+    return out[columns]
 
 
 def duration_winners(winners: pd.DataFrame) -> pd.DataFrame:
@@ -312,8 +366,21 @@ def _git_commit() -> str:
     return (sha + (" (with uncommitted changes)" if dirty.stdout.strip() else "")) if sha else "unknown"
 
 
-def provenance_table(exp: dict, head: pd.DataFrame, split: str) -> pd.DataFrame:
-    """Key / value rows: experiment, digest, commit, date, data source, split, seeds and package versions."""
+def split_counts(record: dict) -> str:
+    """A stage's featurised splits in a few words: rows read, and each split that dropped or truncated rows."""
+    stats = record.get("splits", {})
+    total = sum(s.get("rows", 0) for s in stats.values())
+    lost = [
+        f"{key}: " + ", ".join(f"{s[k]} {k}" for k in ("dropped", "truncated", "unanswerable") if s.get(k))
+        for key, s in sorted(stats.items())
+        if any(s.get(k) for k in ("dropped", "truncated", "unanswerable"))
+    ]
+    return f"{len(stats)} splits, {total:,} rows" + ("; " + "; ".join(lost) if lost else "; none dropped or truncated")
+
+
+def provenance_table(exp: dict, head: pd.DataFrame, split: str, run_dir: RunDir | None = None) -> pd.DataFrame:
+    """Key / value rows: experiment, digest, commit, date, data source, split, seeds, the encoder's checkpoint
+    and training dtypes, rows read/dropped/truncated per stage, and package versions."""
     installed = {(d.metadata["Name"] or "").lower(): d.version for d in metadata.distributions()}
     rows = {
         "experiment": exp.get("name", "?"),
@@ -325,8 +392,16 @@ def provenance_table(exp: dict, head: pd.DataFrame, split: str) -> pd.DataFrame:
         "target fine-tune seeds": ", ".join(map(str, sorted(head["seed"].unique()))),
         "experiment seed": str(exp.get("config", {}).get("seed", "?")),
         "selection rule": selection_rule(exp.get("config", {})),
-        **{f"package {p}": installed.get(p, "not installed") for p in PACKAGES},
     }
+    for stage in ("sweep", "evaluation"):
+        record = run_dir.read_provenance(stage) if run_dir is not None else {}
+        if record:
+            rows[f"{stage}: encoder"] = str(record.get("encoder", "?"))
+            rows[f"{stage}: checkpoint dtype / training dtype"] = (
+                f"{record.get('checkpoint dtype', '?')} / {record.get('training dtype', '?')}"
+            )
+            rows[f"{stage}: featurised rows"] = split_counts(record)
+    rows |= {f"package {p}": installed.get(p, "not installed") for p in PACKAGES}
     return pd.DataFrame({"key": list(rows), "value": list(rows.values())})
 
 
@@ -365,5 +440,6 @@ def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame
         ),
         "language_deltas": langs,
         "tier_deltas": with_test(tier_delta_table(langs), boot["tiers"], ["winner", "resource_tier"]),
-        "provenance": provenance_table(exp, head, split),
+        "reference": reference_table(head),
+        "provenance": provenance_table(exp, head, split, run_dir),
     }

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from xstilts.tasks.loading import WORLD_LABEL, DataSource
 from xstilts.tasks.storage import Location, check_reachable, location, node_cache
 
 EXPERIMENT_JSON = "xstilts-experiment.json"
@@ -114,6 +115,27 @@ class RunDir:
             EXPERIMENT_JSON,
             json.dumps({"name": name, "digest": digest, "base": str(Path(base).resolve()), "config": config}, indent=1),
         )
+
+    def write_provenance(self, stage: str, record: dict[str, Any]) -> None:
+        """What a stage (`sweep`, `evaluation`) read and how: data source, encoder dtypes, rows per split."""
+        self.loc.write_text(f"provenance-{stage}.json", json.dumps(record, indent=1, default=str))
+
+    def read_provenance(self, stage: str) -> dict[str, Any]:
+        """The stage's provenance record; empty when the stage has not written one."""
+        rel = f"provenance-{stage}.json"
+        return json.loads(self.loc.read_text(rel)) if self.loc.is_file(rel) else {}
+
+    def source_label(self) -> str:
+        """The run's data source as its rows label it (`hub`, `offline world`, `local data (DIR)`): from the
+        sweep's provenance, else (a run recorded before provenance existed) from the recorded config."""
+        label = self.read_provenance("sweep").get("data source")
+        if label:
+            return str(label)
+        meta = self.read_meta()
+        source = meta.get("config", {}).get("source", "offline")
+        if source in ("hub", "offline"):
+            return "hub" if source == "hub" else WORLD_LABEL
+        return DataSource("local", Path(meta.get("base", ".")) / source).label
 
     def read_meta(self) -> dict[str, Any]:
         """The recorded metadata: name, digest, base (where the config's paths resolve) and config."""

@@ -56,6 +56,7 @@ def run_status(run_dir: RunDir) -> dict[str, Any]:
     return {
         "run_dir": run_dir.uri,
         "experiment": meta.get("name"),
+        "source": run_dir.source_label(),
         "metric": metric,
         "trials": {"total": search.get("num_samples"), **counts},
         "milestones": len(milestones),
@@ -81,6 +82,7 @@ def status_lines(status: dict[str, Any]) -> list[str]:
     t, ev, metric = status["trials"], status["evaluation"], status["metric"]
     lines = [
         f"{status['experiment']}: {status['run_dir']}",
+        f"data source: {status['source']}",
         f"trials: {sum(t[s] for s in TRIAL_STATES[:-1])} of {t['total']} started: "
         + ", ".join(f"{t[s]} {s}" for s in TRIAL_STATES),
         f"milestones journaled: {status['milestones']}",

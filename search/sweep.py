@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 from pathlib import Path
@@ -11,10 +10,11 @@ from pathlib import Path
 from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.interrupt import Interrupted, stop_on_signals
 from xstilts.search.ledger import PersistentASHA, trial_ends
-from xstilts.search.plan import TrialPlan, make_plan
+from xstilts.search.plan import TrialPlan, make_plan, provenance
 from xstilts.search.results import SearchResult, results_table, summarize
 from xstilts.search.retention import Retention, prune
 from xstilts.search.rundir import RunDir
+from xstilts.search.splits import sweep_splits
 from xstilts.tasks.registry import BASELINE, TaskSpec
 from xstilts.tasks.storage import StorageError, check_reachable, location
 
@@ -56,7 +56,10 @@ def _param_space(exp: Experiment) -> dict:
     from ray import tune
 
     space = exp.search.space
-    lr = (tune.loguniform if space.lr.log else tune.uniform)(space.lr.low, space.lr.high)
+    if space.lrs is not None:
+        lr = tune.choice(space.lrs)
+    else:
+        lr = (tune.loguniform if space.lr.log else tune.uniform)(space.lr.low, space.lr.high)
     return {
         "intermediate_task": tune.choice(exp.intermediate.tasks),
         "intermediate_steps": tune.choice(exp.intermediate.steps),
@@ -68,7 +71,8 @@ def _param_space(exp: Experiment) -> dict:
 def _first_points(exp: Experiment) -> list[dict]:
     """The points run before TPE proposes: the no-intermediate baseline, so every sweep can be compared with
     it, then (search.cover_tasks) each other intermediate task once, at the longest step count (ASHA stops
-    it early if it is poor), the learning-rate range's geometric middle and the batch sizes in turn.
+    it early if it is poor), the learning-rate range's geometric middle (`lrs`: once at each of them) and the
+    batch sizes in turn.
     Optuna counts them towards TPE's start-up trials, so TPE exploits only once every choice was tried."""
     space, steps = exp.search.space, exp.intermediate.steps
     points = []
@@ -77,13 +81,12 @@ def _first_points(exp: Experiment) -> list[dict]:
             {
                 "intermediate_task": BASELINE,
                 "intermediate_steps": min(steps),
-                "lr": space.lr.low,
+                "lr": space.lr_low,
                 "batch_size": space.batch_size[0],
             }
         )
     if exp.search.cover_tasks:
-        lr = math.sqrt(space.lr.low * space.lr.high) if space.lr.log else (space.lr.low + space.lr.high) / 2
-        others = [t for t in exp.intermediate.tasks if t != BASELINE]
+        others = [(t, lr) for t in exp.intermediate.tasks if t != BASELINE for lr in space.lr_choices]
         points += [
             {
                 "intermediate_task": task,
@@ -91,7 +94,7 @@ def _first_points(exp: Experiment) -> list[dict]:
                 "lr": lr,
                 "batch_size": space.batch_size[i % len(space.batch_size)],
             }
-            for i, task in enumerate(others)
+            for i, (task, lr) in enumerate(others)
         ]
     return points[: exp.search.num_samples]
 
@@ -273,6 +276,7 @@ def run_search(
             tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=retry_errored, **storage)
         else:
             run_dir.write_meta(name, exp.digest(), base, exp.model_dump())
+            run_dir.write_provenance("sweep", provenance(plan, sweep_splits(exp, plan.registry)))
             request = {"CPU": exp.resources.cpu, "GPU": exp.resources.gpu}
             view = progress or ProgressView(exp.search.metric, run_dir, request=request)
             tuner = _new_tuner(exp, plan, trainable, run_dir, view)

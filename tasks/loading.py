@@ -27,17 +27,46 @@ class DataError(ValueError):
     """Data that is missing or unreadable; the message names the file."""
 
 
+# What `xstilts prepare` writes at the root of a generated world (tasks/world.py): its spec, digest and the
+# checksum of every file. A directory of real data has no such manifest.
+WORLD_MANIFEST = "MANIFEST.json"
+WORLD_LABEL = "offline world"
+EVAL_SAMPLE_SEED = 0  # the sample of a scored split under `max_eval_rows`: the same rows for every encoder
+LOCAL_LABEL = "local data"
+
+
+def is_generated_world(root: Path) -> bool:
+    """Whether `root` holds a world that `xstilts prepare` generated (its manifest names spec and digest)."""
+    path = Path(root) / WORLD_MANIFEST
+    if not path.is_file():
+        return False
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and {"spec", "digest", "files"} <= set(manifest)
+
+
 @dataclass(frozen=True)
 class DataSource:
-    """`hub` loads real data sets by id; `local` reads files under `root` in the same schemas."""
+    """`hub` loads real data sets by id; `local` reads files under `root` in the same schemas (real data, or
+    the offline world that `xstilts prepare` generated there)."""
 
     kind: str  # hub | local
     root: Path | None = None
     cache_dir: Path | None = None
 
     @property
+    def generated(self) -> bool:
+        """A generated (synthetic) world, known from the manifest `prepare` wrote, not from being local."""
+        return self.kind == "local" and self.root is not None and is_generated_world(Path(self.root))
+
+    @property
     def label(self) -> str:
-        return "hub" if self.kind == "hub" else "offline world"
+        """`hub`, `offline world` (generated) or `local data (DIR)`: the `source` of every result row."""
+        if self.kind == "hub":
+            return "hub"
+        return WORLD_LABEL if self.generated else f"{LOCAL_LABEL} ({self.root})"
 
 
 def location(spec: TaskSpec, split: str, lang: str) -> tuple[Location, str | None]:
@@ -62,6 +91,27 @@ def relative_files(spec: TaskSpec, split: str, lang: str) -> list[PurePosixPath]
 def local_paths(root: Path, spec: TaskSpec, split: str, lang: str) -> list[Path]:
     """Return the local file(s) that stand in for one hub split."""
     return [Path(root) / rel for rel in relative_files(spec, split, lang)]
+
+
+def has_files(source: DataSource, spec: TaskSpec, split: str, lang: str) -> bool:
+    """Whether the source holds the split: always on the hub, where its local files exist otherwise."""
+    if source.kind == "hub":
+        return True
+    return all(p.is_file() for p in local_paths(Path(source.root or "."), spec, split, lang))
+
+
+def local_rows(source: DataSource, spec: TaskSpec, split: str, lang: str) -> int | None:
+    """The rows of a split's local files (non-empty lines: one JSON object, CCG sentence or BUCC pair each),
+    counted without parsing; None when a file is missing."""
+    if not has_files(source, spec, split, lang):
+        return None
+    rows = 0
+    for path in local_paths(Path(source.root or "."), spec, split, lang)[
+        : 1 if spec.sources[split].format == "bucc" else None
+    ]:
+        with path.open("rb") as f:
+            rows += sum(1 for line in f if line.strip())
+    return rows
 
 
 def describe(spec: TaskSpec, split: str, lang: str, source: DataSource) -> str:
@@ -249,6 +299,8 @@ def load_split(spec: TaskSpec, split: str, lang: str, source: DataSource) -> Any
     if loc.id_prefix:
         prefix = loc.id_prefix.format(**placeholders(lang))
         ds = ds.filter(lambda row: row["id"].startswith(prefix))
+    if spec.max_eval_rows is not None and split != "train" and loc.format != "bucc" and len(ds) > spec.max_eval_rows:
+        ds = ds.shuffle(seed=EVAL_SAMPLE_SEED).select(range(spec.max_eval_rows)).flatten_indices()
     try:
         return ADAPTERS[spec.adapter](ds, spec)
     except MissingColumns as exc:

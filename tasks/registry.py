@@ -123,6 +123,9 @@ class TaskSpec:
     no_answer: bool = False  # span: questions may have no answer in the context (SQuAD v2)
     recipe: Recipe | None = None  # a target's English fine-tune (None: not fine-tuned)
     train_size: int | None = None  # English training examples of the hub's data (for planning: --dry-run)
+    # read at most this many rows of a scored (non-training) split, a seeded sample (None: all); set per stage
+    # from an experiment's `max_eval_rows`, never declared here
+    max_eval_rows: int | None = None
 
     def __hash__(self) -> int:  # specs are equal by value; their dict fields are not hashable
         return hash(self.name)

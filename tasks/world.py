@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from xstilts.tasks import world_targets, world_tasks
 from xstilts.tasks.languages import JOSHI_CLASS, SOV
+from xstilts.tasks.loading import WORLD_MANIFEST
 from xstilts.tasks.progress import report
 from xstilts.tasks.registry import TaskSpec
 from xstilts.tasks.world_grammar import (
@@ -118,7 +119,7 @@ def _sha256(path: Path) -> str:
 
 def verify_world(root: Path) -> dict:
     """Return the manifest of a written world after checking every file's checksum."""
-    manifest_path = root / "MANIFEST.json"
+    manifest_path = root / WORLD_MANIFEST
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{manifest_path}: no offline world here (run `xstilts prepare`)")
     manifest = json.loads(manifest_path.read_text())
@@ -133,7 +134,7 @@ def write_world(spec: WorldSpec, cache_dir: Path, registry: Mapping[str, TaskSpe
     """Write the world once under cache_dir/world-<digest>/ (atomically) and return its root; `registry` names
     each split's files and each target task's languages."""
     root = cache_dir / f"world-{spec.digest()}"
-    if (root / "MANIFEST.json").is_file():
+    if (root / WORLD_MANIFEST).is_file():
         verify_world(root)
         return root
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -147,7 +148,7 @@ def write_world(spec: WorldSpec, cache_dir: Path, registry: Mapping[str, TaskSpe
             path.write_text("\n".join(lines) + "\n", encoding="utf-8")
             sums[rel.as_posix()] = _sha256(path)
         manifest = {"spec": asdict(spec), "digest": spec.digest(), "files": sums}
-        (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        (tmp / WORLD_MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
         os.replace(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,220 @@
+"""The real bench: the whole job (sweep, evaluation, report) on a kit of real data and a real encoder.
+
+    .venv/bin/python benchmarks/real_bench.py KIT [--out DIR] [--write-only]
+
+KIT holds `data/` (XTREME-format files laid out as `source: DIR` reads them: `<hub id>/<config>/<split>.jsonl`)
+and `encoder/` (a pretrained checkpoint in the XLM-R layout). The script scans what KIT holds and writes an
+experiment for it (`DIR/experiments.yaml`, experiment `realbench`), so a kit with more tasks or languages gets
+them: every intermediate task whose English training file is there, plus `none`; the probed targets udpos,
+panx and tatoeba in a spread of high- and low-resource languages the kit has; and the evaluation of every
+target it can train or score, in all the languages it holds, with 3 seeds, at every milestone of the sweep
+(`evaluation.every_milestone`), a target without test files scored on its validation split
+(`evaluation.test_split`, marked in the report). Then it runs `xstilts sweep`, `xstilts evaluate` and
+`xstilts report` on it and prints one JSON line: each stage's wall time, the peak RSS and PSS summed over the
+driver's process tree (Ray's GCS, raylet and workers), the probe -> evaluation rank agreement (Spearman with
+its bootstrap interval) and `none`'s test scores per task and language. Targets: the whole job in 60 minutes
+and 12 GiB on 2 cores.
+
+`--write-only` writes the experiment and stops (`xstilts sweep DIR/experiments.yaml -n realbench --dry-run`
+then shows its recipes and the kit's training sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from offline_sweep import timed  # noqa: E402  (the same process-tree memory sampling)
+
+from xstilts.search.rundir import RunDir  # noqa: E402
+from xstilts.tasks.languages import JOSHI_CLASS  # noqa: E402
+from xstilts.tasks.loading import DataSource, has_files  # noqa: E402
+from xstilts.tasks.registry import BASELINE, build_registry  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+NAME = "realbench"
+TARGET_S, TARGET_GIB = 3600.0, 12.0
+PROBED = ("udpos", "panx", "tatoeba")
+# probe languages in order of preference: high-resource (Joshi class 4-5) then low-resource (<= 3) ones
+PREFERRED = ("de", "fr", "ru", "zh", "el", "ur", "sw", "hi", "tr", "ar", "fi", "vi")
+PROBE_LANGS = 6  # non-English probe languages; with en, each probe scores 7 dev sets a task
+LOW_CLASS = 3
+
+
+def scan(kit: Path) -> dict:
+    """What the kit holds: intermediate tasks with an English training file, and per target the languages
+    of each split whose files are there."""
+    registry, source = build_registry(), DataSource("local", kit / "data")
+    intermediate = [
+        s.name
+        for s in registry.values()
+        if s.role == "intermediate"
+        and s.sources
+        and all(has_files(source, registry[m] if s.members else s, "train", "en") for m in (s.members or (s.name,)))
+    ]
+    targets = {}
+    for spec in registry.values():
+        if spec.role != "target":
+            continue
+        held = {
+            split: [x for x in (spec.eval_langs if split != "train" else ("en",)) if has_files(source, spec, split, x)]
+            for split in spec.sources
+        }
+        trainable = spec.recipe is None or bool(held.get("train"))
+        scored = sorted({x for split in ("dev", "test") for x in held.get(split, [])})
+        if trainable and scored:
+            targets[spec.name] = held
+    return {"intermediate": intermediate, "targets": targets}
+
+
+def probe_languages(targets: dict) -> list[str]:
+    """English and up to PROBE_LANGS others with dev sets in a probed target, high- and low-resource alike."""
+    dev = {x for t in PROBED if t in targets for x in targets[t].get("dev", [])}
+    ordered = [x for x in PREFERRED if x in dev] + sorted(dev - set(PREFERRED) - {"en"})
+    high = [x for x in ordered if JOSHI_CLASS[x] > LOW_CLASS]
+    low = [x for x in ordered if JOSHI_CLASS[x] <= LOW_CLASS]
+    half = PROBE_LANGS // 2
+    picked = high[: max(half, PROBE_LANGS - len(low))] + low[: max(half, PROBE_LANGS - len(high))]
+    return ["en", *picked[:PROBE_LANGS]]
+
+
+def experiment(kit: Path, held: dict) -> dict:
+    """The bench's experiment for what `scan` found (sizes explained in EXPERIMENT_NOTES)."""
+    targets = held["targets"]
+    probed = [t for t in PROBED if t in targets]
+    langs = probe_languages(targets)
+    evaluated = list(targets)
+    stand_ins = {t: "validation" for t, h in targets.items() if not h.get("test") and h.get("dev")}
+    return {
+        "description": f"The real bench on {kit}: a real encoder and real XTREME-format data, sized for 2 cores.",
+        "source": str(kit / "data"),
+        "model": str(kit / "encoder"),
+        "seed": 0,
+        "device": "auto",
+        "storage_path": "runs",
+        "cache_dir": ".cache",
+        "intermediate": {
+            "tasks": [*held["intermediate"], BASELINE],
+            "steps": [30, 60, 90, 120],
+            "milestone_every": 30,
+        },
+        "target": {
+            "tasks": probed,
+            "languages": langs,
+            "recipe": {"steps": 25, "lr": 1.0e-4, "batch_size": 16, "grad_accum": 1, "eval_every": 0, "max_len": 128},
+            "max_eval_rows": 64,
+            "low_resource_max_class": LOW_CLASS,
+            "retrieval_layer": 12,
+        },
+        "search": {
+            "num_samples": 1 + 2 * len(held["intermediate"]),
+            "metric": "mean",
+            "max_concurrent": 2,
+            "keep_checkpoints": 4,
+            "space": {"lrs": [3.0e-5, 1.0e-4], "batch_size": [16]},
+            "asha": {"grace_period": 120, "reduction_factor": 2},
+        },
+        "resources": {"cpu": 1, "gpu": 0},
+        "evaluation": {
+            "tasks": evaluated,
+            "seeds": 3,
+            "every_milestone": True,
+            "test_split": stand_ins,
+            "max_eval_rows": 64,
+            "recipe": {"steps": 40, "lr": 1.0e-4, "batch_size": 16, "grad_accum": 1, "eval_every": 0, "max_len": 128},
+        },
+    }
+
+
+EXPERIMENT_NOTES = """\
+# Written by benchmarks/real_bench.py from what the kit holds. Sizes: the whole job (sweep, evaluation,
+# report) must fit 60 minutes on 2 cores with a 12-layer, 384-wide encoder: a training step of 16 sentences
+# costs about 1-2 s on one core, scoring about 0.5 ms a token.
+# - intermediate: 4 durations (30-120 steps, a milestone every 30) x 2 learning rates (search.space.lrs) per
+#   intermediate task, plus `none`: 2 x 4 + 1 = 9 distinct encoders per intermediate task for the rank
+#   agreement (`evaluation.every_milestone`). ASHA's grace period is the longest duration, so no trial is
+#   stopped early and every milestone is there to evaluate; keep_checkpoints 4 keeps them all, so none is
+#   retrained for the evaluation.
+# - probe at each milestone: 25 fine-tune steps of 16 sentences per fine-tuned probe target (lr 1e-4, the
+#   published 1e-5 needs thousands of steps) and 64 dev rows per language (a seeded sample, the same rows
+#   for every encoder; Tatoeba then searches 64 candidates, easier than its 1,000).
+# - evaluation: 40 fine-tune steps (640 English sentences), 3 seeds, 64 rows per dev/test split and
+#   language; every language the kit holds.
+"""
+
+
+def write_experiment(kit: Path, out: Path) -> Path:
+    held = scan(kit)
+    if not held["targets"]:
+        sys.exit(f"{kit}/data: no target task with data (is it a kit laid out as <hub id>/<config>/<split>.jsonl?)")
+    if not (kit / "encoder" / "config.json").is_file():
+        sys.exit(f"{kit}/encoder/config.json: not found (the kit's encoder)")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "experiments.yaml"
+    path.write_text(EXPERIMENT_NOTES + yaml.safe_dump({NAME: experiment(kit, held)}, sort_keys=False))
+    return path
+
+
+def none_scores(report: Path) -> dict:
+    """`none`'s test score per target task and language (the report's reference table)."""
+    ref = pd.read_parquet(report / "tables" / "reference.parquet")
+    return {
+        str(task): {r["lang"]: round(float(r["none"]), 2) for _, r in g.iterrows()}
+        for task, g in ref.groupby("target_task", observed=True)
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("kit", type=Path)
+    parser.add_argument("--out", type=Path, default=REPO / "bench_out" / "realbench")
+    parser.add_argument("--write-only", action="store_true", help="write the experiment and stop")
+    args = parser.parse_args()
+    kit, out = args.kit.resolve(), args.out.resolve()
+    path = write_experiment(kit, out)
+    if args.write_only:
+        print(path)
+        return
+    xstilts = [sys.executable, "-m", "xstilts"]
+    run_dir = out / "runs" / NAME
+    stages = {}
+    started = time.perf_counter()
+    stages["sweep"] = timed([*xstilts, "sweep", str(path), "-n", NAME], REPO)
+    stages["evaluate"] = timed([*xstilts, "evaluate", str(run_dir)], REPO)
+    stages["report"] = timed([*xstilts, "report", str(run_dir)], REPO)
+    total = time.perf_counter() - started
+    peak = max(s["peak_rss_gib"] for s in stages.values())
+    peak_pss = max(s["peak_pss_gib"] for s in stages.values())
+    agreement = pd.read_parquet(run_dir / "report" / "tables" / "rank_agreement.parquet")
+    print(
+        json.dumps(
+            {
+                "bench": "real_bench",
+                "kit": str(kit),
+                "experiment": str(path),
+                "machine": f"{platform.machine()}, Python {platform.python_version()}",
+                "stages_s": {k: v["wall_s"] for k, v in stages.items()},
+                "total_s": round(total, 1),
+                "ratio_to_60_min": round(total / TARGET_S, 2),
+                "peak_rss_gib": peak,
+                "peak_pss_gib": peak_pss,
+                "ratio_to_12_gib": round(peak / TARGET_GIB, 2),
+                "rank_agreement": agreement.round(3).to_dict(orient="records"),
+                "none_test": none_scores(run_dir / "report"),
+                "report": str(run_dir / "report" / "report.md"),
+                "source": RunDir(run_dir).source_label(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
