@@ -11,6 +11,7 @@ import torch
 
 from xstilts.models.train import Collate, Data, Model, autocast, resolve_device
 from xstilts.tasks.feature_cache import take
+from xstilts.tasks.features import MAX_ANSWER_TOKENS
 from xstilts.tasks.registry import TaskSpec
 
 IGNORE = -100  # tasks.features.IGNORE: label positions the loss skips
@@ -194,7 +195,7 @@ def postprocess_spans(
     *,
     allow_no_answer: bool = False,
     n_best: int = 20,
-    max_answer_len: int = 30,
+    max_answer_len: int = MAX_ANSWER_TOKENS,
 ) -> list[str]:
     """Return one answer string per example: the best-scoring context span over all its windows.
 

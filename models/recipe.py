@@ -53,6 +53,13 @@ def features_for(encoder: str, source: DataSource, spec: TaskSpec, split: str, l
     return load_features(spec, split, lang, source, tokenizer_for(encoder), labels=tag_labels(source, spec))
 
 
+def split_stats(encoder: str, source: DataSource, spec: TaskSpec, split: str, lang: str) -> dict[str, int]:
+    """What featurising one split counted, for the run's provenance: {"rows", "dropped", "truncated"}, plus
+    the kind's own counts (tagging: empty_words, cut_words; spans: unanswerable and its reasons). Read from the
+    feature cache (the split is featurised first if it is not there yet, as `features_for` does)."""
+    return dict(features_for(encoder, source, spec, split, lang).stats)
+
+
 def clear_feature_cache() -> None:
     """Drop this process's featurised splits and hand their memory back (e.g. after the driver's check)."""
     features_for.cache_clear()

@@ -7,6 +7,10 @@ lock, featurises with `datasets.Dataset.map` (batched, int32 ids) into a tempora
 into place; every later process, and one that waited on the lock, only maps the files. Trials on one node
 therefore share one copy in the page cache instead of holding Python lists each (about 160 bytes per token
 measured before; int32 Arrow ids take 4).
+
+The counts the featurisers make while featurising (rows, dropped, truncated, ...: tasks/features.py) are
+written into the cache's features.json beside the tables, so that a cache hit has them too (`FeatureTable.stats`),
+and logged once, when the split is featurised, on the `xstilts.features` logger.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import weakref
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,11 +36,13 @@ from xstilts.tasks.loading import DataError, DataSource, describe, load_split, s
 from xstilts.tasks.progress import report
 from xstilts.tasks.registry import TaskSpec
 
-FEATURES_VERSION = 1  # bump when the layout of the cached tables changes
+FEATURES_VERSION = 2  # bump when the layout of the cached tables changes (2: features.json holds `stats`)
 # The featurisation code is part of every key: editing it invalidates the caches instead of reusing them.
 CODE_FILES = ("features.py", "adapters.py", "loading.py", "feature_cache.py")
 META_FILE = "features.json"
 BATCH_ROWS = 1000  # rows featurised per `map` batch: bounds the Python lists alive at once
+LOSSES = ("dropped", "truncated")  # the counts every split has (with `rows`); a featuriser may add more
+log = logging.getLogger("xstilts.features")
 
 
 class Column(Sequence):
@@ -98,10 +106,12 @@ def lengths(column: Sequence) -> np.ndarray:
 
 
 class FeatureTable(Mapping):
-    """A featurised split as memory-mapped Arrow tables, one per part, read as a mapping of columns."""
+    """A featurised split as memory-mapped Arrow tables, one per part, read as a mapping of columns, with the
+    counts made while featurising it (`stats`: rows, dropped, truncated, and the kind's own counts)."""
 
-    def __init__(self, tables: Mapping[str, Any], path: Path | None = None):
+    def __init__(self, tables: Mapping[str, Any], path: Path | None = None, stats: Mapping[str, int] | None = None):
         self.tables, self.path = dict(tables), path
+        self.stats: dict[str, int] = dict(stats or {})
         self._columns: dict[str, Column] = {}
         for table in self.tables.values():
             for name in table.column_names:
@@ -218,7 +228,24 @@ def _open(path: Path) -> FeatureTable:
 
     meta = json.loads((path / META_FILE).read_text())
     tables = {name: datasets.Dataset.from_file(str(path / f"{name}.arrow")) for name in meta["parts"]}
-    return FeatureTable(tables, path)
+    return FeatureTable(tables, path, meta.get("stats"))
+
+
+def split_counts(rows: int, stats: Mapping[str, int] | None) -> dict[str, int]:
+    """A split's counts: `rows` (the loaded rows unless the featuriser counted its own, as BUCC counts pool
+    sentences), every one of LOSSES (0 if none), then the featuriser's other counts, in its order."""
+    counts = {"rows": int(rows), **dict.fromkeys(LOSSES, 0)}
+    counts.update({key: int(n) for key, n in (stats or {}).items()})
+    return counts
+
+
+def log_counts(where: str, counts: Mapping[str, int]) -> None:
+    """One line on the `xstilts.features` logger when a split lost anything (a warning when rows were dropped,
+    info when they were only truncated or otherwise cut); nothing when every count but `rows` is 0."""
+    lost = [f"{key} {n}" for key, n in counts.items() if key != "rows" and n]
+    if lost:
+        level = logging.WARNING if counts.get("dropped") else logging.INFO
+        log.log(level, "featurised %s: %d rows, %s", where, counts.get("rows", 0), ", ".join(lost))
 
 
 def build_features(
@@ -226,9 +253,14 @@ def build_features(
     load: Callable[[], Any],
     plan: Callable[[Sequence[str]], list[Part]],
     where: str,
+    *,
+    stats: Counter | None = None,
 ) -> FeatureTable:
     """The features at `path`, featurised there first if no process has yet: under a lock (one process
-    featurises, the others wait and map), into a temporary directory renamed into place when whole."""
+    featurises, the others wait and map), into a temporary directory renamed into place when whole.
+
+    `stats` is the Counter the plan's parts count into (`feature_parts(..., stats=)`); its counts, completed by
+    `split_counts`, are written with the features and returned as the table's `stats` on every later open."""
     from filelock import FileLock
 
     path = Path(path)
@@ -240,11 +272,15 @@ def build_features(
                 if len(dataset) == 0:
                     raise DataError(f"{where}: no rows to featurise")
                 parts = plan(dataset.column_names)
+                if stats is not None:
+                    stats.clear()  # counts of this featurisation only
                 with atomic_path(path, directory=True) as tmp:
                     for part in parts:
                         _write_part(dataset, part, tmp / f"{part.name}.arrow", path.name, where)
-                    meta = {"where": where, "rows": len(dataset), "parts": [p.name for p in parts]}
+                    counts = split_counts(len(dataset), stats)
+                    meta = {"where": where, "rows": len(dataset), "parts": [p.name for p in parts], "stats": counts}
                     write_text(tmp / META_FILE, json.dumps(meta, indent=1))
+                log_counts(where, counts)
     try:
         return _open(path)
     except (OSError, ValueError, KeyError) as exc:
@@ -262,15 +298,18 @@ def load_features(
     root: Path | None = None,
 ) -> FeatureTable:
     """One split's features (training features for train, eval features with their gold otherwise), from
-    the cache under `root` (default `feature_root(source)`), featurised there on first use."""
+    the cache under `root` (default `feature_root(source)`), featurised there on first use; `.stats` holds
+    the split's counts (rows, dropped, truncated, ...), the same on a cache hit."""
     key = feature_key(spec, split, lang, source_digest(spec, split, lang, source), tokenizer_digest(tokenizer), labels)
     where = describe(spec, split, lang, source)
     training = split == "train"
+    stats: Counter = Counter()
     return build_features(
         (root or feature_root(source)) / key,
         lambda: load_split(spec, split, lang, source),
-        lambda columns: feature_parts(spec, tokenizer, columns, where, training=training, labels=labels),
+        lambda columns: feature_parts(spec, tokenizer, columns, where, training=training, labels=labels, stats=stats),
         where,
+        stats=stats,
     )
 
 

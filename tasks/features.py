@@ -3,10 +3,16 @@ tasks/feature_cache.py for the Arrow cache that holds whole splits).
 
 Eval features (training=False) also carry what prediction and scoring need: the `gold` labels in the
 metric's format and, for spans, the offsets that map token positions back to the context.
+
+Every featuriser takes an optional `stats` Counter and adds what it saw to it: `rows` (input rows), `dropped`
+(rows, or BUCC ids, that lost their features), `truncated` (rows cut to max_len), and per kind what else is
+lost (tagging: `empty_words`, `cut_words`; spans: `unanswerable` and its reasons). tasks/feature_cache.py
+stores the counts with the cached features.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,10 +23,39 @@ from xstilts.tasks.registry import TaskSpec
 Features = dict[str, list]
 IGNORE = -100  # label of positions the loss skips (torch's CrossEntropyLoss ignore_index)
 MAX_QUERY_LEN = 64  # XTREME's run_squad max_query_length: longer questions are cut
+MAX_ANSWER_TOKENS = 30  # XTREME's run_squad (and HF run_qa) max_answer_length: longer spans are never predicted
+# Why a gold answer is unanswerable: no window holds all of it (or its text is not in the context); the
+# tokens that hold it start before or end after it; it is longer than MAX_ANSWER_TOKENS tokens.
+ANSWER_REASONS = ("answer_outside", "answer_boundary", "answer_too_long")
+
+
+def count(stats: Counter | None, **counts: int) -> None:
+    """Add `counts` to a split's statistics (a key added with 0 is kept, so every count of a kind is there)."""
+    if stats is not None:
+        for key, n in counts.items():
+            stats[key] += int(n)
+
+
+def _cut_rows(tokenizer: Callable[..., Any], max_len: int, ids: list, *texts: Sequence, **kwargs: Any) -> list[bool]:
+    """Which rows the tokenizer cut to `max_len`: those at the limit whose encoding without truncation is longer
+    (only they are encoded again)."""
+    at_limit = [i for i, row in enumerate(ids) if len(row) >= max_len]
+    cut = [False] * len(ids)
+    if at_limit:
+        full = tokenizer(*[[column[i] for i in at_limit] for column in texts], verbose=False, **kwargs)
+        for i, row in zip(at_limit, full["input_ids"]):
+            cut[i] = len(row) > max_len
+    return cut
 
 
 def featurize_classification(
-    rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int, num_labels: int, where: str
+    rows: dict[str, list],
+    tokenizer: Callable[..., Any],
+    max_len: int,
+    num_labels: int,
+    where: str,
+    *,
+    stats: Counter | None = None,
 ) -> Features:
     """Tokenise sentence (pair) rows; returns input_ids [n][len], labels [n]."""
     texts = (rows["text_a"], rows["text_b"]) if "text_b" in rows else (rows["text_a"],)
@@ -29,11 +64,14 @@ def featurize_classification(
     bad = [y for y in labels if not 0 <= y < num_labels]
     if bad:
         raise DataError(f"{where}: label {bad[0]} outside 0..{num_labels - 1}")
+    if stats is not None:
+        cut = _cut_rows(tokenizer, max_len, enc["input_ids"], *texts)
+        count(stats, rows=len(labels), dropped=0, truncated=sum(cut))
     return {"input_ids": enc["input_ids"], "labels": labels}
 
 
 def featurize_multiple_choice(
-    rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int, where: str
+    rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int, where: str, *, stats: Counter | None = None
 ) -> Features:
     """One (context + question, choice) pair per choice; returns input_ids [n][n_choices][len], labels [n]."""
     n_choices = {len(c) for c in rows["choices"]}
@@ -49,6 +87,14 @@ def featurize_multiple_choice(
     bad = [(i, y) for i, y in enumerate(labels) if not 0 <= y < width]
     if bad:
         raise DataError(f"{where}: row {bad[0][0]}: label {bad[0][1]} outside 0..{width - 1}")
+    if stats is not None:  # a row is truncated when any of its (context + question, choice) pairs is
+        cut = _cut_rows(tokenizer, max_len, flat, firsts, seconds)
+        count(
+            stats,
+            rows=len(labels),
+            dropped=0,
+            truncated=sum(any(cut[i : i + width]) for i in range(0, len(cut), width)),
+        )
     return {"input_ids": [flat[i : i + width] for i in range(0, len(flat), width)], "labels": labels}
 
 
@@ -87,6 +133,7 @@ def featurize_tagging(
     *,
     training: bool = True,
     first: int = 0,
+    stats: Counter | None = None,
 ) -> Features:
     """Label the first sub-token of each word, IGNORE elsewhere (needs a fast tokenizer's word_ids).
 
@@ -94,11 +141,22 @@ def featurize_tagging(
     position of each word's first sub-token, -1 when truncation or the tokenizer dropped the word) and
     gold [n][n_words] (tag strings, for seqeval and token accuracy). Errors name rows from `first` on (the
     index of rows' first row in its split).
+
+    A word the tokenizer turns into no pieces (the empty string) has no labelled position and word start -1,
+    like a word cut by truncation: the words after it keep their own labels, and prediction gives it
+    `models.predict.truncated_tag`, so every gold word is scored. `stats` counts rows, truncated rows,
+    `empty_words` (words with no pieces) and `cut_words` (words with pieces that truncation removed).
     """
     if not labels:
         raise DataError(f"{where}: no tag inventory (pass labels=tag_inventory(training rows))")
     index = {tag: i for i, tag in enumerate(labels)}
     enc = tokenizer(rows["tokens"], is_split_into_words=True, truncation=True, max_length=max_len)
+    # Rows at the limit are encoded again without truncation: which of their words had pieces before the cut.
+    at_limit = [n for n, row in enumerate(enc["input_ids"]) if len(row) >= max_len]
+    full = (
+        tokenizer([rows["tokens"][n] for n in at_limit], is_split_into_words=True, verbose=False) if at_limit else None
+    )
+    before_cut = {n: (len(full["input_ids"][k]), set(full.word_ids(k)) - {None}) for k, n in enumerate(at_limit)}
     out: Features = {"input_ids": enc["input_ids"], "labels": []}
     if not training:
         out.update(word_starts=[], gold=[])
@@ -116,6 +174,18 @@ def featurize_tagging(
         if not training:
             out["word_starts"].append(starts)
             out["gold"].append([t if isinstance(t, str) else labels[int(t)] for t in tags])
+        if stats is not None:
+            kept = sum(s >= 0 for s in starts)
+            length, pieced = before_cut.get(n, (len(word_ids), None))
+            had_pieces = kept if pieced is None else len(pieced)
+            count(
+                stats,
+                rows=1,
+                dropped=0,
+                truncated=length > max_len,
+                empty_words=len(words) - had_pieces,
+                cut_words=had_pieces - kept,
+            )
     return out
 
 
@@ -124,10 +194,14 @@ def doc_stride(max_len: int) -> int:
     return max_len // 3
 
 
-def _cut_questions(questions: list[str], tokenizer: Callable[..., Any], max_query: int) -> list[str]:
-    """Strip leading space and cut questions to `max_query` tokens (else the window has no room)."""
+def _cut_questions(
+    questions: list[str], tokenizer: Callable[..., Any], max_query: int, stats: Counter | None = None
+) -> list[str]:
+    """Strip leading space and cut questions to `max_query` tokens (else the window has no room); `stats`
+    counts the cut questions as truncated rows."""
     questions = [q.lstrip() for q in questions]
     enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    count(stats, truncated=sum(len(offsets) > max_query for offsets in enc["offset_mapping"]))
     return [
         q if len(offsets) <= max_query else q[: offsets[max_query - 1][1]]
         for q, offsets in zip(questions, enc["offset_mapping"])
@@ -144,6 +218,18 @@ def _answer_span(answers: dict, context: str, where: str) -> tuple[int, int] | N
     return start, start + len(text)
 
 
+def _gold_spans(answers: dict, context: str) -> list[tuple[int, int] | None]:
+    """(start char, end char) of every gold answer of an eval example: at its answer_start, else its first
+    occurrence in the context, else None (the text is not in the context)."""
+    spans: list[tuple[int, int] | None] = []
+    for text, start in zip(answers["text"], answers["answer_start"]):
+        start = int(start)
+        if not (0 <= start <= len(context) - len(text) and context[start : start + len(text)] == text):
+            start = context.find(text)
+        spans.append((start, start + len(text)) if start >= 0 else None)
+    return spans
+
+
 def _token_span(span: tuple[int, int] | None, offsets: list, seq_ids: list) -> tuple[int, int]:
     """Token positions of a character span in one window; (0, 0) (CLS) if absent or outside it."""
     ctx = [i for i, s in enumerate(seq_ids) if s == 1]
@@ -154,8 +240,52 @@ def _token_span(span: tuple[int, int] | None, offsets: list, seq_ids: list) -> t
     return start, end
 
 
-def _windows(rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int, stride: int | None) -> Any:
-    questions = _cut_questions(list(rows["question"]), tokenizer, min(MAX_QUERY_LEN, max_len // 4))
+def answer_reason(
+    spans: Sequence[tuple[int, int] | None], context: str, windows: Sequence[tuple[list, list]]
+) -> str | None:
+    """Why no gold answer can be predicted exactly: None when some window has a span of at most
+    MAX_ANSWER_TOKENS tokens whose characters read back as the answer (whitespace aside, as prediction strips
+    it), or when there is no gold answer (SQuAD v2); else one of ANSWER_REASONS. `windows` are the example's
+    (offsets, sequence ids) pairs."""
+    if not spans:
+        return None
+    reasons = set()
+    for span in spans:
+        if span is None:
+            reasons.add("answer_outside")
+            continue
+        text = context[span[0] : span[1]].strip()
+        for offsets, seq_ids in windows:
+            start, end = _token_span(span, offsets, seq_ids)
+            if start == 0:
+                reasons.add("answer_outside")
+            elif context[offsets[start][0] : offsets[end][1]].strip() != text:
+                reasons.add("answer_boundary")
+            elif end - start + 1 > MAX_ANSWER_TOKENS:
+                reasons.add("answer_too_long")
+            else:
+                return None
+    return next(r for r in ("answer_boundary", "answer_too_long", "answer_outside") if r in reasons)
+
+
+def _count_answers(
+    stats: Counter | None, enc: Any, contexts: list[str], spans: list[list[tuple[int, int] | None]]
+) -> None:
+    """Count an example `unanswerable` (and its reason) when `answer_reason` gives one for its windows."""
+    if stats is None:
+        return
+    windows: list[list[tuple[list, list]]] = [[] for _ in contexts]
+    for w, ex in enumerate(enc["overflow_to_sample_mapping"]):
+        windows[ex].append((enc["offset_mapping"][w], enc.sequence_ids(w)))
+    reasons = Counter(answer_reason(s, c, ws) for s, c, ws in zip(spans, contexts, windows))
+    count(stats, rows=len(contexts), dropped=0, unanswerable=len(contexts) - reasons[None])
+    count(stats, **{r: reasons[r] for r in ANSWER_REASONS})
+
+
+def _windows(
+    rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int, stride: int | None, stats: Counter | None
+) -> Any:
+    questions = _cut_questions(list(rows["question"]), tokenizer, min(MAX_QUERY_LEN, max_len // 4), stats)
     return tokenizer(
         questions,
         list(rows["context"]),
@@ -168,16 +298,29 @@ def _windows(rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int,
 
 
 def span_windows(
-    rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int, *, stride: int | None = None, first: int = 0
+    rows: dict[str, list],
+    tokenizer: Callable[..., Any],
+    max_len: int,
+    *,
+    stride: int | None = None,
+    first: int = 0,
+    stats: Counter | None = None,
 ) -> Features:
     """Eval windows: input_ids, example_index (row of the window's example in its split, counted from
-    `first`) and offset_mapping ((start, end) characters for context tokens, None elsewhere) [n_windows]."""
-    enc = _windows(rows, tokenizer, max_len, stride)
+    `first`) and offset_mapping ((start, end) characters for context tokens, None elsewhere) [n_windows].
+
+    `stats` counts rows, truncated rows (questions cut to MAX_QUERY_LEN tokens) and `unanswerable` examples:
+    those none of whose gold answers any window can predict exactly (`answer_reason`); they stay in the
+    split and are scored (their best prediction is not the gold text)."""
+    enc = _windows(rows, tokenizer, max_len, stride, stats)
     samples = enc["overflow_to_sample_mapping"]
     offsets = [
         [tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][w], enc.sequence_ids(w))]
         for w in range(len(samples))
     ]
+    if stats is not None:
+        contexts = list(rows["context"])
+        _count_answers(stats, enc, contexts, [_gold_spans(a, c) for a, c in zip(rows["answers"], contexts)])
     return {"input_ids": enc["input_ids"], "example_index": [first + s for s in samples], "offset_mapping": offsets}
 
 
@@ -199,15 +342,21 @@ def featurize_span(
     training: bool = True,
     stride: int | None = None,
     first: int = 0,
+    stats: Counter | None = None,
 ) -> Features:
     """SQuAD-format rows -> overlapping windows (question first, context second), as HF run_qa does.
 
     Training: input_ids, start_positions, end_positions [n_windows] (CLS = 0 when the answer is not
-    inside the window or the question is unanswerable). Eval: `span_windows` and `span_examples`.
+    inside the window or the question is unanswerable; the tokens that cover the answer when their
+    characters reach past it, as HF run_qa labels them). Eval: `span_windows` and `span_examples`. `stats`
+    counts as `span_windows` does, for the first gold answer (the one training labels).
     """
     if not training:
-        return {**span_windows(rows, tokenizer, max_len, stride=stride, first=first), **span_examples(rows)}
-    enc = _windows(rows, tokenizer, max_len, stride)
+        return {
+            **span_windows(rows, tokenizer, max_len, stride=stride, first=first, stats=stats),
+            **span_examples(rows),
+        }
+    enc = _windows(rows, tokenizer, max_len, stride, stats)
     spans = [
         _answer_span(a, c, f"{where}: row {first + i}")
         for i, (a, c) in enumerate(zip(rows["answers"], rows["context"]))
@@ -216,6 +365,7 @@ def featurize_span(
         _token_span(spans[ex], enc["offset_mapping"][w], enc.sequence_ids(w))
         for w, ex in enumerate(enc["overflow_to_sample_mapping"])
     ]
+    _count_answers(stats, enc, list(rows["context"]), [[] if s is None else [s] for s in spans])
     return {
         "input_ids": enc["input_ids"],
         "start_positions": [p[0] for p in positions],
@@ -223,33 +373,68 @@ def featurize_span(
     }
 
 
-def featurize_retrieval(rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int) -> Features:
-    """Aligned sentence pairs (Tatoeba: row i's English is its translation) -> src/tgt input_ids [n][len]."""
+def featurize_retrieval(
+    rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int, *, stats: Counter | None = None
+) -> Features:
+    """Aligned sentence pairs (Tatoeba: row i's English is its translation) -> src/tgt input_ids [n][len].
+
+    Lines are stripped first (Tatoeba's lines keep their trailing newline, which the tokenizer would read
+    as a piece); `stats` counts rows and truncated rows (either side cut to max_len)."""
+    cut = [False] * len(rows["text_a"])
 
     def ids(texts: list[str]) -> list[list[int]]:
-        return tokenizer([t.strip() for t in texts], truncation=True, max_length=max_len)["input_ids"]
+        stripped = [t.strip() for t in texts]
+        out = tokenizer(stripped, truncation=True, max_length=max_len)["input_ids"]
+        if stats is not None:
+            for i, c in enumerate(_cut_rows(tokenizer, max_len, out, stripped)):
+                cut[i] = cut[i] or c
+        return out
 
-    return {"src_input_ids": ids(rows["text_a"]), "tgt_input_ids": ids(rows["text_b"])}
+    out = {"src_input_ids": ids(rows["text_a"]), "tgt_input_ids": ids(rows["text_b"])}
+    count(stats, rows=len(cut), dropped=0, truncated=sum(cut))
+    return out
 
 
-def pool_side(sentences: dict[str, str], tokenizer: Callable[..., Any], max_len: int, side: str) -> Features:
+def pool_side(
+    sentences: dict[str, str],
+    tokenizer: Callable[..., Any],
+    max_len: int,
+    side: str,
+    *,
+    stats: Counter | None = None,
+) -> Features:
     """One BUCC pool (id -> text) -> its unique texts' <side>_ids and <side>_input_ids.
 
     As xtreme's utils_retrieve, each distinct text is embedded once and a text that occurs under several
-    ids maps to none of them (id None), so pairs mined with it are dropped.
+    ids maps to none of them (id None), so pairs mined with it are dropped. `stats` counts the pool's ids
+    as rows, the ids so lost as dropped and the texts cut to max_len as truncated.
     """
     ids: dict[str, str | None] = {}
     for sid, text in sentences.items():
         text = text.strip()
         ids[text] = None if text in ids else sid
     input_ids = tokenizer(list(ids), truncation=True, max_length=max_len)["input_ids"]
+    if stats is not None:
+        lost = sum(ids[text.strip()] is None for text in sentences.values())
+        cut = _cut_rows(tokenizer, max_len, input_ids, list(ids))
+        count(stats, rows=len(sentences), dropped=lost, truncated=sum(cut))
     return {f"{side}_ids": list(ids.values()), f"{side}_input_ids": input_ids}
 
 
-def featurize_bucc(src: dict[str, str], tgt: dict[str, str], tokenizer: Callable[..., Any], max_len: int) -> Features:
+def featurize_bucc(
+    src: dict[str, str],
+    tgt: dict[str, str],
+    tokenizer: Callable[..., Any],
+    max_len: int,
+    *,
+    stats: Counter | None = None,
+) -> Features:
     """BUCC sentences (id -> text, as `loading.read_bucc` returns them) -> `pool_side` of each: src_ids,
     src_input_ids [n_src], tgt_ids, tgt_input_ids [n_tgt]."""
-    return {**pool_side(src, tokenizer, max_len, "src"), **pool_side(tgt, tokenizer, max_len, "tgt")}
+    return {
+        **pool_side(src, tokenizer, max_len, "src", stats=stats),
+        **pool_side(tgt, tokenizer, max_len, "tgt", stats=stats),
+    }
 
 
 def _pool(rows: dict[str, list], side: str) -> dict[str, str]:
@@ -261,10 +446,13 @@ def pool_gold(rows: dict[str, list]) -> Features:
     return {"gold": sorted(_pool(rows, "gold").items())}
 
 
-def featurize_pools(rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int) -> Features:
+def featurize_pools(
+    rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int, *, stats: Counter | None = None
+) -> Features:
     """BUCC's pools and gold pairs (side, id, text rows, as `loading.bucc_rows` writes them) -> featurize_bucc's
     features plus `pool_gold`."""
-    return {**featurize_bucc(_pool(rows, "src"), _pool(rows, "tgt"), tokenizer, max_len), **pool_gold(rows)}
+    pools = featurize_bucc(_pool(rows, "src"), _pool(rows, "tgt"), tokenizer, max_len, stats=stats)
+    return {**pools, **pool_gold(rows)}
 
 
 @dataclass(frozen=True)
@@ -282,34 +470,46 @@ def _rows(featurize_rows: Callable[..., Features]) -> list[Part]:
     return [Part("rows", featurize_rows)]
 
 
-# kind -> (spec, tokenizer, where, training, tag inventory, columns of the split) -> its parts
-Planner = Callable[[TaskSpec, Callable[..., Any], str, bool, tuple[str, ...], Sequence[str]], list[Part]]
+# kind -> (spec, tokenizer, where, training, tag inventory, columns of the split, statistics) -> its parts
+Planner = Callable[
+    [TaskSpec, Callable[..., Any], str, bool, tuple[str, ...], Sequence[str], "Counter | None"], list[Part]
+]
 PLANNERS: dict[str, Planner] = {
-    "classification": lambda spec, tok, where, training, labels, columns: _rows(
-        lambda rows, first: featurize_classification(rows, tok, spec.max_len, spec.num_labels, where)
+    "classification": lambda spec, tok, where, training, labels, columns, stats: _rows(
+        lambda rows, first: featurize_classification(rows, tok, spec.max_len, spec.num_labels, where, stats=stats)
     ),
-    "multiple_choice": lambda spec, tok, where, training, labels, columns: _rows(
-        lambda rows, first: featurize_multiple_choice(rows, tok, spec.max_len, where)
+    "multiple_choice": lambda spec, tok, where, training, labels, columns, stats: _rows(
+        lambda rows, first: featurize_multiple_choice(rows, tok, spec.max_len, where, stats=stats)
     ),
-    "tagging": lambda spec, tok, where, training, labels, columns: _rows(
-        lambda rows, first: featurize_tagging(rows, tok, spec.max_len, labels, where, training=training, first=first)
+    "tagging": lambda spec, tok, where, training, labels, columns, stats: _rows(
+        lambda rows, first: featurize_tagging(
+            rows, tok, spec.max_len, labels, where, training=training, first=first, stats=stats
+        )
     ),
-    "span": lambda spec, tok, where, training, labels, columns: (
-        _rows(lambda rows, first: featurize_span(rows, tok, spec.max_len, where, first=first))
+    "span": lambda spec, tok, where, training, labels, columns, stats: (
+        _rows(lambda rows, first: featurize_span(rows, tok, spec.max_len, where, first=first, stats=stats))
         if training
         else [
-            Part("windows", lambda rows, first: span_windows(rows, tok, spec.max_len, first=first)),
+            Part("windows", lambda rows, first: span_windows(rows, tok, spec.max_len, first=first, stats=stats)),
             Part("examples", lambda rows, first: span_examples(rows)),
         ]
     ),
-    "retrieval": lambda spec, tok, where, training, labels, columns: (
+    "retrieval": lambda spec, tok, where, training, labels, columns, stats: (
         [
-            Part("src", lambda rows, first: pool_side(_pool(rows, "src"), tok, spec.max_len, "src"), whole=True),
-            Part("tgt", lambda rows, first: pool_side(_pool(rows, "tgt"), tok, spec.max_len, "tgt"), whole=True),
+            Part(
+                "src",
+                lambda rows, first: pool_side(_pool(rows, "src"), tok, spec.max_len, "src", stats=stats),
+                whole=True,
+            ),
+            Part(
+                "tgt",
+                lambda rows, first: pool_side(_pool(rows, "tgt"), tok, spec.max_len, "tgt", stats=stats),
+                whole=True,
+            ),
             Part("gold", lambda rows, first: pool_gold(rows), whole=True),
         ]
         if "side" in columns
-        else _rows(lambda rows, first: featurize_retrieval(rows, tok, spec.max_len))
+        else _rows(lambda rows, first: featurize_retrieval(rows, tok, spec.max_len, stats=stats))
     ),
 }
 
@@ -327,13 +527,14 @@ def feature_parts(
     *,
     training: bool = True,
     labels: tuple[str, ...] | None = None,
+    stats: Counter | None = None,
 ) -> list[Part]:
     """The parts that featurise a split of `spec` with these columns (see `featurize` for the arguments)."""
     if spec.kind not in PLANNERS:
         raise ValueError(f"no featurisation for task kind {spec.kind!r} (have {sorted(PLANNERS)})")
     spec = replace(spec, max_len=effective_max_len(spec, tokenizer))
     inventory = tuple(labels) if labels else spec.labels
-    return PLANNERS[spec.kind](spec, tokenizer, where or spec.name, training, inventory, tuple(columns))
+    return PLANNERS[spec.kind](spec, tokenizer, where or spec.name, training, inventory, tuple(columns), stats)
 
 
 def featurize(
@@ -344,14 +545,16 @@ def featurize(
     *,
     training: bool = True,
     labels: tuple[str, ...] | None = None,
+    stats: Counter | None = None,
 ) -> Features:
     """Return the features of a loaded split (a `datasets.Dataset` or a dict of columns) in memory, as lists
     (tasks/feature_cache.py writes the same features to Arrow, part by part, for real-size splits).
 
-    `labels` overrides spec.labels as the tag inventory (CCG declares none: pass tag_inventory(train)).
+    `labels` overrides spec.labels as the tag inventory (CCG declares none: pass tag_inventory(train));
+    `stats`, a Counter, receives the split's counts (rows, dropped, truncated, ...; see the module's doc).
     """
     rows = dataset if isinstance(dataset, dict) else dataset.to_dict()
     out: Features = {}
-    for part in feature_parts(spec, tokenizer, list(rows), where, training=training, labels=labels):
+    for part in feature_parts(spec, tokenizer, list(rows), where, training=training, labels=labels, stats=stats):
         out.update(part.fn(rows, 0))
     return out
