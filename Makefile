@@ -1,11 +1,15 @@
 # `make run`: set up, then sweep, evaluate and report on the offline default.
 # `make test`: set up, lint and type-check, then run the whole test suite.
+# `make test-real`: the tests on the real bench kit (a real encoder and real XTREME-format data) at
+# XSTILTS_REALBENCH (default ../shared/realbench); `make bench-real` runs the whole job on it (~1 hour).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.xstilts-installed
 
-.PHONY: run test lint install bench clean
+XSTILTS_REALBENCH ?= ../shared/realbench
+
+.PHONY: run test test-real lint install bench bench-real clean
 
 run: install
 	$(BIN)/xstilts prepare experiments.yaml
@@ -13,6 +17,9 @@ run: install
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+test-real: install
+	XSTILTS_REALBENCH=$(abspath $(XSTILTS_REALBENCH)) $(BIN)/python -m pytest -q -m realbench tests/realbench
 
 # ruff (lint and format check) and mypy, which sees the repository root as the `xstilts` package through
 # .typecheck/xstilts -> .. (the root is the package; see pyproject.toml).
@@ -24,6 +31,9 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/offline_sweep.py
+
+bench-real: install
+	$(BIN)/python benchmarks/real_bench.py $(XSTILTS_REALBENCH)
 
 install: $(STAMP)
 

@@ -15,7 +15,8 @@ driver's process tree (Ray's GCS, raylet and workers), the probe -> evaluation r
 its bootstrap interval) and `none`'s test scores per task and language. Targets: the whole job in 60 minutes
 and 12 GiB on 2 cores.
 
-`--write-only` writes the experiment and stops (`xstilts sweep DIR/experiments.yaml -n realbench --dry-run`
+`--smoke` runs the same job at a few steps and rows (minutes: `make test-real` runs it); `--write-only` writes
+the experiment and stops (`xstilts sweep DIR/experiments.yaml -n realbench --dry-run`
 then shows its recipes and the kit's training sizes).
 """
 
@@ -151,7 +152,18 @@ EXPERIMENT_NOTES = """\
 """
 
 
-def write_experiment(kit: Path, out: Path) -> Path:
+def smoke(exp: dict) -> dict:
+    """The same experiment at a few steps and rows: every stage and path of the job, in minutes (make test-real)."""
+    exp["intermediate"] |= {"steps": [2, 4, 6, 8], "milestone_every": 2}
+    exp["target"]["recipe"] |= {"steps": 2}
+    exp["target"]["max_eval_rows"] = 8
+    exp["search"]["asha"]["grace_period"] = 8
+    exp["evaluation"]["recipe"] |= {"steps": 2}
+    exp["evaluation"]["max_eval_rows"] = 8
+    return exp
+
+
+def write_experiment(kit: Path, out: Path, small: bool = False) -> Path:
     held = scan(kit)
     if not held["targets"]:
         sys.exit(f"{kit}/data: no target task with data (is it a kit laid out as <hub id>/<config>/<split>.jsonl?)")
@@ -159,7 +171,8 @@ def write_experiment(kit: Path, out: Path) -> Path:
         sys.exit(f"{kit}/encoder/config.json: not found (the kit's encoder)")
     out.mkdir(parents=True, exist_ok=True)
     path = out / "experiments.yaml"
-    path.write_text(EXPERIMENT_NOTES + yaml.safe_dump({NAME: experiment(kit, held)}, sort_keys=False))
+    exp = smoke(experiment(kit, held)) if small else experiment(kit, held)
+    path.write_text(EXPERIMENT_NOTES + yaml.safe_dump({NAME: exp}, sort_keys=False))
     return path
 
 
@@ -177,9 +190,10 @@ def main() -> None:
     parser.add_argument("kit", type=Path)
     parser.add_argument("--out", type=Path, default=REPO / "bench_out" / "realbench")
     parser.add_argument("--write-only", action="store_true", help="write the experiment and stop")
+    parser.add_argument("--smoke", action="store_true", help="a few steps and rows: checks the job, not the science")
     args = parser.parse_args()
     kit, out = args.kit.resolve(), args.out.resolve()
-    path = write_experiment(kit, out)
+    path = write_experiment(kit, out, small=args.smoke)
     if args.write_only:
         print(path)
         return

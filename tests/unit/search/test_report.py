@@ -304,3 +304,39 @@ def test_duration_curves_fall_back_to_best_winners(tmp_path):
     table = pd.read_parquet(exp / "report" / "tables" / "duration.parquet")
     assert table[["winner", "step"]].values.tolist() == [["none", 0], ["mnli@best", 200], ["qqp@best", 100]]
     check_png(exp / "report" / "plots" / "duration_curves.png")
+
+
+def test_local_data_is_labelled_with_its_directory_and_stand_ins_and_reference_points_are_shown(tmp_path):
+    from xstilts.tasks.reference_scores import reference_points
+
+    exp = make_experiment(tmp_path, source="local data (/data/xtreme)")
+    path = exp / "evaluation" / "evaluation.parquet"
+    ev = pd.read_parquet(path)
+    ev["stand_in"] = (ev["target_task"] == "xnli") & (ev["split"] == "test")  # xnli's test read from validation
+    ev.to_parquet(path, index=False)
+    md = write_report(exp).read_text()
+    assert "Data source: local data (/data/xtreme)." in md
+    assert "not benchmark numbers" not in md and "offline world" not in md
+    assert "† xnli: the 'test' scores of these tasks are read from another split" in md
+    deltas = md.split("## Per-task deltas")[1].split("\n## ")[0]
+    header = next(line for line in deltas.splitlines() if line.startswith("| winner"))
+    assert "| xnli † |" in header and "| xquad |" in header
+    section = md.split("## The baseline beside published reference points")[1].split("\n## ")[0]
+    rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line for line in section.splitlines()}
+    en = rows[("xquad", "en")]
+    mbert = reference_points("xquad", "en")["mBERT"]
+    assert f"{mbert:.2f}" in en  # the paper's number beside the baseline's
+    base = ev[(ev["winner"] == "none") & (ev["target_task"] == "xquad") & (ev["lang"] == "en")]
+    base = base[(base["split"] == "test") & base["headline"]]["score"].mean()
+    assert f"{base:.2f}" in en
+    assert "–" in rows[("xnli †", "sw")]  # no reference point: a dash, and the stand-in mark on the task
+    ref = pd.read_parquet(exp / "report" / "tables" / "reference.parquet")
+    assert (
+        ref.loc[ref["target_task"] == "xnli", "stand_in"].all()
+        and not ref.loc[ref["target_task"] == "xquad", "stand_in"].any()
+    )
+
+
+def test_the_offline_world_gets_no_reference_points(tmp_path):
+    md = write_report(make_experiment(tmp_path)).read_text()
+    assert "published reference points" not in md and "not benchmark numbers" in md

@@ -76,3 +76,11 @@ def test_status_of_a_directory_without_a_sweep_is_one_line(tmp_path):
     out = CliRunner().invoke(app, ["status", str(tmp_path)])
     assert out.exit_code == 2 and "xstilts-experiment.json: not found" in out.stderr
     assert len(out.stderr.splitlines()) == 1
+
+
+def test_status_names_the_data_source_as_the_run_recorded_it(tmp_path):
+    run_dir = running_sweep(tmp_path)
+    assert run_status(run_dir)["source"] == "offline world"  # recorded before provenance: the config's `offline`
+    run_dir.write_provenance("sweep", {"data source": "local data (/kit/data)", "checkpoint dtype": "float16"})
+    s = run_status(run_dir)
+    assert s["source"] == "local data (/kit/data)" and "data source: local data (/kit/data)" in status_lines(s)

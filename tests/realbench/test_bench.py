@@ -1,0 +1,146 @@
+"""The whole job on the real bench kit at smoke size (`benchmarks/real_bench.py --smoke`): real local data is
+labelled as such everywhere, a partial directory needs only what a run reads, the float16 encoder trains in
+float32, the stand-in test split is marked, and the report shows the reference points."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.realbench
+
+CLI = [sys.executable, "-m", "xstilts"]
+ENV = {**os.environ, "COLUMNS": "200"}
+
+
+@pytest.fixture(scope="module")
+def bench(kit: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("realbench")
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "real_bench.py"), str(kit), "--smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=ENV,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return out, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_experiment_is_built_from_what_the_kit_holds(bench, kit):
+    out, _ = bench
+    exp = yaml.safe_load((out / "experiments.yaml").read_text())["realbench"]
+    assert exp["intermediate"]["tasks"] == ["sst2", "none"] and len(exp["intermediate"]["steps"]) >= 4
+    assert len(exp["search"]["space"]["lrs"]) >= 2 and exp["evaluation"]["seeds"] >= 3
+    assert exp["target"]["tasks"] == ["udpos", "panx", "tatoeba"]
+    assert exp["evaluation"]["tasks"] == ["udpos", "panx", "tatoeba"]  # no SQuAD training file: no xquad
+    assert exp["evaluation"]["test_split"] == {"panx": "validation"}  # the kit has no labelled PAN-X test set
+    langs = exp["target"]["languages"]
+    assert "en" in langs and {"de", "fr"} <= set(langs) and {"ur", "sw"} <= set(langs)
+
+
+def test_real_local_data_is_labelled_with_its_directory_everywhere(bench, kit):
+    out, line = bench
+    label = f"local data ({kit / 'data'})"
+    run = out / "runs" / "realbench"
+    assert line["source"] == label
+    assert set(pd.read_parquet(run / "results.parquet")["source"]) == {label}
+    assert set(pd.read_parquet(run / "evaluation" / "evaluation.parquet")["source"]) == {label}
+    md = (run / "report" / "report.md").read_text()
+    assert f"Data source: {label}." in md and "offline world" not in md and "synthetic" not in md
+    status = subprocess.run([*CLI, "status", str(run), "--json"], capture_output=True, text=True, env=ENV, timeout=120)
+    assert json.loads(status.stdout)["source"] == label
+    exported = out / "exported"
+    done = subprocess.run(
+        [*CLI, "export", str(run), "none", str(exported)], capture_output=True, text=True, env=ENV, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    card = (exported / "README.md").read_text()
+    assert f"Data source: {label}." in card and "synthetic" not in card
+    tasks = subprocess.run(
+        [*CLI, "tasks", "--json", "--source", str(kit / "data")], capture_output=True, text=True, env=ENV, timeout=120
+    )
+    udpos = next(r for r in json.loads(tasks.stdout) if r["name"] == "udpos")
+    assert udpos["data"] == label and "ar" in udpos["held"]["test"] and "ar" not in udpos["held"]["dev"]
+
+
+def test_the_evaluation_scores_every_language_the_kit_holds_and_marks_the_stand_in(bench):
+    out, line = bench
+    run = out / "runs" / "realbench"
+    ev = pd.read_parquet(run / "evaluation" / "evaluation.parquet")
+    test = ev[ev["split"] == "test"]
+    assert set(test.loc[test["target_task"] == "udpos", "lang"]) >= {"ar", "hi", "kk", "zh", "ja", "ta"}
+    assert len(set(test.loc[test["target_task"] == "tatoeba", "lang"])) == 30
+    assert test.loc[test["target_task"] == "panx", "stand_in"].all()
+    assert not test.loc[test["target_task"] != "panx", "stand_in"].any()
+    assert ev[ev["target_task"] == "udpos"].query("split == 'dev'")["lang"].nunique() < 16  # test-only treebanks
+    assert ev["seed"].nunique() == 3 and ev.drop_duplicates(["trial_id", "step"]).shape[0] >= 9
+    md = (run / "report" / "report.md").read_text()
+    assert "† panx: the 'test' scores" in md and "## The baseline beside published reference points" in md
+    assert {r["n_encoders"] for r in line["rank_agreement"]} == {9}
+    assert set(line["none_test"]) == {"udpos", "panx", "tatoeba"} and "sw" in line["none_test"]["panx"]
+
+
+def test_provenance_records_the_dtypes_and_the_rows_read(bench):
+    out, _ = bench
+    run = out / "runs" / "realbench"
+    for stage in ("sweep", "evaluation"):
+        record = json.loads((run / f"provenance-{stage}.json").read_text())
+        assert record["checkpoint dtype"] == "float16" and record["training dtype"].startswith("float32")
+        assert all({"rows", "dropped", "truncated"} <= set(s) for s in record["splits"].values())
+    prov = pd.read_parquet(run / "report" / "tables" / "provenance.parquet").set_index("key")["value"]
+    assert prov["sweep: checkpoint dtype / training dtype"].startswith("float16 / float32")
+    assert "rows" in prov["evaluation: featurised rows"]
+
+
+def test_the_dry_run_counts_the_kits_rows(bench):
+    out, _ = bench
+    done = subprocess.run(
+        [*CLI, "sweep", str(out / "experiments.yaml"), "-n", "realbench", "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "12,544 train examples" in done.stdout and "21,253" not in done.stdout
+
+
+def test_a_partial_kit_needs_only_what_a_run_reads_and_names_what_is_missing(kit, tmp_path):
+    data = tmp_path / "data"
+    for rel in ("google/xtreme/udpos.English", "google/xtreme/udpos.German", "nyu-mll/glue/sst2"):
+        (data / rel).parent.mkdir(parents=True, exist_ok=True)
+        (data / rel).symlink_to(kit / "data" / rel)
+    exp = {
+        "source": str(data),
+        "model": str(kit / "encoder"),
+        "cache_dir": str(tmp_path / "cache"),
+        "intermediate": {"tasks": ["sst2", "none"], "steps": [2], "milestone_every": 2},
+        "target": {"tasks": ["udpos"], "languages": ["en", "de", "el"], "low_resource_max_class": 3},
+        "search": {"asha": {"grace_period": 2}},
+    }
+    path = tmp_path / "experiments.yaml"
+    path.write_text(yaml.safe_dump({"partial": exp}))
+    done = subprocess.run(
+        [*CLI, "sweep", str(path), "-n", "partial"], capture_output=True, text=True, env=ENV, timeout=600
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    missing = data / "google/xtreme/udpos.Greek/validation.jsonl"
+    assert done.stderr.strip().splitlines() == [
+        f"xstilts: error: {missing}: file not found (task udpos, dev split, language el)"
+    ]
+    assert not (tmp_path / "runs").exists()  # nothing written
+    exp["target"]["languages"] = ["en", "de"]
+    exp["target"]["low_resource_max_class"] = 5
+    path.write_text(yaml.safe_dump({"partial": exp}))
+    dry = subprocess.run(
+        [*CLI, "sweep", str(path), "-n", "partial", "--dry-run"], capture_output=True, text=True, env=ENV
+    )
+    assert dry.returncode == 0 and "12,544 train examples" in dry.stdout  # panx, xnli ... absent: not required
