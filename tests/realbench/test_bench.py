@@ -37,8 +37,12 @@ def bench(kit: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, di
 def test_the_experiment_is_built_from_what_the_kit_holds(bench, kit):
     out, _ = bench
     exp = yaml.safe_load((out / "experiments.yaml").read_text())["realbench"]
-    assert exp["intermediate"]["tasks"] == ["sst2", "none"] and len(exp["intermediate"]["steps"]) >= 4
-    assert len(exp["search"]["space"]["lrs"]) >= 2 and exp["evaluation"]["seeds"] >= 3
+    assert exp["intermediate"]["tasks"] == ["sst2", "none"] and len(exp["search"]["space"]["lrs"]) >= 2
+    script = [sys.executable, str(REPO / "benchmarks" / "real_bench.py"), str(kit), "--write-only"]
+    subprocess.run([*script, "--out", str(out / "full")], capture_output=True, check=True, timeout=120)
+    full = yaml.safe_load((out / "full" / "experiments.yaml").read_text())["realbench"]
+    assert len(full["intermediate"]["steps"]) >= 4 and full["evaluation"]["seeds"] >= 3
+    assert full["evaluation"]["every_milestone"] and len(full["search"]["space"]["lrs"]) >= 2
     assert exp["target"]["tasks"] == ["udpos", "panx", "tatoeba"]
     assert exp["evaluation"]["tasks"] == ["udpos", "panx", "tatoeba"]  # no SQuAD training file: no xquad
     assert exp["evaluation"]["test_split"] == {"panx": "validation"}  # the kit has no labelled PAN-X test set
@@ -81,10 +85,10 @@ def test_the_evaluation_scores_every_language_the_kit_holds_and_marks_the_stand_
     assert test.loc[test["target_task"] == "panx", "stand_in"].all()
     assert not test.loc[test["target_task"] != "panx", "stand_in"].any()
     assert ev[ev["target_task"] == "udpos"].query("split == 'dev'")["lang"].nunique() < 16  # test-only treebanks
-    assert ev["seed"].nunique() == 3 and ev.drop_duplicates(["trial_id", "step"]).shape[0] >= 9
+    assert ev["seed"].nunique() == 2 and ev.drop_duplicates(["trial_id", "step"]).shape[0] == 5
     md = (run / "report" / "report.md").read_text()
     assert "† panx: the 'test' scores" in md and "## The baseline beside published reference points" in md
-    assert {r["n_encoders"] for r in line["rank_agreement"]} == {9}
+    assert {r["n_encoders"] for r in line["rank_agreement"]} == {5}
     assert set(line["none_test"]) == {"udpos", "panx", "tatoeba"} and "sw" in line["none_test"]["panx"]
 
 
