@@ -171,11 +171,14 @@ def _optimizer(model: Model, cfg: TrainConfig, device: torch.device) -> torch.op
     step took 0.026 s fused against 0.24 s for the per-parameter loop; benchmarks/step_throughput.py)."""
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+    def groups() -> list[dict]:  # fresh dicts each time: the optimizer writes its defaults into them
+        return [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
     try:
-        return torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
+        return torch.optim.AdamW(groups(), lr=cfg.lr, fused=True)
     except (RuntimeError, TypeError):  # a build or device without the fused kernel
-        return torch.optim.AdamW(groups, lr=cfg.lr)
+        return torch.optim.AdamW(groups(), lr=cfg.lr)
 
 
 def compiled(model: Model) -> Any:
