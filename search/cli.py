@@ -289,6 +289,20 @@ def _one_line_warnings() -> None:
 @app.callback()
 def _setup() -> None:
     _one_line_warnings()
+    _featurisation_lines()
+
+
+def _featurisation_lines() -> None:
+    """The rows each split loses to featurisation (truncated, dropped, unanswerable), one line each on stderr
+    when the split is first featurised; the run's provenance records them on every run."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("xstilts: %(message)s"))
+    logger = logging.getLogger("xstilts.features")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import html
 import math
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -226,7 +227,7 @@ def _reference_section(ref: pd.DataFrame, stand_ins: list[str]) -> list[tuple]:
     ]
 
 
-def _task_section(td: pd.DataFrame, stand_ins: list[str] = ()) -> list[tuple]:
+def _task_section(td: pd.DataFrame, stand_ins: Sequence[str] = ()) -> list[tuple]:
     base = td[td["role"] == "baseline"].assign(
         cell=lambda d: [_pm(*r) for r in zip(d["mean"], d["ci95"], d["n_seeds"])]
     )

@@ -233,9 +233,12 @@ def _open(path: Path) -> FeatureTable:
 
 def split_counts(rows: int, stats: Mapping[str, int] | None) -> dict[str, int]:
     """A split's counts: `rows` (the loaded rows unless the featuriser counted its own, as BUCC counts pool
-    sentences), every one of LOSSES (0 if none), then the featuriser's other counts, in its order."""
+    sentences), every one of LOSSES (0 if none), then the featuriser's other counts, in its order; only
+    `rows` when nothing was counted (`stats` None: a plan that was given no counter)."""
+    if stats is None:
+        return {"rows": int(rows)}
     counts = {"rows": int(rows), **dict.fromkeys(LOSSES, 0)}
-    counts.update({key: int(n) for key, n in (stats or {}).items()})
+    counts.update({key: int(n) for key, n in stats.items()})
     return counts
 
 

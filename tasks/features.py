@@ -151,12 +151,12 @@ def featurize_tagging(
         raise DataError(f"{where}: no tag inventory (pass labels=tag_inventory(training rows))")
     index = {tag: i for i, tag in enumerate(labels)}
     enc = tokenizer(rows["tokens"], is_split_into_words=True, truncation=True, max_length=max_len)
-    # Rows at the limit are encoded again without truncation: which of their words had pieces before the cut.
+    # Rows at the limit are encoded again without truncation: their length and the words that had pieces.
+    before_cut: dict[int, tuple[int, set]] = {}
     at_limit = [n for n, row in enumerate(enc["input_ids"]) if len(row) >= max_len]
-    full = (
-        tokenizer([rows["tokens"][n] for n in at_limit], is_split_into_words=True, verbose=False) if at_limit else None
-    )
-    before_cut = {n: (len(full["input_ids"][k]), set(full.word_ids(k)) - {None}) for k, n in enumerate(at_limit)}
+    if stats is not None and at_limit:
+        full = tokenizer([rows["tokens"][n] for n in at_limit], is_split_into_words=True, verbose=False)
+        before_cut = {n: (len(full["input_ids"][k]), set(full.word_ids(k)) - {None}) for k, n in enumerate(at_limit)}
     out: Features = {"input_ids": enc["input_ids"], "labels": []}
     if not training:
         out.update(word_starts=[], gold=[])
