@@ -297,9 +297,11 @@ def _featurisation_lines() -> None:
     when the split is first featurised; the run's provenance records them on every run."""
     import logging
 
+    logger = logging.getLogger("xstilts.features")
+    if logger.handlers:  # set up once per process (tests invoke the app many times)
+        return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("xstilts: %(message)s"))
-    logger = logging.getLogger("xstilts.features")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
