@@ -39,6 +39,7 @@ def recipe_config(
         patience=recipe.patience,
         seed=seed,
         device=device,
+        group_by_length=recipe.group_by_length,
     )
     return cap_micro_batch(cfg, max_micro_batch)
 

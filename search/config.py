@@ -129,6 +129,7 @@ class RecipeOverride(Strict):
     warmup_ratio: float | None = Field(default=None, ge=0, lt=1)
     eval_every: int | None = Field(default=None, ge=0)  # 0: no dev evaluation; the final model is kept
     patience: int | None = Field(default=None, ge=0)  # 0: never stop early (the best evaluation is kept)
+    group_by_length: bool | None = None  # batches of rows of similar length (less padding; models/sampling.py)
 
     @model_validator(mode="after")
     def _one_length(self) -> RecipeOverride:

@@ -85,6 +85,7 @@ class Recipe:
     warmup_ratio: float = 0.1
     eval_every: int = 1000
     patience: int = 30
+    group_by_length: bool = False  # batches of rows of similar length: less padding, same examples per epoch
 
     @property
     def effective_batch(self) -> int:
