@@ -7,6 +7,7 @@ import datasets
 import numpy as np
 import pytest
 
+from tests.unit.tasks.conftest import WORDS as SMALL_WORDS
 from xstilts.models.pretrain import train_tokenizer
 from xstilts.tasks.feature_cache import (
     Column,
@@ -22,14 +23,12 @@ from xstilts.tasks.loading import DataError, DataSource, bucc_rows, relative_fil
 from xstilts.tasks.registry import build_registry
 
 REG = build_registry()
-WORDS = ["ka", "lo", "mi", "ne", "ru", "ta", "si", "po", "kalo", "mine", "tasi"]
+WORDS = SMALL_WORDS
 
 
 @pytest.fixture(scope="module")
-def tok():
-    rng = random.Random(1)
-    lines = [" ".join(rng.choice(WORDS) for _ in range(rng.randrange(4, 12))) for _ in range(300)]
-    return train_tokenizer(lines, 120, 64)
+def tok(small_tok):
+    return small_tok
 
 
 class Counting:

@@ -10,7 +10,7 @@ from dataclasses import replace
 import datasets
 import pytest
 
-from xstilts.models.pretrain import train_tokenizer
+from tests.unit.tasks.conftest import WORDS as SMALL_WORDS
 from xstilts.tasks.feature_cache import build_features, split_counts
 from xstilts.tasks.features import (
     ANSWER_REASONS,
@@ -29,14 +29,12 @@ from xstilts.tasks.loading import bucc_rows
 from xstilts.tasks.registry import NER, build_registry
 
 REG = build_registry()
-WORDS = ["ka", "lo", "mi", "ne", "ru", "ta", "si", "po", "kalo", "mine", "tasi"]
+WORDS = SMALL_WORDS
 
 
 @pytest.fixture(scope="module")
-def tok():
-    rng = random.Random(1)
-    lines = [" ".join(rng.choice(WORDS) for _ in range(rng.randrange(4, 12))) for _ in range(300)]
-    return train_tokenizer(lines, 120, 64)
+def tok(small_tok):
+    return small_tok
 
 
 def sentence(n: int, seed: int = 0) -> list[str]:
