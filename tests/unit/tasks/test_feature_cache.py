@@ -7,7 +7,7 @@ import datasets
 import numpy as np
 import pytest
 
-from tests.unit.tasks.conftest import WORDS as SMALL_WORDS
+from tests.unit.tasks.conftest import WORDS
 from xstilts.models.pretrain import train_tokenizer
 from xstilts.tasks.feature_cache import (
     Column,
@@ -23,7 +23,6 @@ from xstilts.tasks.loading import DataError, DataSource, bucc_rows, relative_fil
 from xstilts.tasks.registry import build_registry
 
 REG = build_registry()
-WORDS = SMALL_WORDS
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from dataclasses import replace
 import datasets
 import pytest
 
-from tests.unit.tasks.conftest import WORDS as SMALL_WORDS
+from tests.unit.tasks.conftest import WORDS
 from xstilts.tasks.feature_cache import build_features, split_counts
 from xstilts.tasks.features import (
     ANSWER_REASONS,
@@ -29,7 +29,6 @@ from xstilts.tasks.loading import bucc_rows
 from xstilts.tasks.registry import NER, build_registry
 
 REG = build_registry()
-WORDS = SMALL_WORDS
 
 
 @pytest.fixture(scope="module")
