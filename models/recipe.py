@@ -17,6 +17,7 @@ from xstilts.models.train import Model, release_memory
 from xstilts.models.transfer import (
     TargetData,
     fine_tune,
+    freeze_if,
     recipe_config,
     rows_of,
     selection_langs,
@@ -141,6 +142,7 @@ def fine_tune_target(
     if spec.kind == "retrieval" or how is None:
         return from_pretrained("retrieval", model_dir)
     model = load_for_task(model_dir, spec, seed=seed, labels=tag_labels(source, spec))
+    freeze_if(model, how.recipe)
     data = features_for(encoder, source, spec, "train", "en")
     cfg = recipe_config(how.recipe, rows_of(data), seed=seed, device=how.device, max_micro_batch=how.max_micro_batch)
     langs = selection_langs(how.dev_langs, how.selection)

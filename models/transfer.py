@@ -44,6 +44,14 @@ def recipe_config(
     return cap_micro_batch(cfg, max_micro_batch)
 
 
+def freeze_if(model: Model, recipe: Recipe) -> None:
+    """With `recipe.freeze_encoder`, only the head trains: the encoder's weights keep their values (no
+    gradient, so AdamW leaves them alone) and backward stops at the head."""
+    if recipe.freeze_encoder:
+        for p in model.base_model.parameters():
+            p.requires_grad_(False)
+
+
 def rows_of(data: Data) -> int:
     return len(next(iter(data.values())))
 
@@ -149,6 +157,7 @@ def probe_target(source: Model, target: TargetData, probe: Probe) -> dict[str, f
     model = source
     if target.train is not None:
         model = transfer_encoder(source, spec, seed=probe.seed, labels=target.labels)
+        freeze_if(model, probe.recipes[spec.name])
         cfg = recipe_config(
             probe.recipes[spec.name],
             rows_of(target.train),

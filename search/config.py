@@ -130,6 +130,7 @@ class RecipeOverride(Strict):
     eval_every: int | None = Field(default=None, ge=0)  # 0: no dev evaluation; the final model is kept
     patience: int | None = Field(default=None, ge=0)  # 0: never stop early (the best evaluation is kept)
     group_by_length: bool | None = None  # batches of rows of similar length (less padding; models/sampling.py)
+    freeze_encoder: bool | None = None  # train the new head only (a linear probe of the encoder's features)
 
     @model_validator(mode="after")
     def _one_length(self) -> RecipeOverride:

@@ -86,6 +86,7 @@ class Recipe:
     eval_every: int = 1000
     patience: int = 30
     group_by_length: bool = False  # batches of rows of similar length: less padding, same examples per epoch
+    freeze_encoder: bool = False  # train the new head only (a linear probe of the encoder's features)
 
     @property
     def effective_batch(self) -> int:
