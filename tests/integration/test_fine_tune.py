@@ -2,6 +2,7 @@
 patience stops early, and the selection rule decides which dev languages choose the checkpoint."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -95,3 +96,25 @@ def test_the_probe_selects_its_checkpoint_on_the_rule_s_dev_languages(monkeypatc
     recipe = Recipe(steps=4, lr=1e-3, batch_size=8, grad_accum=1, eval_every=2, patience=0)
     probe_target(tiny_model(), target, Probe({"xnli": recipe}, selection=selection, device="cpu"))
     assert calls == [asked, asked, None]  # steps 2 and 4 select; then every language is scored
+
+
+def test_a_frozen_encoder_trains_only_the_head_and_length_grouping_reaches_the_loop():
+    from xstilts.models.transfer import freeze_if
+
+    recipe = Recipe(steps=6, lr=5e-2, batch_size=8, grad_accum=1, eval_every=0, freeze_encoder=True)
+    cfg = recipe_config(replace(recipe, group_by_length=True), 40, device="cpu")
+    assert cfg.group_by_length and cfg.max_steps == 6
+    model = tiny_model(dropout=0.0)
+    before = weights(model)
+    freeze_if(model, recipe)
+    fine_tune(model, toy_data(), classification_collate(1), cfg, None)
+    after = weights(model)
+    encoder = [k for k in before if k.startswith("roberta.")]
+    head = [k for k in before if k.startswith("classifier.")]
+    assert encoder and head
+    assert all(torch.equal(before[k], after[k]) for k in encoder)
+    assert any(not torch.equal(before[k], after[k]) for k in head)
+    trained = tiny_model(dropout=0.0)
+    freeze_if(trained, replace(recipe, freeze_encoder=False))  # not frozen: the encoder moves too
+    fine_tune(trained, toy_data(), classification_collate(1), cfg, None)
+    assert any(not torch.equal(before[k], weights(trained)[k]) for k in encoder)
