@@ -126,3 +126,22 @@ def test_the_sweep_reads_only_the_splits_of_its_tasks(tmp_path):
     exp = exp_on(tmp_path, tmp_path, {"intermediate": {"tasks": ["sst2", "none"]}, "target": target})
     splits = {(s.name, split) for s, split, _ in sweep_splits(exp, REG)}
     assert splits == {("sst2", "train"), ("udpos", "train"), ("udpos", "dev")}
+
+
+def test_tasks_listing_says_what_a_local_directory_holds(tmp_path):
+    from xstilts.search.listing import task_records, task_table
+
+    data = tmp_path / "data"
+    touch(data, "udpos", "train", "en")
+    touch(data, "udpos", "test", "ar")
+    records = {r["name"]: r for r in task_records(REG, DataSource("local", data))}
+    assert records["udpos"]["data"] == f"local data ({data})"
+    assert records["udpos"]["held"] == {"train": ["en"], "dev": [], "test": ["ar"]}
+    assert records["xnli"]["held"]["dev"] == []
+    assert "held" not in task_records(REG)[0]  # without a source: the registry alone
+    from rich.console import Console
+
+    console = Console(width=300, record=True)
+    console.print(task_table(list(records.values())))
+    text = console.export_text()
+    assert f"local data ({data}): train 1, test 1 language(s)" in text and f"local data ({data}): no files" in text
