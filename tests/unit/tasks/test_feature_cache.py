@@ -25,11 +25,6 @@ from xstilts.tasks.registry import build_registry
 REG = build_registry()
 
 
-@pytest.fixture(scope="module")
-def tok(small_tok):
-    return small_tok
-
-
 class Counting:
     """A tokenizer wrapper that counts its calls (featurisation is the only caller here)."""
 

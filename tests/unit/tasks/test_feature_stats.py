@@ -8,7 +8,6 @@ from collections import Counter
 from dataclasses import replace
 
 import datasets
-import pytest
 
 from tests.unit.tasks.conftest import WORDS
 from xstilts.tasks.feature_cache import build_features, split_counts
@@ -29,11 +28,6 @@ from xstilts.tasks.loading import bucc_rows
 from xstilts.tasks.registry import NER, build_registry
 
 REG = build_registry()
-
-
-@pytest.fixture(scope="module")
-def tok(small_tok):
-    return small_tok
 
 
 def sentence(n: int, seed: int = 0) -> list[str]:
