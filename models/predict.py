@@ -10,11 +10,16 @@ import numpy as np
 import torch
 
 from xstilts.models.train import Collate, Data, Model, autocast, resolve_device
-from xstilts.tasks.feature_cache import take
+from xstilts.tasks.feature_cache import lengths, take
 from xstilts.tasks.features import MAX_ANSWER_TOKENS
 from xstilts.tasks.registry import TaskSpec
 
 IGNORE = -100  # tasks.features.IGNORE: label positions the loss skips
+# Inference batches hold at most this many padded tokens (rows x longest row x choices): rows are sorted by
+# length first, so a batch pads to about its own rows' length. Measured on a 12-layer, 384-wide encoder on
+# one CPU thread, 64 UD POS sentences scored in one batch padded to the longest took 2.4 s, sorted into
+# batches of at most 2,048 tokens about a third of that.
+MAX_BATCH_TOKENS = 2048
 
 
 def pad_ids(seqs: list[list[int]], pad_id: int, value_pad: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,37 +120,56 @@ def collate_for(spec: TaskSpec, pad_id: int) -> Collate:
     return COLLATES[spec.kind](pad_id)
 
 
+def length_batches(sizes: Sequence[int], batch_size: int, max_tokens: int = MAX_BATCH_TOKENS) -> list[list[int]]:
+    """Row indices in batches of similar length: sorted by length (stable), each batch at most `batch_size`
+    rows and `max_tokens` padded tokens (a single longer row still gets a batch of its own)."""
+    batches: list[list[int]] = []
+    rows: list[int] = []
+    for i in np.argsort(np.asarray(sizes), kind="stable").tolist():
+        if rows and (len(rows) == batch_size or (len(rows) + 1) * sizes[i] > max_tokens):
+            batches.append(rows)
+            rows = []
+        rows.append(i)
+    return batches + [rows] if rows else batches
+
+
 @torch.no_grad()
 def _outputs(
     model: Model, input_ids: Sequence, pad_id: int, batch_size: int, device: str, pad: Callable = pad_ids
-) -> Iterator[tuple[int, Any]]:
-    """Yield (first row, model output) per batch, in eval mode, without gradients."""
+) -> Iterator[tuple[list[int], Any]]:
+    """Yield (row indices, model output) per length-sorted batch, in eval mode, without gradients."""
     dev = resolve_device(device)
     model.to(dev).eval()
-    for start in range(0, len(input_ids), batch_size):
-        ids, mask = pad(input_ids[start : start + batch_size], pad_id)
+    sizes = lengths(input_ids)
+    if pad is pad_choices:  # every choice of a row is a sequence of the batch
+        sizes = sizes * np.array([len(r) for r in input_ids], dtype=np.int64)
+    for rows in length_batches(sizes.tolist(), batch_size):
+        ids, mask = pad(take(input_ids, rows), pad_id)
         with autocast(dev, True):
-            yield start, model(input_ids=ids.to(dev), attention_mask=mask.to(dev))
+            yield rows, model(input_ids=ids.to(dev), attention_mask=mask.to(dev))
+
+
+def _argmax(model: Model, input_ids: Sequence, pad_id: int, batch_size: int, device: str, pad: Callable) -> list:
+    """The argmax of each row's logits ([n, n_labels] or [n, n_choices]), in the rows' order."""
+    out: list = [None] * len(input_ids)
+    for rows, output in _outputs(model, input_ids, pad_id, batch_size, device, pad):
+        for i, y in zip(rows, output.logits.argmax(-1).tolist()):
+            out[i] = y
+    return out
 
 
 def predict_labels(
     model: Model, input_ids: Sequence[Sequence[int]], pad_id: int, batch_size: int = 128, device: str = "auto"
 ) -> list[int]:
     """Return the argmax label of each sequence (logits [n, n_labels])."""
-    return [
-        y for _, out in _outputs(model, input_ids, pad_id, batch_size, device) for y in out.logits.argmax(-1).tolist()
-    ]
+    return _argmax(model, input_ids, pad_id, batch_size, device, pad_ids)
 
 
 def predict_choices(
     model: Model, input_ids: Sequence[Sequence[Sequence[int]]], pad_id: int, batch_size: int = 32, device: str = "auto"
 ) -> list[int]:
     """Return the argmax choice of each row (logits [n, n_choices])."""
-    return [
-        y
-        for _, out in _outputs(model, input_ids, pad_id, batch_size, device, pad=pad_choices)
-        for y in out.logits.argmax(-1).tolist()
-    ]
+    return _argmax(model, input_ids, pad_id, batch_size, device, pad_choices)
 
 
 def truncated_tag(labels: tuple[str, ...]) -> str:
@@ -165,11 +189,10 @@ def predict_tags(
 ) -> list[list[str]]:
     """Return one tag string per word: the argmax at each word's first sub-token (logits [n, len, n_tags])."""
     fill = truncated_tag(labels)
-    out: list[list[str]] = []
-    for start, output in _outputs(model, input_ids, pad_id, batch_size, device):
-        best = output.logits.argmax(-1).tolist()
-        for row, starts in zip(best, word_starts[start : start + batch_size]):
-            out.append([labels[row[pos]] if pos >= 0 else fill for pos in starts])
+    out: list[list[str]] = [[] for _ in range(len(input_ids))]
+    for rows, output in _outputs(model, input_ids, pad_id, batch_size, device):
+        for i, best in zip(rows, output.logits.argmax(-1).tolist()):
+            out[i] = [labels[best[pos]] if pos >= 0 else fill for pos in word_starts[i]]
     return out
 
 
@@ -177,14 +200,13 @@ def span_logits(
     model: Model, input_ids: Sequence[Sequence[int]], pad_id: int, batch_size: int = 64, device: str = "auto"
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Return start and end logits per window, cut to the window's length ([len] float32 arrays)."""
-    starts: list[np.ndarray] = []
-    ends: list[np.ndarray] = []
-    for first, out in _outputs(model, input_ids, pad_id, batch_size, device):
+    starts: list[np.ndarray] = [np.empty(0)] * len(input_ids)
+    ends: list[np.ndarray] = [np.empty(0)] * len(input_ids)
+    for rows, out in _outputs(model, input_ids, pad_id, batch_size, device):
         s_batch, e_batch = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
-        for i, (s, e) in enumerate(zip(s_batch, e_batch)):
-            width = len(input_ids[first + i])
-            starts.append(s[:width])
-            ends.append(e[:width])
+        for i, s, e in zip(rows, s_batch, e_batch):
+            width = len(input_ids[i])
+            starts[i], ends[i] = s[:width], e[:width]
     return starts, ends
 
 

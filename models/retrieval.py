@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
-from xstilts.models.predict import pad_ids
+from xstilts.models.predict import length_batches, pad_ids
 from xstilts.models.train import Data, Model, autocast, resolve_device
 from xstilts.tasks.feature_cache import lengths, take
 
@@ -41,10 +40,8 @@ def embed(
     encoder: Model = getattr(model, "base_model", model)
     encoder = encoder.to(dev).eval()
     index = pooling_layer(model, layer)
-    order = np.argsort(lengths(input_ids), kind="stable").tolist()  # less padding per batch
     out = torch.empty((len(input_ids), model.config.hidden_size))
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
+    for rows in length_batches(lengths(input_ids).tolist(), batch_size):
         ids, mask = pad_ids(take(input_ids, rows), pad_id)
         with autocast(dev, True):
             hidden = (
