@@ -50,6 +50,7 @@ def main() -> None:
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
+    import xstilts.search.cluster as cluster
     import xstilts.search.sweep as sweep
     from xstilts.search.config import load_experiment
     from xstilts.search.plan import make_plan
@@ -94,7 +95,7 @@ def main() -> None:
         for s in range(exp.seed, exp.seed + 1 + args.noise_seeds)
     ]
     plan = make_plan(exp, base, registry)
-    sweep.init_ray(None, exp)
+    cluster.init_ray(None, exp)
     import ray
 
     try:

@@ -14,7 +14,7 @@ import torch
 from xstilts.models.evaluate import collate_for, evaluate_split
 from xstilts.models.heads import transfer_encoder
 from xstilts.models.train import Collate, Data, Model, Snapshot, TrainConfig, cap_micro_batch, train
-from xstilts.tasks.aggregate import summarize_probe
+from xstilts.tasks.aggregate import probe_key, summarize_probe
 from xstilts.tasks.metrics import headline
 from xstilts.tasks.registry import Recipe, TaskSpec
 
@@ -186,7 +186,7 @@ def fork_and_evaluate(
     scores = {t.spec.name: probe_target(source, t, probe) for t in targets}
     source.train(was_training)
     out: dict[str, float | str] = {
-        f"probe/{task}/{lang}": s for task, langs in scores.items() for lang, s in langs.items()
+        probe_key(task, lang): s for task, langs in scores.items() for lang, s in langs.items()
     }
     out.update(summarize_probe(scores, low_resource))
     return out

@@ -4,6 +4,7 @@ refused before anything is written, instead of waiting for ever."""
 from __future__ import annotations
 
 import contextvars
+import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,51 @@ from typing import TypeVar
 from xstilts.search.config import ConfigError, Experiment, Resources
 
 T = TypeVar("T")
+
+RAY_ENV = {  # quiet Ray's own console output; the ProgressView callback shows progress instead
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "RAY_AUTH_MODE": "disabled",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    # Snapshot the experiment at most every second (Ray's default adapts to >= 10 s): a trial must be in a
+    # snapshot before its first result, or a driver kill orphans it and the searcher re-suggests it.
+    "TUNE_GLOBAL_CHECKPOINT_S": "1",
+}
+
+
+# Where to find an object store, passed to trials and jobs on every node (not credentials: each node needs its
+# own, as Ray Tune's own storage does; a local Ray's workers inherit the driver's environment).
+STORAGE_SETTINGS = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EC2_METADATA_DISABLED",
+)
+
+# Test-only settings (environment variables), read by trials: never set in real runs.
+# XSTILTS_TEST_FAULT="<task>@<step>": a trial of that task raises at that milestone (search/trainable.py);
+# XSTILTS_TEST_FAULT_ONCE=<path>: only while <path> does not exist (the fault creates it), so a retry passes.
+TEST_SETTINGS = ("XSTILTS_TEST_FAULT", "XSTILTS_TEST_FAULT_ONCE")
+
+
+def init_ray(address: str | None, exp: Experiment) -> None:
+    """Connect to `address` (or start a local Ray), quiet, with the hub switched off for offline data."""
+    import ray
+
+    os.environ.update(RAY_ENV)
+    env = dict(RAY_ENV)
+    env.update({k: v for k, v in os.environ.items() if k in TEST_SETTINGS + STORAGE_SETTINGS})  # to every node
+    if exp.source != "hub" and exp.model == "offline":
+        env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    ray.init(
+        address=address or "local",
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+        runtime_env={"env_vars": env},
+    )
+    logging.getLogger("ray.tune").setLevel(logging.WARNING)
 
 
 def node_resources() -> list[dict[str, float]]:
@@ -37,8 +83,6 @@ def connect_checked(
     seconds that a short sweep would otherwise add to its wall time); if the plan fails, Ray is shut down
     and the plan's error raised, with nothing written."""
     import ray
-
-    from xstilts.search.sweep import init_ray
 
     try:
         if address is not None:

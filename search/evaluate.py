@@ -11,92 +11,35 @@ and test with the official metric. Each writes its own Parquet part, so a killed
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-from xstilts.search.config import ENGLISH_DEV, Experiment, experiment_from_record
-from xstilts.search.ledger import PROBE_PREFIX
-from xstilts.search.results import milestones_from_ledger
+import ray
+
+from xstilts.models.recipe import TargetFineTune
+from xstilts.search.cluster import connect_checked
+from xstilts.search.config import Experiment
+from xstilts.search.eval_jobs import materialize_encoder, score_job
+from xstilts.search.journal import Journal, open_journal
+from xstilts.search.plan import make_plan, provenance, resolve_source
+from xstilts.search.progress import JobProgress
+from xstilts.search.recipes import stage_recipes, stage_registry
 from xstilts.search.rundir import RunDir, RunDirError
-from xstilts.tasks.registry import BASELINE, Recipe, TaskSpec
+from xstilts.search.selection import Winner, prune, retention_of, rule_of, select_winners
+from xstilts.search.splits import eval_langs, evaluation_splits, split_langs
+from xstilts.tasks.registry import Recipe, TaskSpec, build_registry
 
 
 class EvaluationFailed(RuntimeError):
     """Some jobs failed (each was reported); the others' parts are written, and a rerun retries the rest."""
 
 
-@dataclass(frozen=True)
-class Winner:
-    name: str  # e.g. mnli@best, mnli@step200, none
-    role: str  # best | duration | baseline
-    intermediate_task: str
-    step: int
-    trial_id: str
-    config: dict
-
-
-def milestone_score(m: dict, metric: str) -> float:
-    """A milestone's `metric` (`english_dev`: the mean of its probed tasks' English dev scores), with a
-    missing or NaN score ranked below every other."""
-    if metric == ENGLISH_DEV:
-        english = [v for k, v in m["metrics"].items() if k.startswith(PROBE_PREFIX) and k.endswith("/en")]
-        value = sum(english) / len(english) if english else math.nan
-    else:
-        value = m["metrics"].get(metric, math.nan)
-    return -math.inf if value is None or math.isnan(value) else value
-
-
-def select_winners(
-    milestones: list[dict], metric: str, durations: bool, top: int | None = None, every: bool = False
-) -> list[Winner]:
-    """Best milestone per intermediate task, per (task, step) when `durations`, and the baseline; with `top`,
-    only the intermediate tasks whose best milestone ranks in the top `top` (the baseline always); with
-    `every`, each other (trial, milestone) of those tasks too (role `milestone`), so that the probe's ranking
-    can be checked against the evaluation on more encoders."""
-    if top is not None:
-        best: dict[str, float] = {}
-        for m in milestones:
-            task = m["config"]["intermediate_task"]
-            best[task] = max(best.get(task, -math.inf), milestone_score(m, metric))
-        ranked = sorted((t for t in best if t != BASELINE), key=lambda t: (-best[t], t))
-        keep = set(ranked[:top]) | {BASELINE}
-        milestones = [m for m in milestones if m["config"]["intermediate_task"] in keep]
-    groups: dict[tuple[str, int | None], dict] = {}
-    for m in milestones:
-        task = m["config"]["intermediate_task"]
-        keys = [(task, None)] + ([(task, m["step"])] if durations and task != BASELINE else [])
-        for key in keys:
-            if key not in groups or milestone_score(m, metric) > milestone_score(groups[key], metric):
-                groups[key] = m
-    winners = []
-    for (task, step), m in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1)):
-        if task == BASELINE:
-            winners.append(Winner(BASELINE, "baseline", task, 0, m["trial_id"], m["config"]))
-        elif step is None:
-            winners.append(Winner(f"{task}@best", "best", task, m["step"], m["trial_id"], m["config"]))
-        else:
-            winners.append(Winner(f"{task}@step{step}", "duration", task, step, m["trial_id"], m["config"]))
-    if every:
-        covered = {(w.trial_id, w.step) for w in winners} | {
-            (m["trial_id"], m["step"]) for m in milestones if m["config"]["intermediate_task"] == BASELINE
-        }
-        for m in sorted(milestones, key=lambda m: (m["config"]["intermediate_task"], m["trial_id"], m["step"])):
-            if (m["trial_id"], m["step"]) not in covered:
-                task = m["config"]["intermediate_task"]
-                name = f"{task}@{m['trial_id']}@step{m['step']}"
-                winners.append(Winner(name, "milestone", task, m["step"], m["trial_id"], m["config"]))
-                covered.add((m["trial_id"], m["step"]))
-    return winners
-
-
-def find_winners(run_dir: RunDir, exp: Experiment) -> list[Winner]:
-    """The winners of the sweep in `run_dir` (from its ledger; trials orphaned by a kill excluded)."""
-    if not run_dir.has_ledger():
+def find_winners(journal: Journal, exp: Experiment) -> list[Winner]:
+    """The winners of the sweep journaled in `journal` (trials orphaned by a driver kill excluded)."""
+    run_dir = journal.run_dir
+    if not journal.events and not run_dir.has_ledger():
         raise RunDirError(f"{run_dir.uri}: no sweep results here (run `xstilts sweep` first)")
-    milestones = milestones_from_ledger(run_dir, run_dir.known_trials() or None)
-    ev = exp.evaluation
-    return select_winners(milestones, ev.rule, ev.durations, ev.top_tasks, ev.every_milestone)
+    return select_winners(journal.milestones(run_dir.known_trials() or None), rule_of(exp))
 
 
 def encoder_groups(winners: list[Winner]) -> list[list[Winner]]:
@@ -141,21 +84,13 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
 
     Every split the evaluation reads is loaded and featurised before Ray starts.
     """
-    import ray
-
-    from xstilts.models.recipe import TargetFineTune
-    from xstilts.search.cluster import connect_checked
-    from xstilts.search.eval_jobs import materialize_encoder, score_job
-    from xstilts.search.plan import make_plan, provenance, resolve_source
-    from xstilts.search.progress import JobProgress
-    from xstilts.search.recipes import stage_recipes, stage_registry
-    from xstilts.search.splits import eval_langs, evaluation_splits, split_langs
-    from xstilts.tasks.registry import build_registry
 
     meta = run_dir.read_meta()
-    exp = experiment_from_record(meta["config"], build_registry())
-    registry = stage_registry(exp, build_registry(), "evaluation")  # the evaluation's sequence lengths
-    winners = find_winners(run_dir, exp)
+    declared = build_registry()
+    exp = run_dir.read_experiment(declared)
+    registry = stage_registry(exp, declared, "evaluation")  # the evaluation's sequence lengths
+    journal = open_journal(run_dir)
+    winners = find_winners(journal, exp)
     source = resolve_source(exp, Path(meta["base"]), registry, prepare=False)
     splits = evaluation_splits(exp, registry, {w.intermediate_task for w in winners}, source)
     ev = exp.evaluation
@@ -166,7 +101,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
         f"{meta.get('name', run_dir.name)}.evaluation.resources",
         lambda: make_plan(exp, Path(meta["base"]), registry, splits=splits, stage="evaluation"),
     )
-    run_dir.write_winners([asdict(w) for w in winners])
+    run_dir.write_winners([asdict(w) for w in winners], asdict(rule_of(exp)))
     run_dir.write_provenance("evaluation", provenance(plan, splits))
     recipes = stage_recipes(exp, registry, "evaluation")
 
@@ -226,7 +161,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
                 reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 view.finished(f"{_job_name(group, tasks, job_seeds)}: {reason}", ok=False)
                 parts = [[w.name, t, s] for w in group for t in tasks for s in job_seeds]
-                run_dir.append_event(
+                journal.append(
                     {
                         "event": "eval_failed",
                         "job": _job_name(group, tasks, job_seeds),
@@ -239,10 +174,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
         ray.shutdown()
     run_dir.collect_parts()
     if not view.failed:  # every winner's encoder is saved: its checkpoint need not be kept any longer
-        from xstilts.search.retention import prune
-        from xstilts.search.sweep import retention_of
-
-        prune(run_dir, milestones_from_ledger(run_dir), retention_of(exp), winners_evaluated=True)
+        prune(run_dir, journal.milestones(), retention_of(exp), winners_evaluated=True)
     if view.failed:
         raise EvaluationFailed(
             f"{view.failed} evaluation job(s) failed; rerun `xstilts evaluate {run_dir.uri}` to retry them"

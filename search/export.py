@@ -16,12 +16,15 @@ from typing import Any
 
 import yaml
 
-from xstilts.models.heads import from_pretrained
-from xstilts.search.config import experiment_from_record
-from xstilts.search.evaluate import Winner, find_winners
-from xstilts.search.report_tables import selection_rule
+from xstilts.models.heads import from_pretrained, quiet_transformers
+from xstilts.search.eval_jobs import materialize_encoder
+from xstilts.search.evaluate import find_winners
+from xstilts.search.journal import Journal
+from xstilts.search.plan import make_plan, resolve_encoder, resolve_source
 from xstilts.search.rundir import RunDir
+from xstilts.search.selection import Winner, describe_rule, recorded_rule, rule_of
 from xstilts.tasks.loading import WORLD_LABEL
+from xstilts.tasks.names import unknown_name_message
 from xstilts.tasks.registry import BASELINE, build_registry
 
 
@@ -34,8 +37,7 @@ def winners_of(run_dir: RunDir) -> list[Winner]:
     recorded = run_dir.read_winners()
     if recorded:
         return [Winner(**w) for w in recorded]
-    exp = experiment_from_record(run_dir.read_meta()["config"], build_registry())
-    return find_winners(run_dir, exp)
+    return find_winners(Journal(run_dir), run_dir.read_experiment())
 
 
 def encoder_source(run_dir: RunDir, w: Winner) -> str:
@@ -60,20 +62,16 @@ def export_lines(run_dir: RunDir) -> list[str]:
 @contextlib.contextmanager
 def _encoder_dir(run_dir: RunDir, w: Winner) -> Iterator[tuple[str, str]]:
     """(encoder name_or_path, tokenizer name_or_path) of the winner, local for the duration."""
-    from xstilts.search.plan import make_plan, resolve_encoder, resolve_source
 
-    meta = run_dir.read_meta()
     registry = build_registry()
-    exp = experiment_from_record(meta["config"], registry)
-    base = Path(meta["base"])
+    exp = run_dir.read_experiment(registry)
+    base = run_dir.base
     pretrained = resolve_encoder(exp, base, resolve_source(exp, base, registry, prepare=False), prepare=False)
     if w.intermediate_task == BASELINE:
         yield pretrained, pretrained
         return
     if not run_dir.has_encoder(w.name):  # from its checkpoint, or retrained (as the evaluation does)
         from dataclasses import asdict
-
-        from xstilts.search.eval_jobs import materialize_encoder
 
         plan = make_plan(exp, base, registry, splits=[], prepare=False)
         materialize_encoder(plan, run_dir, asdict(w))
@@ -105,17 +103,17 @@ def _scores(run_dir: RunDir, w: Winner, baseline: str | None) -> tuple[list[dict
 def model_card(run_dir: RunDir, w: Winner) -> str:
     """README.md: Hugging Face front matter, then what the encoder is, how it was trained and how it scored."""
     meta = run_dir.read_meta()
-    config = meta["config"]
     registry = build_registry()
-    source = config.get("source", "offline")
+    exp = run_dir.read_experiment(registry)
+    source = exp.source
     winners = winners_of(run_dir)
     baseline = next((x.name for x in winners if x.role == "baseline"), None)
     tasks, tiers = _scores(run_dir, w, baseline if w.name != baseline else None)
     spec = registry.get(w.intermediate_task)
     dataset = spec.sources["train"].dataset_id if spec is not None and "train" in spec.sources else None
-    langs = sorted(set(config.get("target", {}).get("languages", [])))
+    langs = sorted(set(exp.target.languages))
     front: dict[str, Any] = {
-        "base_model": config.get("model", "offline"),
+        "base_model": exp.model,
         "library_name": "transformers",
         "language": langs,
         "tags": ["xstilts", "intermediate-task-training", "zero-shot-cross-lingual-transfer", "xtreme"],
@@ -143,7 +141,7 @@ def model_card(run_dir: RunDir, w: Winner) -> str:
         lines += [f"Data source: {label}.", ""]
     cfg = w.config
     lines += [
-        f"The encoder of `{config.get('model', 'offline')}` after English intermediate-task training on "
+        f"The encoder of `{exp.model}` after English intermediate-task training on "
         f"**{w.intermediate_task}**"
         + (f" (`{dataset}`)" if dataset else "")
         + f" for **{w.step} steps**, without its task head(s): load it with any `AutoModelFor…` head and "
@@ -157,7 +155,7 @@ def model_card(run_dir: RunDir, w: Winner) -> str:
         f"| batch size | {cfg.get('batch_size', '–')} |",
         f"| trial / seed | {w.trial_id} / {cfg.get('seed', '–')} |",
         f"| role | {w.role} |",
-        f"| selection rule | {selection_rule(config)} |",
+        f"| selection rule | {describe_rule(recorded_rule(run_dir) or rule_of(exp))} |",
         f"| data source | {source} |",
         "",
     ]
@@ -190,12 +188,8 @@ def export_winner(run_dir: RunDir, name: str, out: Path) -> Path:
     whole or not at all."""
     from transformers import AutoTokenizer
 
-    from xstilts.models.heads import quiet_transformers
-
     winners = {w.name: w for w in winners_of(run_dir)}
     if name not in winners:
-        from xstilts.tasks.names import unknown_name_message
-
         raise ExportError(f"{run_dir.uri}: {unknown_name_message('winner', name, list(winners))}")
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

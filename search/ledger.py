@@ -1,11 +1,11 @@
-"""The sweep ledger: an append-only, fsynced journal of every milestone result and ASHA decision,
-and an ASHA scheduler that replays it on restore.
+"""The sweep's scheduler: ASHA whose every milestone result and decision is journaled, and replayed on restore.
 
 Ray 2.60 restores Optuna's state but not the scheduler's (TuneController.__getstate__ drops it), and
 its experiment snapshot lags, so a trial ASHA stopped (or that finished) just before a driver kill
 comes back RUNNING (seen with Ray 2.60 on a SIGKILLed driver). Writing each record and decision here
 *before* Ray acts on it lets a resumed sweep rebuild the rungs, replay the decisions and keep finished
-trials finished. The ledger file itself is read and written by `RunDir`.
+trials finished. The journal (`search/journal.py`) is read once per driver and then kept up to date, so the
+scheduler's work per result does not grow with the run.
 """
 
 from __future__ import annotations
@@ -18,39 +18,17 @@ from typing import cast
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
-from xstilts.search.retention import Retention
+from xstilts.search.journal import Journal, journal_of, score_keys
 from xstilts.search.rundir import RunDir
-
-SUMMARY_KEYS = ("mean", "low_resource_mean", "worst", "worst_lang")
-
-
-PROBE_PREFIX = "probe/"  # probe/<target task>/<lang>
-
-
-def trial_ends(events: list[dict]) -> dict[str, dict]:
-    """trial id -> its journaled end event (how: complete | stopped | error, with reason and config for an
-    error); a `retry` event (`--retry-errored`) takes an error back."""
-    ends: dict[str, dict] = {}
-    for e in events:
-        if e["event"] == "end":
-            ends[e["trial_id"]] = e
-        elif e["event"] == "retry":
-            ends.pop(e["trial_id"], None)
-    return ends
-
-
-def score_keys(result: dict) -> dict:
-    """The metrics of a trial result that xstilts reported (step, summary, per-task-language scores, the
-    trial's start-up seconds and the checkpoint step it resumed from)."""
-    kept = ("step", "startup_s", "resumed_from_step", *SUMMARY_KEYS)
-    return {k: v for k, v in result.items() if k in kept or k.startswith(PROBE_PREFIX)}
+from xstilts.search.selection import Retention, WinnerBoard, prune
 
 
 class PersistentASHA(AsyncHyperBandScheduler):
     """ASHA (one bracket) whose results, decisions and trial ends are journaled and replayed; with a
     `retention`, each reporting trial's checkpoints are pruned after its result is journaled."""
 
-    _retention: Retention | None = None  # a class default: schedulers pickled by older versions have none
+    _retention: Retention | None = None  # class defaults: schedulers pickled by older versions have none
+    _board: WinnerBoard | None = None
 
     def __init__(
         self,
@@ -64,34 +42,39 @@ class PersistentASHA(AsyncHyperBandScheduler):
         self._retention = retention
         self._final_step_key = final_step_key  # config key of a trial's own last step
         self._loaded = False
-        self._seen: set[tuple[str, int]] = set()
-        self._ended: dict[str, str] = {}
+        self._board: WinnerBoard | None = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_loaded"], state["_board"] = False, None  # rebuilt from the journal on restore
+        return state
+
+    @property
+    def journal(self) -> Journal:
+        return journal_of(self._run_dir)
 
     def _load(self) -> None:
         if self._loaded:
             return
         self._loaded = True
-        events = self._run_dir.read_ledger()
-        self._ended = {tid: end["how"] for tid, end in trial_ends(events).items()}
-        for event in events:
-            if event["event"] == "result":
-                self._seen.add((event["trial_id"], event["step"]))
-                if event["step"] < self._max_t:  # mirrors on_trial_result: the last rung is not recorded
-                    self._brackets[0].on_result(
-                        cast(Trial, SimpleNamespace(trial_id=event["trial_id"])),  # the bracket reads trial_id only
-                        event["step"],
-                        self._metric_op * event["metrics"][self._metric],
-                    )
+        for (trial_id, step), event in self.journal.results.items():
+            if step < self._max_t:  # mirrors on_trial_result: the last rung is not recorded
+                self._brackets[0].on_result(
+                    cast(Trial, SimpleNamespace(trial_id=trial_id)),  # the bracket reads trial_id only
+                    step,
+                    self._metric_op * event["metrics"][self._metric],
+                )
+        if self._retention is not None:
+            self._board = WinnerBoard(self._retention.select, self._retention.durations, self.journal.milestones())
 
     def ended(self) -> dict[str, str]:
-        """trial id -> 'stopped' (by ASHA) or 'complete', as journaled."""
+        """trial id -> 'stopped' (by ASHA), 'complete' or 'error', as journaled."""
         self._load()
-        return dict(self._ended)
+        return {t: e["how"] for t, e in self.journal.ends.items()}
 
     def _end(self, trial_id: str, how: str, **extra) -> None:
-        if trial_id not in self._ended:
-            self._ended[trial_id] = how
-            self._run_dir.append_event({"event": "end", "trial_id": trial_id, "how": how, **extra})
+        if trial_id not in self.journal.ends:
+            self.journal.append({"event": "end", "trial_id": trial_id, "how": how, **extra})
 
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
         self._load()
@@ -101,22 +84,21 @@ class PersistentASHA(AsyncHyperBandScheduler):
         """Before anything runs, terminate restored trials that the ledger says had already ended."""
         self._load()
         for trial in list(tune_controller.get_trials()):
-            if trial.trial_id in self._ended and trial.status in (Trial.PENDING, Trial.PAUSED):
+            if trial.trial_id in self.journal.ends and trial.status in (Trial.PENDING, Trial.PAUSED):
                 tune_controller.stop_trial(trial)
         return super().choose_trial_to_run(tune_controller)
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         self._load()
-        if trial.trial_id in self._ended:
+        if trial.trial_id in self.journal.ends:
             return TrialScheduler.STOP
         step = result.get(self._time_attr)
         if step is None or self._metric not in result:
             return TrialScheduler.CONTINUE
-        if (trial.trial_id, step) in self._seen:
+        if (trial.trial_id, step) in self.journal.results:
             return TrialScheduler.CONTINUE  # re-reported after a restore; its decision was CONTINUE
         action = super().on_trial_result(tune_controller, trial, result)
-        self._seen.add((trial.trial_id, step))
-        self._run_dir.append_event(
+        self.journal.append(
             {
                 "event": "result",
                 "trial_id": trial.trial_id,
@@ -128,11 +110,10 @@ class PersistentASHA(AsyncHyperBandScheduler):
         if action == TrialScheduler.STOP:
             last = trial.config.get(self._final_step_key, self._max_t) if self._final_step_key else self._max_t
             self._end(trial.trial_id, "complete" if step >= min(last, self._max_t) else "stopped")
-        if self._retention is not None:
-            from xstilts.search.results import milestones_from_ledger
-            from xstilts.search.retention import prune
-
-            prune(self._run_dir, milestones_from_ledger(self._run_dir), self._retention, trials={trial.trial_id})
+        if self._retention is not None and self._board is not None:
+            mine = self.journal.milestones({trial.trial_id})
+            self._board.add(next(m for m in mine if m["step"] == step))
+            prune(self._run_dir, mine, self._retention, board=self._board)
         return action
 
     def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xstilts.models.heads import TRAIN_DTYPE, checkpoint_dtype
+from xstilts.models.pretrain import EncoderConfig, prepare_encoder
 from xstilts.models.recipe import TrainingSetup, clear_feature_cache, features_for, setup_training, split_stats
 from xstilts.models.transfer import Probe
 from xstilts.search.config import Experiment
@@ -76,7 +78,6 @@ def resolve_encoder(exp: Experiment, base: Path, source: DataSource, prepare: bo
     """Return the encoder's name_or_path; for `offline`, build the tiny pretrained XLM-R once."""
     if exp.model != "offline":
         return str((base / exp.model).resolve()) if exp.model.startswith((".", "/", "~")) else exp.model
-    from xstilts.models.pretrain import EncoderConfig, prepare_encoder
 
     cfg = EncoderConfig(seed=exp.seed, **exp.encoder.model_dump())
     digest = hashlib.sha256(repr(cfg).encode()).hexdigest()[:8]
@@ -95,7 +96,6 @@ def encoder_ready(encoder: str) -> bool:
 def provenance(plan: TrialPlan, splits: Sequence[Split]) -> dict[str, Any]:
     """What a run records about its inputs: the data source, the encoder and the dtypes it trains in, and per
     split read the rows featurised and how many were dropped or truncated (`models.recipe.split_stats`)."""
-    from xstilts.models.heads import TRAIN_DTYPE, checkpoint_dtype
 
     stats = {}
     for spec, split, lang in splits:

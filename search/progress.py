@@ -21,7 +21,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from xstilts.search.ledger import error_reason, trial_ends
+from xstilts.search.journal import journal_of
+from xstilts.search.ledger import error_reason
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.registry import BASELINE
 
@@ -122,10 +123,12 @@ class ProgressView(TrialProgressCallback):
         if self.run_dir is None:
             return
         console, self._console = self._console, None  # replaying: no lines
-        events = self.run_dir.read_ledger()
-        if events and "time" in events[0]:
-            self._t0 = min(self._t0 or math.inf, float(events[0]["time"]))
-        for event in events:
+        journal = journal_of(self.run_dir)
+        if journal.started_at is not None:
+            self._t0 = min(self._t0 or math.inf, journal.started_at)
+        for event in journal.events:
+            if "trial_id" not in event:  # the evaluation's events
+                continue
             trial = _LedgerTrial(event["trial_id"], event.get("config", {}))
             if event["event"] == "result":
                 self._update_scores(trial, event["metrics"])
@@ -164,15 +167,23 @@ class ProgressView(TrialProgressCallback):
             worst=result.get("worst"),
             worst_lang=result.get("worst_lang", ""),
         )
-        value = result.get(self.metric)
-        if value is not None and not math.isnan(value) and (self.best is None or value > self.best[0]):
-            self.best = (value, trial.trial_id)
-            self._line(f"best so far: {trial.trial_id} {row['task']} step {row['step']} {self.metric}={value:.1f}")
+        self._refresh_best()
+
+    def _refresh_best(self) -> None:
+        """The best so far is the journal's (`Journal.best`: the scheduler journals each result before Ray
+        calls this view); a plain line when it changes."""
+        if self.run_dir is None:
+            return
+        m = journal_of(self.run_dir).best(self.metric)
+        best = None if m is None else (m["metrics"][self.metric], m["trial_id"])
+        if m is not None and best != self.best:
+            task = m["config"]["intermediate_task"]
+            self._line(f"best so far: {m['trial_id']} {task} step {m['step']} {self.metric}={best[0]:.1f}")
+        self.best = best
 
     def _finished_state(self, trial: Trial) -> str:
         """How a finished trial ended, as the scheduler journaled it before Ray told the callbacks."""
-        events = self.run_dir.read_ledger() if self.run_dir is not None else []
-        how = trial_ends(events).get(trial.trial_id, {}).get("how", "complete")
+        how = journal_of(self.run_dir).end_of(trial.trial_id) if self.run_dir is not None else "complete"
         return END_STATE.get(how, "done")
 
     # -- Ray Tune hooks --------------------------------------------------------------------------

@@ -12,20 +12,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xstilts.search.config import ENGLISH_DEV, Experiment
+from xstilts.search.journal import Journal
 from xstilts.search.plots import task_order
 from xstilts.search.report_stats import delta_tables, duration_deltas, duration_effects
 from xstilts.search.rundir import RunDir
+from xstilts.search.selection import ROLES, Rule, WinnerBoard, describe_rule, milestone_score, recorded_rule, rule_of
 from xstilts.tasks.aggregate import summarize_probe
 from xstilts.tasks.languages import TIERS
 from xstilts.tasks.reference_scores import MODELS as REFERENCE_MODELS
 from xstilts.tasks.reference_scores import reference_points
+from xstilts.tasks.registry import BASELINE
 
 
 class ReportError(ValueError):
     """An evaluation that cannot be reported as asked (no rows of the split, no baseline); one line."""
 
 
-ROLES = ("baseline", "best", "duration", "milestone")
 PACKAGES = ("xstilts", "torch", "transformers", "datasets", "ray", "optuna", "pandas", "matplotlib")
 SUMMARIES = ("mean", "low_resource_mean", "worst")
 
@@ -314,45 +317,30 @@ def duration_table(robust: pd.DataFrame, winners: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="is_base").reset_index(drop=True)
 
 
-RULES = {
-    "english_dev": "English dev (XTREME's strict zero-shot setting: the probed tasks' English dev scores)",
-    "target_dev": "target dev ({select} over the target languages' dev probes; an oracle protocol)",
-}
-
-
-def selection_rule(config: dict) -> str:
-    """The rule the winners were chosen by, in words (a run recorded before `evaluation.selection` existed
-    used the target-dev rule)."""
-    ev = config.get("evaluation", {})
-    rule = ev.get("selection", "target_dev")
-    return f"{rule}: " + RULES.get(rule, rule).format(select=ev.get("select", "low_resource_mean"))
-
-
-def selection_table(results: pd.DataFrame | None, select: str) -> pd.DataFrame:
-    """Both winner rankings side by side: per intermediate task, its best (trial, milestone) by English dev
-    and by `select` over the target languages' dev probes, each with its score and the task's rank."""
+def selection_table(milestones: list[dict], select: str) -> pd.DataFrame:
+    """Both winner rankings side by side: per intermediate task, its best (trial, milestone) by English dev and
+    by `select` over the target languages' dev probes (`selection.WinnerBoard`), each with its score and the
+    task's rank."""
     columns = ["intermediate_task", "english_dev_winner", "english_dev", "english_dev_rank"]
     columns += ["target_dev_winner", "target_dev", "target_dev_rank"]
-    if results is None or results.empty or not {"lang", "score", select} <= set(results.columns):
-        return pd.DataFrame(columns=columns)
-    keys = ["intermediate_task", "trial_id", "step"]
-    english = results[results["lang"] == "en"].groupby(keys, as_index=False)["score"].mean()
-    target = results.drop_duplicates(keys)[[*keys, select]]
-    ms = target.merge(english.rename(columns={"score": "english_dev"}), on=keys, how="left")
-    ms = ms[ms["intermediate_task"] != "none"].rename(columns={select: "target_dev"})
+    boards = {
+        "english_dev": WinnerBoard(ENGLISH_DEV, False, milestones),
+        "target_dev": WinnerBoard(select, False, milestones),
+    }
     rows = []
-    for task, g in ms.groupby("intermediate_task"):
+    for task in sorted({t for t, _ in boards["english_dev"].groups if t != BASELINE}):
         row: dict = {"intermediate_task": task}
-        for rule in ("english_dev", "target_dev"):
-            best = g.loc[g[rule].fillna(-math.inf).idxmax()]
-            row |= {f"{rule}_winner": f"{best['trial_id']}@{int(best['step'])}", rule: best[rule]}
+        for name, board in boards.items():
+            m = board.groups[(task, None)]
+            score = milestone_score(m, board.rule)
+            row |= {f"{name}_winner": f"{m['trial_id']}@{m['step']}", name: score if math.isfinite(score) else math.nan}
         rows.append(row)
-    out = pd.DataFrame(rows)
-    if out.empty:
+    if not rows:
         return pd.DataFrame(columns=columns)
+    out = pd.DataFrame(rows)
     for rule in ("english_dev", "target_dev"):
         out[f"{rule}_rank"] = out[rule].rank(ascending=False, method="min").astype("Int64")
-    return out.sort_values("english_dev_rank")[columns].reset_index(drop=True)
+    return out.sort_values("english_dev_rank", kind="stable")[columns].reset_index(drop=True)
 
 
 def _git_commit() -> str:
@@ -378,20 +366,22 @@ def split_counts(record: dict) -> str:
     return f"{len(stats)} splits, {total:,} rows" + ("; " + "; ".join(lost) if lost else "; none dropped or truncated")
 
 
-def provenance_table(exp: dict, head: pd.DataFrame, split: str, run_dir: RunDir | None = None) -> pd.DataFrame:
-    """Key / value rows: experiment, digest, commit, date, data source, split, seeds, the encoder's checkpoint
-    and training dtypes, rows read/dropped/truncated per stage, and package versions."""
+def provenance_table(
+    meta: dict, exp: Experiment | None, rule: Rule | None, head: pd.DataFrame, split: str, run_dir: RunDir | None = None
+) -> pd.DataFrame:
+    """Key / value rows: experiment, digest, commit, date, data source, split, seeds, the selection rule, the
+    encoder's checkpoint and training dtypes, rows read/dropped/truncated per stage, and package versions."""
     installed = {(d.metadata["Name"] or "").lower(): d.version for d in metadata.distributions()}
     rows = {
-        "experiment": exp.get("name", "?"),
-        "config digest": exp.get("digest", "?"),
+        "experiment": meta.get("name", "?"),
+        "config digest": meta.get("digest", "?"),
         "git commit": _git_commit(),
         "date (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
         "data source": ", ".join(sorted(head["source"].unique())),
         "split": split,
         "target fine-tune seeds": ", ".join(map(str, sorted(head["seed"].unique()))),
-        "experiment seed": str(exp.get("config", {}).get("seed", "?")),
-        "selection rule": selection_rule(exp.get("config", {})),
+        "experiment seed": str(exp.seed) if exp is not None else "?",
+        "selection rule": describe_rule(rule) if rule is not None else "?",
     }
     for stage in ("sweep", "evaluation"):
         record = run_dir.read_provenance(stage) if run_dir is not None else {}
@@ -407,7 +397,11 @@ def provenance_table(exp: dict, head: pd.DataFrame, split: str, run_dir: RunDir 
 
 def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame]:
     """Every table of the report, by name (the Parquet file stems); 'headline' is the input, not written."""
-    exp = run_dir.read_meta() if run_dir.has_meta() else {}
+    meta = run_dir.read_meta() if run_dir.has_meta() else {}
+    exp = run_dir.read_experiment() if meta else None
+    rule = recorded_rule(run_dir) or (rule_of(exp) if exp is not None else None)
+    select = exp.evaluation.select if exp is not None else "low_resource_mean"
+    milestones = Journal(run_dir).milestones(run_dir.known_trials() or None) if run_dir.has_ledger() else []
     results = run_dir.read_results()
     head = load_headline(run_dir, split)
     winners = winners_table(head, results)
@@ -435,11 +429,9 @@ def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame
         else duration,
         "duration_effects": duration_effects(head, duration),
         "rank_agreement": rank_agreement(head, winners, results),
-        "selection": selection_table(
-            results, exp.get("config", {}).get("evaluation", {}).get("select", "low_resource_mean")
-        ),
+        "selection": selection_table(milestones, select),
         "language_deltas": langs,
         "tier_deltas": with_test(tier_delta_table(langs), boot["tiers"], ["winner", "resource_tier"]),
         "reference": reference_table(head),
-        "provenance": provenance_table(exp, head, split, run_dir),
+        "provenance": provenance_table(meta, exp, rule, head, split, run_dir),
     }

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from xstilts.search.ledger import PROBE_PREFIX, trial_ends
+from xstilts.search.journal import Journal, split_probe_key
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.languages import resource_tier
-from xstilts.tasks.registry import BASELINE
 
 
 @dataclass
@@ -29,45 +28,17 @@ class SearchResult:
         return self.run_dir.uri
 
 
-def milestones_from_ledger(run_dir: RunDir, trials: set[str] | None = None) -> list[dict]:
-    """One entry per (trial, step): the last journaled result, with how the trial ended.
-
-    trials: keep only these (Ray's trials); a trial that reported before any experiment snapshot and
-    was then orphaned by a driver kill is rerun under a new id, and dropped here.
-    """
-    return milestones_of([e for e in run_dir.read_ledger() if trials is None or e["trial_id"] in trials])
-
-
-def milestones_of(events: list[dict]) -> list[dict]:
-    """One entry per (trial, step) of these ledger events: the last result, with how the trial ended."""
-    ends = trial_ends(events)
-    rows: dict[tuple[str, int], dict] = {}
-    for e in events:
-        if e["event"] == "result":
-            end = ends.get(e["trial_id"], {})
-            rows[(e["trial_id"], e["step"])] = {
-                "trial_id": e["trial_id"],
-                "step": e["step"],
-                "config": e["config"],
-                "metrics": e["metrics"],
-                "end": end.get("how", "running"),
-                "error": end.get("reason"),
-            }
-    return sorted(rows.values(), key=lambda r: (r["trial_id"], r["step"]))
-
-
-def summarize(run_dir: RunDir, metric: str, trials: set[str] | None = None) -> SearchResult:
-    """Return the milestones, the best (trial, milestone) by `metric`, and the best no-intermediate one."""
-    events = [e for e in run_dir.read_ledger() if not trials or e["trial_id"] in trials]
-    ms = milestones_of(events)
-
-    def best_of(rows: list[dict]) -> dict | None:
-        scored = [r for r in rows if not math.isnan(r["metrics"].get(metric, math.nan))]
-        return max(scored, key=lambda r: r["metrics"][metric]) if scored else None
-
-    errors = [e for e in trial_ends(events).values() if e["how"] == "error"]
-    baseline = best_of([r for r in ms if r["config"]["intermediate_task"] == BASELINE])
-    return SearchResult(run_dir, ms, best_of(ms), baseline, metric, errors)
+def summarize(journal: Journal, metric: str, trials: set[str] | None = None) -> SearchResult:
+    """The milestones of `trials` (default: every trial), the best intermediate milestone by `metric`, and
+    the best no-intermediate one (`Journal.best`)."""
+    return SearchResult(
+        journal.run_dir,
+        journal.milestones(trials),
+        journal.best(metric, trials=trials),
+        journal.best(metric, baseline=True, trials=trials),
+        metric,
+        journal.errors(trials),
+    )
 
 
 def results_table(result: SearchResult, experiment: str, source: str, low_resource: list[str]) -> pa.Table:
@@ -99,9 +70,9 @@ def results_table(result: SearchResult, experiment: str, source: str, low_resour
     }
     for m in result.milestones:
         for key, score in sorted(m["metrics"].items()):
-            if not key.startswith(PROBE_PREFIX):
+            if (probed := split_probe_key(key)) is None:
                 continue
-            target_task, lang = key[len(PROBE_PREFIX) :].split("/")
+            target_task, lang = probed
             row = {
                 "experiment": experiment,
                 "source": source,
@@ -143,13 +114,15 @@ def results_table(result: SearchResult, experiment: str, source: str, low_resour
 
 
 def summary_lines(result: SearchResult) -> list[str]:
-    """A short text summary: best trial, its config, its scores vs the best no-intermediate trial."""
+    """A short text summary: the best intermediate trial, its config, its scores vs the best no-intermediate
+    trial."""
     errors = [f"trial {e['trial_id']} error: {e.get('reason', '?')}" for e in result.errors]
     if errors:
         errors.append("rerun errored trials from their last checkpoint: xstilts sweep --resume --retry-errored")
-    if result.best is None:
-        return ["no trial reported a score", *errors]
     b, base, metric = result.best, result.best_baseline, result.metric
+    if b is None:
+        only_base = [f"none: trial {base['trial_id']} ({metric} = {base['metrics'][metric]:.2f})"] if base else []
+        return ["no intermediate trial reported a score", *only_base, *errors]
     cfg = b["config"]
     lines = [
         f"best: trial {b['trial_id']} at intermediate step {b['step']} ({metric} = {b['metrics'][metric]:.2f})",

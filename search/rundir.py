@@ -15,6 +15,7 @@ store); Ray Tune is handed the same filesystem (`storage_filesystem`).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -30,7 +31,9 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from xstilts.search.config import Experiment, experiment_from_record
 from xstilts.tasks.loading import WORLD_LABEL, DataSource
+from xstilts.tasks.registry import TaskSpec, build_registry
 from xstilts.tasks.storage import Location, check_reachable, location, node_cache
 
 EXPERIMENT_JSON = "xstilts-experiment.json"
@@ -53,6 +56,7 @@ class RunDir:
     def __init__(self, where: Path | str | Location):
         self.loc = where if isinstance(where, Location) else location(where)
         self._events: dict[str, dict | None] = {}  # object-store ledger: object name -> event (None: invalid)
+        self._meta: dict[str, Any] | None = None  # the experiment record, read once (it never changes)
         self._last_ns = 0
 
     @classmethod
@@ -115,6 +119,7 @@ class RunDir:
             EXPERIMENT_JSON,
             json.dumps({"name": name, "digest": digest, "base": str(Path(base).resolve()), "config": config}, indent=1),
         )
+        self._meta = None
 
     def write_provenance(self, stage: str, record: dict[str, Any]) -> None:
         """What a stage (`sweep`, `evaluation`) read and how: data source, encoder dtypes, rows per split."""
@@ -131,11 +136,19 @@ class RunDir:
         label = self.read_provenance("sweep").get("data source")
         if label:
             return str(label)
-        meta = self.read_meta()
-        source = meta.get("config", {}).get("source", "offline")
+        source = self.read_experiment().source
         if source in ("hub", "offline"):
             return "hub" if source == "hub" else WORLD_LABEL
-        return DataSource("local", Path(meta.get("base", ".")) / source).label
+        return DataSource("local", self.base / source).label
+
+    def read_experiment(self, registry: dict[str, TaskSpec] | None = None) -> Experiment:
+        """The recorded experiment, validated again against `registry` (default: the declared tasks)."""
+        return experiment_from_record(self.read_meta()["config"], registry or build_registry())
+
+    @property
+    def base(self) -> Path:
+        """Where the recorded config's relative paths resolve (the experiments file's directory)."""
+        return Path(self.read_meta()["base"])
 
     def read_meta(self) -> dict[str, Any]:
         """The recorded metadata: name, digest, base (where the config's paths resolve) and config."""
@@ -143,10 +156,12 @@ class RunDir:
             raise RunDirError(
                 f"{self.where(EXPERIMENT_JSON)}: not found (is {self.uri} a sweep's experiment directory?)"
             )
-        meta = json.loads(self.loc.read_text(EXPERIMENT_JSON))
-        if self.local:
-            meta.setdefault("base", str(self.path.parent.parent))
-        return meta
+        if self._meta is None:
+            meta = json.loads(self.loc.read_text(EXPERIMENT_JSON))
+            if self.local:
+                meta.setdefault("base", str(self.path.parent.parent))
+            self._meta = meta
+        return copy.deepcopy(self._meta)
 
     # -- the ledger ------------------------------------------------------------------------------
     @property
@@ -174,20 +189,25 @@ class RunDir:
                 continue  # only the last line can be torn: appends are sequential
         return events
 
-    def append_event(self, event: dict) -> None:
+    def append_event(self, event: dict) -> dict:
         """Journal one event, durable before this returns: a fsynced line locally, a whole object (named by
-        the time in nanoseconds, kept increasing, and the content's SHA-256) on an object store."""
+        the time in nanoseconds, kept increasing, and the content's SHA-256) on an object store. Returns the
+        event as a reader will see it (with its time)."""
         line = json.dumps({**event, "time": time.time()}, default=str)
+        written = json.loads(line)
         if not self.local:
             self._last_ns = max(time.time_ns(), self._last_ns + 1)
             data = line.encode("utf-8")
-            self.loc.write_bytes(f"{LEDGER_OBJECTS}/{ledger_object_name(self._last_ns, data)}", data)
-            return
+            name = ledger_object_name(self._last_ns, data)
+            self.loc.write_bytes(f"{LEDGER_OBJECTS}/{name}", data)
+            self._events[name] = written  # this process's own event: never fetched back
+            return written
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.ledger_path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+        return written
 
     def _read_ledger_objects(self) -> list[dict]:
         names = [i.base_name for i in self.loc.listdir(LEDGER_OBJECTS) if i.type == pafs.FileType.File]
@@ -277,12 +297,21 @@ class RunDir:
     def evaluation_path(self) -> str:
         return self.where(f"{EVAL_DIR}/{EVAL_NAME}")
 
-    def write_winners(self, winners: list[dict]) -> None:
-        self.loc.write_text(f"{EVAL_DIR}/winners.json", json.dumps(winners, indent=1))
+    def write_winners(self, winners: list[dict], rule: dict[str, Any]) -> None:
+        """The evaluation's winners and the rule that chose them (`selection.Rule`)."""
+        self.loc.write_text(f"{EVAL_DIR}/winners.json", json.dumps({"rule": rule, "winners": winners}, indent=1))
+
+    def _winners_record(self) -> dict[str, Any]:
+        rel = f"{EVAL_DIR}/winners.json"
+        record = json.loads(self.loc.read_text(rel)) if self.loc.is_file(rel) else {}
+        return {"winners": record} if isinstance(record, list) else record  # a list: written before the rule was
 
     def read_winners(self) -> list[dict]:
-        rel = f"{EVAL_DIR}/winners.json"
-        return json.loads(self.loc.read_text(rel)) if self.loc.is_file(rel) else []
+        return self._winners_record().get("winners", [])
+
+    def read_winner_rule(self) -> dict[str, Any] | None:
+        """The rule the evaluation recorded with its winners (None: not evaluated, or recorded without it)."""
+        return self._winners_record().get("rule")
 
     @staticmethod
     def part_name(winner: str, task: str, seed: int) -> str:

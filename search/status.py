@@ -4,20 +4,12 @@ so it is safe on a sweep that is running."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from xstilts.search.ledger import trial_ends
-from xstilts.search.results import milestones_of
+from xstilts.search.journal import Journal
 from xstilts.search.rundir import RunDir
-from xstilts.tasks.registry import BASELINE
 
 TRIAL_STATES = ("complete", "stopped", "error", "running", "not started")
-
-
-def _best(milestones: list[dict], metric: str) -> dict | None:
-    scored = [m for m in milestones if not math.isnan(m["metrics"].get(metric, math.nan))]
-    return max(scored, key=lambda m: m["metrics"][metric]) if scored else None
 
 
 def _milestone(m: dict | None, metric: str) -> dict | None:
@@ -34,42 +26,37 @@ def _milestone(m: dict | None, metric: str) -> dict | None:
 def run_status(run_dir: RunDir) -> dict[str, Any]:
     """The run's state as plain data (what `--json` prints)."""
     meta = run_dir.read_meta()
-    config = meta.get("config", {})
-    search, ev = config.get("search", {}), config.get("evaluation", {})
-    metric = search.get("metric", "mean")
-    events = run_dir.read_ledger()
-    ends = trial_ends(events)
-    started = {e["trial_id"] for e in events if e["event"] in ("result", "end")}
-    states = {t: ends[t]["how"] if t in ends else "running" for t in started}
+    exp = run_dir.read_experiment()
+    metric = exp.search.metric
+    journal = Journal(run_dir)  # the ledger is read once (on an object store: one GET per event)
+    started = {e["trial_id"] for e in journal.events if e["event"] in ("result", "end")}
+    states = {t: journal.end_of(t) for t in started}
     counts = {s: sum(1 for v in states.values() if v == s) for s in TRIAL_STATES[:-1]}
-    counts["not started"] = max(0, search.get("num_samples", 0) - len(started))
-    milestones = milestones_of(events)  # the ledger is read once (on an object store: one GET per event)
-    best = _best([m for m in milestones if m["config"]["intermediate_task"] != BASELINE], metric)
-    base = _best([m for m in milestones if m["config"]["intermediate_task"] == BASELINE], metric)
+    counts["not started"] = max(0, exp.search.num_samples - len(started))
+    best, base = journal.best(metric), journal.best(metric, baseline=True)
     winners = run_dir.read_winners()
-    seeds, tasks = ev.get("seeds", 3), ev.get("tasks", [])
     done = len(run_dir.parts()) if winners else 0
-    failed_jobs = [
-        e for e in events if e["event"] == "eval_failed" and not all(run_dir.has_part(*p) for p in e["parts"])
-    ]
+    failed_jobs = [e for e in journal.failed_jobs() if not all(run_dir.has_part(*p) for p in e["parts"])]
     report = f"{run_dir.report_dir}/report.md"
     return {
         "run_dir": run_dir.uri,
         "experiment": meta.get("name"),
         "source": run_dir.source_label(),
         "metric": metric,
-        "trials": {"total": search.get("num_samples"), **counts},
-        "milestones": len(milestones),
+        "trials": {"total": exp.search.num_samples, **counts},
+        "milestones": len(journal.results),
         "best": _milestone(best, metric),
         "baseline": _milestone(base, metric),
         "delta_vs_none": (best["metrics"][metric] - base["metrics"][metric]) if best and base else None,
         "failed_trials": [
-            {"trial_id": t, "reason": ends[t].get("reason", "")} for t, s in sorted(states.items()) if s == "error"
+            {"trial_id": t, "reason": journal.ends[t].get("reason", "")}
+            for t, s in sorted(states.items())
+            if s == "error"
         ],
         "evaluation": {
             "winners": len(winners),
             "parts_done": done,
-            "parts_planned": len(winners) * len(tasks) * seeds,
+            "parts_planned": len(winners) * len(exp.evaluation.tasks) * exp.evaluation.seeds,
             "complete": run_dir.has_evaluation(),
             "failed_jobs": [{"job": e["job"], "reason": e["reason"]} for e in failed_jobs],
         },

@@ -2,47 +2,29 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 from pathlib import Path
 
+import optuna
+import ray
+
+from xstilts.search.cluster import connect_checked
 from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.interrupt import Interrupted, stop_on_signals
-from xstilts.search.ledger import PersistentASHA, trial_ends
+from xstilts.search.journal import open_journal
+from xstilts.search.ledger import PersistentASHA
 from xstilts.search.plan import TrialPlan, make_plan, provenance
+from xstilts.search.progress import ProgressView
 from xstilts.search.results import SearchResult, results_table, summarize
-from xstilts.search.retention import Retention, prune
 from xstilts.search.rundir import RunDir
+from xstilts.search.searcher import OptunaWithBaseline
+from xstilts.search.selection import prune, retention_of
 from xstilts.search.splits import sweep_splits
+from xstilts.search.trackers import MlflowTracker, TensorBoardTracker, WandbTracker
+from xstilts.search.trainable import run_trial
 from xstilts.tasks.registry import BASELINE, TaskSpec
 from xstilts.tasks.storage import StorageError, check_reachable, location
-
-RAY_ENV = {  # quiet Ray's own console output; the ProgressView callback shows progress instead
-    "RAY_AIR_NEW_OUTPUT": "0",
-    "RAY_AUTH_MODE": "disabled",
-    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-    "RAY_USAGE_STATS_ENABLED": "0",
-    # Snapshot the experiment at most every second (Ray's default adapts to >= 10 s): a trial must be in a
-    # snapshot before its first result, or a driver kill orphans it and the searcher re-suggests it.
-    "TUNE_GLOBAL_CHECKPOINT_S": "1",
-}
-
-
-# Where to find an object store, passed to trials and jobs on every node (not credentials: each node needs its
-# own, as Ray Tune's own storage does; a local Ray's workers inherit the driver's environment).
-STORAGE_SETTINGS = (
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_EC2_METADATA_DISABLED",
-)
-
-# Test-only settings (environment variables), read by trials: never set in real runs.
-# XSTILTS_TEST_FAULT="<task>@<step>": a trial of that task raises at that milestone (search/trainable.py);
-# XSTILTS_TEST_FAULT_ONCE=<path>: only while <path> does not exist (the fault creates it), so a retry passes.
-TEST_SETTINGS = ("XSTILTS_TEST_FAULT", "XSTILTS_TEST_FAULT_ONCE")
 
 
 def run_dir_of(exp: Experiment, base: Path, name: str) -> RunDir:
@@ -99,31 +81,9 @@ def _first_points(exp: Experiment) -> list[dict]:
     return points[: exp.search.num_samples]
 
 
-def init_ray(address: str | None, exp: Experiment) -> None:
-    """Connect to `address` (or start a local Ray), quiet, with the hub switched off for offline data."""
-    import ray
-
-    os.environ.update(RAY_ENV)
-    env = dict(RAY_ENV)
-    env.update({k: v for k, v in os.environ.items() if k in TEST_SETTINGS + STORAGE_SETTINGS})  # to every node
-    if exp.source != "hub" and exp.model == "offline":
-        env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    ray.init(
-        address=address or "local",
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.WARNING,
-        runtime_env={"env_vars": env},
-    )
-    logging.getLogger("ray.tune").setLevel(logging.WARNING)
-
-
 def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, progress):
-    import optuna
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
-
-    from xstilts.search.searcher import OptunaWithBaseline
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(
@@ -172,7 +132,6 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
 
 def tracker_callbacks(exp: Experiment, sweep: str) -> list:
     """The experiment's trackers as Ray Tune callbacks (search/trackers.py); TensorBoard always."""
-    from xstilts.search.trackers import MlflowTracker, TensorBoardTracker, WandbTracker
 
     t = exp.trackers
     out: list = [TensorBoardTracker()]
@@ -189,11 +148,6 @@ def tracker_environment(exp: Experiment, sweep: str) -> None:
     for callback in tracker_callbacks(exp, sweep)[1:]:
         if hasattr(callback, "environment"):
             callback.environment()
-
-
-def retention_of(exp: Experiment) -> Retention:
-    ev = exp.evaluation
-    return Retention(exp.search.keep_checkpoints, exp.search.metric, ev.rule, ev.durations)
 
 
 def _check_same_experiment(exp: Experiment, run_dir: RunDir) -> None:
@@ -240,9 +194,6 @@ def run_search(
     """
     from ray import tune
 
-    from xstilts.search.progress import ProgressView
-    from xstilts.search.trainable import run_trial
-
     try:
         run_dir = run_dir_of(exp, base, name)
     except StorageError as exc:
@@ -256,9 +207,7 @@ def run_search(
     if resume is False and run_dir.exists():
         raise ConfigError(f"{run_dir.uri}: already exists; resume it or choose another name")
     _check_same_experiment(exp, run_dir)
-    import ray
-
-    from xstilts.search.cluster import connect_checked
+    journal = open_journal(run_dir)  # read once: the scheduler, the live view and the summary share it
 
     tracker_environment(exp, run_dir.name)
     # resources checked and every split featurised before anything is written; the driver keeps no features
@@ -269,9 +218,8 @@ def run_search(
         )
         if can_restore:
             if retry_errored:  # journaled first, so the scheduler's replay lets them run again
-                for trial_id, end in trial_ends(run_dir.read_ledger()).items():
-                    if end["how"] == "error":
-                        run_dir.append_event({"event": "retry", "trial_id": trial_id})
+                for end in journal.errors():
+                    journal.append({"event": "retry", "trial_id": end["trial_id"]})
             path, storage = run_dir.restore_args()
             tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=retry_errored, **storage)
         else:
@@ -284,7 +232,7 @@ def run_search(
             tuner.fit()
     finally:
         ray.shutdown()
-    result = summarize(run_dir, exp.search.metric, run_dir.known_trials())
+    result = summarize(journal, exp.search.metric, run_dir.known_trials() or None)
     prune(run_dir, result.milestones, retention_of(exp))  # milestones that lost their place as a winner
     run_dir.write_results(results_table(result, name, plan.source.label, list(plan.low_resource)))
     if stop.signum is not None:

@@ -19,7 +19,7 @@ from ray.tune import Callback
 from ray.tune.experiment import Trial
 from ray.tune.logger import TBXLoggerCallback
 
-from xstilts.search.ledger import PROBE_PREFIX, SUMMARY_KEYS
+from xstilts.tasks.aggregate import PROBE_PREFIX, SUMMARY_KEYS
 
 EXTRAS = {"mlflow": "mlflow", "wandb": "wandb"}  # tracker -> the module its extra installs
 

@@ -13,6 +13,22 @@ from xstilts.tasks.names import UnknownNameError, unknown_name_message
 if TYPE_CHECKING:
     from xstilts.tasks.registry import TaskSpec
 
+PROBE_PREFIX = "probe/"  # probe/<target task>/<lang>: one language's probe score among a trial's metrics
+SUMMARY_KEYS = ("mean", "low_resource_mean", "worst", "worst_lang")  # summarize_probe's keys
+
+
+def probe_key(task: str, lang: str) -> str:
+    """The metrics key of one (target task, language) probe score."""
+    return f"{PROBE_PREFIX}{task}/{lang}"
+
+
+def split_probe_key(key: str) -> tuple[str, str] | None:
+    """(target task, language) of a probe key, None for any other key."""
+    if not key.startswith(PROBE_PREFIX):
+        return None
+    task, lang = key[len(PROBE_PREFIX) :].split("/")
+    return task, lang
+
 
 def _check_task_scores(task: str, langs: dict[str, dict[str, float]], registry: Mapping[str, TaskSpec]) -> None:
     if task not in XTREME_TASKS:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from xstilts.tasks.adapters import ADAPTERS, MissingColumns
 from xstilts.tasks.languages import placeholders
 from xstilts.tasks.registry import Location, TaskSpec
 
@@ -292,7 +293,6 @@ def source_digest(spec: TaskSpec, split: str, lang: str, source: DataSource) -> 
 
 def load_split(spec: TaskSpec, split: str, lang: str, source: DataSource) -> Any:
     """Return a `datasets.Dataset` of one split with the internal columns of the task's kind."""
-    from xstilts.tasks.adapters import ADAPTERS, MissingColumns
 
     ds = _load_raw(spec, split, lang, source)
     loc, _ = location(spec, split, lang)

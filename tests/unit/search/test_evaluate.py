@@ -2,8 +2,9 @@
 
 import pyarrow.parquet as pq
 
-from xstilts.search.evaluate import jobs_of, select_winners
+from xstilts.search.evaluate import jobs_of
 from xstilts.search.rundir import RunDir
+from xstilts.search.selection import Rule, select_winners
 from xstilts.tasks.registry import build_registry
 
 
@@ -29,12 +30,12 @@ MILESTONES = [
 
 
 def test_best_per_task_per_duration_and_the_baseline_by_the_selection_rule():
-    winners = {w.name: w for w in select_winners(MILESTONES, "low_resource_mean", durations=True)}
+    winners = {w.name: w for w in select_winners(MILESTONES, Rule("low_resource_mean", True))}
     assert set(winners) == {"mnli@best", "mnli@step100", "mnli@step200", "sst2@best", "sst2@step100", "none"}
     assert (winners["mnli@best"].trial_id, winners["mnli@best"].step) == ("a", 200)  # low 45 beats 44
     assert winners["mnli@step100"].trial_id == "a"  # 40 > 38 at step 100
     assert winners["none"].trial_id == "n" and winners["none"].role == "baseline"  # NaN never wins
-    by_mean = {w.name: w for w in select_winners(MILESTONES, "mean", durations=False)}
+    by_mean = {w.name: w for w in select_winners(MILESTONES, Rule("mean", False))}
     assert set(by_mean) == {"mnli@best", "sst2@best", "none"}
     assert (by_mean["mnli@best"].trial_id, by_mean["mnli@best"].step) == ("b", 100)
     assert by_mean["none"].trial_id == "m"
@@ -42,9 +43,9 @@ def test_best_per_task_per_duration_and_the_baseline_by_the_selection_rule():
 
 def test_top_tasks_keeps_the_best_ranked_intermediate_tasks_and_the_baseline():
     more = [*MILESTONES, ms("d", "qqp", 100, 60, 41), ms("d", "qqp", 200, 61, 42)]
-    top1 = {w.name for w in select_winners(more, "low_resource_mean", durations=True, top=1)}
+    top1 = {w.name for w in select_winners(more, Rule("low_resource_mean", True, top=1))}
     assert top1 == {"mnli@best", "mnli@step100", "mnli@step200", "none"}  # mnli's 45 beats qqp's 42, sst2's 39
-    top2 = {w.name for w in select_winners(more, "mean", durations=False, top=2)}
+    top2 = {w.name for w in select_winners(more, Rule("mean", False, top=2))}
     assert top2 == {"qqp@best", "mnli@best", "none"}  # by mean: qqp 61, mnli 55, sst2 41
 
 
@@ -85,7 +86,7 @@ def test_jobs_share_a_fine_tune_only_where_xtreme_does_and_retrieval_runs_once()
 
 def test_english_dev_selection_uses_the_probes_english_scores():
     from xstilts.search.config import Evaluation
-    from xstilts.search.evaluate import milestone_score
+    from xstilts.search.selection import milestone_score
 
     def with_en(m, xnli_en, panx_en):
         return {
@@ -104,7 +105,7 @@ def test_english_dev_selection_uses_the_probes_english_scores():
     assert milestone_score(MILESTONES[4], "english_dev") == float("-inf")  # no English probe
     assert Evaluation().selection == "english_dev" and Evaluation().rule == "english_dev"  # XTREME's default
     assert Evaluation(selection="target_dev", select="mean").rule == "mean"
-    strict = {w.name: w for w in select_winners(english, Evaluation().rule, durations=False)}
-    oracle = {w.name: w for w in select_winners(english, Evaluation(selection="target_dev").rule, durations=False)}
+    strict = {w.name: w for w in select_winners(english, Rule(Evaluation().rule, False))}
+    oracle = {w.name: w for w in select_winners(english, Rule(Evaluation(selection="target_dev").rule, False))}
     assert (strict["mnli@best"].trial_id, strict["mnli@best"].step) == ("b", 100)
     assert (oracle["mnli@best"].trial_id, oracle["mnli@best"].step) == ("a", 200)

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
+from xstilts.search.journal import Journal, open_journal, trial_ends
 from xstilts.search.ledger import PersistentASHA
-from xstilts.search.results import milestones_from_ledger
 from xstilts.search.rundir import LEDGER_NAME, RunDir
 
 
@@ -28,6 +28,8 @@ def fake_trial(tid, status=Trial.RUNNING):
 
 
 def scheduler(path):
+    """A scheduler as a (new) driver builds it: the ledger read afresh."""
+    open_journal(RunDir(path))
     s = PersistentASHA(RunDir(path), time_attr="step", max_t=300, grace_period=100, reduction_factor=2)
     s.set_search_properties("mean", "max")
     return s
@@ -116,7 +118,7 @@ def test_results_keep_one_row_per_milestone_and_survive_a_torn_line(tmp_path):
     run(sched, ctrl, [("a", 100, 50.0), ("b", 100, 40.0), ("a", 100, 50.0)], trials)
     with open(tmp_path / LEDGER_NAME, "a") as fh:
         fh.write('{"event": "result", "trial_')  # a kill mid-append
-    rows = milestones_from_ledger(RunDir(tmp_path))
+    rows = Journal(RunDir(tmp_path)).milestones()
     assert [(r["trial_id"], r["step"]) for r in rows] == [("a", 100), ("b", 100)]
     assert rows[0]["metrics"] == {"step": 100, "mean": 50.0, "probe/xnli/de": 50.0, "worst_lang": "de"}
 
@@ -178,7 +180,7 @@ def test_trial_seeds_follow_suggestion_order_and_survive_a_restore(tmp_path):
 def test_results_drop_trials_that_ray_never_snapshotted(tmp_path):
     sched, ctrl, trials = started(tmp_path, "ab")
     run(sched, ctrl, [("a", 100, 50.0), ("b", 100, 40.0)], trials)
-    assert [r["trial_id"] for r in milestones_from_ledger(RunDir(tmp_path), {"a"})] == ["a"]
+    assert [r["trial_id"] for r in Journal(RunDir(tmp_path)).milestones({"a"})] == ["a"]
 
 
 def test_a_trial_takes_the_searchers_seed_else_one_from_its_id():
@@ -191,7 +193,7 @@ def test_a_trial_takes_the_searchers_seed_else_one_from_its_id():
 
 
 def test_an_error_is_journaled_with_its_last_line_and_a_retry_takes_it_back(tmp_path):
-    from xstilts.search.ledger import error_reason, trial_ends
+    from xstilts.search.ledger import error_reason
 
     log = tmp_path / "error.txt"
     log.write_text(
@@ -215,7 +217,8 @@ def test_an_error_is_journaled_with_its_last_line_and_a_retry_takes_it_back(tmp_
     (end,) = [e for e in run_dir.read_ledger() if e["event"] == "end"]
     assert (end["how"], end["reason"], end["config"]) == ("error", error_reason(trial), {"lr": 1e-3})
     assert sched.ended() == {"t1": "error"}
-    run_dir.append_event({"event": "retry", "trial_id": "t1"})
+    run_dir.append_event({"event": "retry", "trial_id": "t1"})  # `sweep --retry-errored`, then a new driver
+    open_journal(run_dir)
     fresh = PersistentASHA(run_dir, time_attr="step", metric="mean", mode="max", max_t=200, grace_period=100)
     assert fresh.ended() == {} and trial_ends(run_dir.read_ledger()) == {}
 

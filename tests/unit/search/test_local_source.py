@@ -8,8 +8,8 @@ import pytest
 
 from tests.conftest import write_experiments
 from xstilts.search.config import ConfigError, load_experiment
-from xstilts.search.evaluate import select_winners
 from xstilts.search.recipes import recipe_lines, stage_registry
+from xstilts.search.selection import Rule, select_winners
 from xstilts.search.splits import evaluation_splits, split_langs, sweep_splits
 from xstilts.search.sweep import _first_points, _param_space
 from xstilts.tasks.loading import DataError, DataSource, local_paths, local_rows
@@ -101,9 +101,9 @@ def test_every_milestone_adds_each_other_encoder_once():
         }
 
     milestones = [m("none", "t0", 0, 50), m("sst2", "t1", 30, 60), m("sst2", "t1", 60, 70), m("sst2", "t2", 30, 65)]
-    plain = select_winners(milestones, "english_dev", durations=True)
+    plain = select_winners(milestones, Rule("english_dev", True))
     assert {(w.trial_id, w.step) for w in plain} == {("t0", 0), ("t1", 60), ("t2", 30)}
-    every = select_winners(milestones, "english_dev", durations=True, every=True)
+    every = select_winners(milestones, Rule("english_dev", True, every=True))
     assert [w.name for w in every if w.role == "milestone"] == ["sst2@t1@step30"]
     assert len({(w.trial_id, w.step) for w in every}) == 4
 

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
+from xstilts.search.journal import open_journal
 from xstilts.search.progress import ProgressView
 from xstilts.search.rundir import RunDir
 
@@ -31,15 +32,19 @@ def render_text(view):
 
 def test_plain_lines_and_table_when_not_a_terminal(tmp_path, capsys):
     ledger = RunDir(tmp_path)
+    journal = open_journal(ledger)
     view = ProgressView("mean", ledger, force_terminal=False)
     view.setup()
     a, b, n = trial("a"), trial("b"), trial("n", task="none")
     for t in (a, b, n):
         view.on_trial_start(0, [], t)
-    view.on_trial_result(0, [], n, result(0, 35.0))
-    view.on_trial_result(0, [], a, result(100, 50.0))
-    view.on_trial_result(0, [], b, result(100, 40.0))
-    ledger.append_event({"event": "end", "trial_id": "b", "how": "stopped"})
+    for t, step, mean in [(n, 0, 55.0), (a, 100, 50.0), (b, 100, 40.0)]:  # the scheduler journals, then Ray tells
+        journal.append(
+            {"event": "result", "trial_id": t.trial_id, "step": step, "config": t.config}
+            | {"metrics": result(step, mean)}
+        )
+        view.on_trial_result(0, [], t, result(step, mean))
+    journal.append({"event": "end", "trial_id": "b", "how": "stopped"})
     view.on_trial_complete(0, [], b)
     view.on_trial_complete(0, [], n)
     out = capsys.readouterr().out
@@ -58,6 +63,7 @@ def test_resumed_view_rebuilds_rows_from_the_ledger(tmp_path, capsys):
     cfg = trial("a").config
     ledger.append_event({"event": "result", "trial_id": "a", "step": 100, "config": cfg, "metrics": result(100, 47.0)})
     ledger.append_event({"event": "end", "trial_id": "a", "how": "stopped"})
+    open_journal(ledger)  # the resumed driver reads the ledger
     view = ProgressView("mean", ledger, force_terminal=False)
     view.setup()
     assert capsys.readouterr().out == ""  # replay prints nothing

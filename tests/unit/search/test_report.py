@@ -88,7 +88,11 @@ def make_experiment(root, **kw):
             {
                 "name": "synthetic",
                 "digest": "abc123def456",
-                "config": {"seed": 0, "evaluation": {"select": "low_resource_mean"}},
+                "config": {
+                    "seed": 0,
+                    "target": {"tasks": ["xnli"], "languages": ["en", "de", "sw"]},
+                    "evaluation": {"selection": "target_dev", "select": "low_resource_mean"},
+                },
             }
         )
     )
@@ -245,7 +249,7 @@ def test_provenance(report):
     assert prov["data source"] == "offline world" and prov["target fine-tune seeds"] == "0, 1, 2"
     assert {"package torch", "package ray", "package optuna", "package xstilts"} <= set(prov.index)
     assert "abc123def456" in md_path.read_text()
-    # the header states the selection rule (this run's config predates evaluation.selection: target dev)
+        # the header states the selection rule (this run chose its winners by target dev)
     assert "Winners selected by target_dev: target dev (low_resource_mean" in md_path.read_text().split("##")[0]
 
 

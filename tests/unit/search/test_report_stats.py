@@ -154,23 +154,26 @@ def test_rank_agreement_is_spearman_over_distinct_encoders(tmp_path):
 
 
 def test_the_report_states_the_rule_and_shows_both_rankings_side_by_side():
-    from xstilts.search.report_tables import selection_rule, selection_table
+    from xstilts.search.report_tables import selection_table
+    from xstilts.search.selection import Rule, describe_rule
 
-    assert selection_rule({"evaluation": {"selection": "english_dev"}}).startswith("english_dev: English dev")
-    assert "low_resource_mean over the target languages" in selection_rule({"evaluation": {}})  # older runs
-    rows = []
-    for task, trial, step, en, low in [
-        ("mnli", "a", 100, 80.0, 30.0),
-        ("mnli", "a", 200, 70.0, 40.0),
-        ("qqp", "b", 100, 75.0, 45.0),
-        ("none", "n", 0, 90.0, 50.0),
-    ]:
-        for lang, score in (("en", en), ("sw", low)):
-            rows.append(
-                {"intermediate_task": task, "trial_id": trial, "step": step, "target_task": "xnli", "lang": lang}
-                | {"score": score, "low_resource_mean": low}
-            )
-    table = selection_table(pd.DataFrame(rows), "low_resource_mean").set_index("intermediate_task")
+    assert describe_rule(Rule("english_dev")).startswith("english_dev: English dev")
+    assert "low_resource_mean over the target languages" in describe_rule(Rule("low_resource_mean"))
+    milestones = [
+        {
+            "trial_id": trial,
+            "step": step,
+            "config": {"intermediate_task": task},
+            "metrics": {"probe/xnli/en": en, "probe/xnli/sw": low, "low_resource_mean": low},
+        }
+        for task, trial, step, en, low in [
+            ("mnli", "a", 100, 80.0, 30.0),
+            ("mnli", "a", 200, 70.0, 40.0),
+            ("qqp", "b", 100, 75.0, 45.0),
+            ("none", "n", 0, 90.0, 50.0),
+        ]
+    ]
+    table = selection_table(milestones, "low_resource_mean").set_index("intermediate_task")
     assert list(table.index) == ["mnli", "qqp"]  # by English-dev rank; the baseline is not ranked
     assert table.loc["mnli", "english_dev_winner"] == "a@100" and table.loc["mnli", "target_dev_winner"] == "a@200"
     assert table.loc["mnli", "english_dev_rank"] == 1 and table.loc["qqp", "target_dev_rank"] == 1

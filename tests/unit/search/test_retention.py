@@ -5,10 +5,10 @@ import json
 
 import pytest
 
+from xstilts.search.journal import Journal
 from xstilts.search.ledger import PersistentASHA
-from xstilts.search.results import milestones_from_ledger
-from xstilts.search.retention import Retention, kept_steps, prune
 from xstilts.search.rundir import RunDir
+from xstilts.search.selection import Retention, kept_steps, prune
 
 RET = Retention(keep=1, metric="mean", select="low_resource_mean", durations=True)
 
@@ -92,4 +92,4 @@ def test_the_scheduler_prunes_the_reporting_trial(tmp_path):
     write_checkpoints(run_dir, "a", [400])
     sched.on_trial_result(None, trial, {"step": 400, "mean": 5.0, "low_resource_mean": 5.0})
     assert steps_of(run_dir, "a") == [100, 400]  # the trial completed at 400: its latest and its best
-    assert [m["step"] for m in milestones_from_ledger(run_dir)] == [100, 200, 300, 400]
+    assert [m["step"] for m in Journal(run_dir).milestones()] == [100, 200, 300, 400]

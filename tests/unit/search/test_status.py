@@ -22,7 +22,11 @@ def result(trial, task, step, mean):
 
 def running_sweep(tmp_path) -> RunDir:
     run_dir = RunDir(tmp_path / "offline")
-    config = {"search": {"num_samples": 6, "metric": "mean"}, "evaluation": {"seeds": 2, "tasks": ["xnli", "udpos"]}}
+    config = {
+        "target": {"tasks": ["xnli"], "languages": ["en", "de", "sw"]},
+        "search": {"num_samples": 6, "metric": "mean"},
+        "evaluation": {"seeds": 2, "tasks": ["xnli", "udpos"]},
+    }
     run_dir.write_meta("offline", "abc", tmp_path, config)
     for event in [
         result("n", "none", 0, 40.0),
@@ -53,7 +57,7 @@ def test_status_of_a_running_sweep(tmp_path):
 
 def test_status_counts_evaluation_parts_and_lists_failed_jobs_until_rerun(tmp_path):
     run_dir = running_sweep(tmp_path)
-    run_dir.write_winners([{"name": "none"}, {"name": "mnli@best"}])
+    run_dir.write_winners([{"name": "none"}, {"name": "mnli@best"}], {"rule": "english_dev"})
     run_dir.write_part([{"score": 1.0}], "none", "xnli", 0)
     run_dir.append_event(
         {

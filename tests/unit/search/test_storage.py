@@ -91,8 +91,8 @@ def test_the_run_directory_tables_on_s3(s3_store):
     assert run_dir.has_part("mnli@best", "xnli", 0) and not run_dir.has_part("mnli@best", "xnli", 1)
     assert sorted(run_dir.collect_parts()["score"].to_pylist()) == [1.0, 2.0]
     assert run_dir.has_evaluation() and len(run_dir.read_evaluation()) == 2
-    run_dir.write_winners([{"name": "none"}])
-    assert run_dir.read_winners() == [{"name": "none"}]
+    run_dir.write_winners([{"name": "none"}], {"rule": "mean"})
+    assert run_dir.read_winners() == [{"name": "none"}] and run_dir.read_winner_rule() == {"rule": "mean"}
     assert run_dir.uri == "s3://xstilts-test/runs/offline" and run_dir.name == "offline"
     assert "endpoint_override" not in run_dir.results_path  # shown without the query string
     storage, fs = run_dir.ray_storage()
