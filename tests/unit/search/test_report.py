@@ -249,7 +249,7 @@ def test_provenance(report):
     assert prov["data source"] == "offline world" and prov["target fine-tune seeds"] == "0, 1, 2"
     assert {"package torch", "package ray", "package optuna", "package xstilts"} <= set(prov.index)
     assert "abc123def456" in md_path.read_text()
-        # the header states the selection rule (this run chose its winners by target dev)
+    # the header states the selection rule (this run chose its winners by target dev)
     assert "Winners selected by target_dev: target dev (low_resource_mean" in md_path.read_text().split("##")[0]
 
 
