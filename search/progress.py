@@ -175,8 +175,10 @@ class ProgressView(TrialProgressCallback):
         if self.run_dir is None:
             return
         m = journal_of(self.run_dir).best(self.metric)
-        best = None if m is None else (m["metrics"][self.metric], m["trial_id"])
-        if m is not None and best != self.best:
+        if m is None:
+            return
+        best = (m["metrics"][self.metric], m["trial_id"])
+        if best != self.best:
             task = m["config"]["intermediate_task"]
             self._line(f"best so far: {m['trial_id']} {task} step {m['step']} {self.metric}={best[0]:.1f}")
         self.best = best
