@@ -55,19 +55,17 @@ def _probe_langs(exp, plan, candidate: str) -> list[tuple[str, tuple[str, ...]]]
     return [(t, tuple(split_langs(exp, plan.registry[t], "dev", plan.source))) for t, _ in plan.targets]
 
 
-def _candidate_probe(plan, candidate: str):
-    probe = plan.probe
-    if candidate == "steps2x":
-        probe = replace(
-            probe, recipes={k: replace(r, steps=2 * (r.steps or 0) or None) for k, r in probe.recipes.items()}
-        )
-    if candidate == "linear":
-        recipes = {
-            k: replace(r, steps=4 * (r.steps or 0) or None, lr=1e-3, freeze_encoder=True)
-            for k, r in probe.recipes.items()
-        }
-        probe = replace(probe, recipes=recipes)
-    return replace(probe, device="cpu")
+def _candidate_probe(plan, candidate: str) -> dict:
+    """task -> TargetFineTune of the candidate: the run's probe fine-tunes, changed."""
+
+    def changed(recipe):
+        if candidate == "steps2x":
+            return replace(recipe, steps=2 * (recipe.steps or 0) or None)
+        if candidate == "linear":
+            return replace(recipe, steps=4 * (recipe.steps or 0) or None, lr=1e-3, freeze_encoder=True)
+        return recipe
+
+    return {task: replace(how, recipe=changed(how.recipe), device="cpu") for task, how in plan.probe.items()}
 
 
 def _run(args: tuple[str, str, list[tuple[str, str]]]) -> list[dict]:
@@ -90,12 +88,12 @@ def _run(args: tuple[str, str, list[tuple[str, str]]]) -> list[dict]:
     langs = sorted({x for _, ls in targets_langs for x in ls})
     low = low_resource_langs(langs, exp.target.low_resource_max_class)
     probe = _candidate_probe(plan, candidate)
-    seeds = [probe.seed + i for i in range(3 if candidate == "seeds3" else 1)]
+    seeds = [exp.seed + i for i in range(3 if candidate == "seeds3" else 1)]
     rows = []
     for winner, path in encoders:
         model = from_pretrained("retrieval", path)
         started = time.perf_counter()
-        scores = [fork_and_evaluate(model, targets, replace(probe, seed=s), low) for s in seeds]
+        scores = [fork_and_evaluate(model, targets, probe, s, low, device="cpu") for s in seeds]
         rows.append(
             {
                 "winner": winner,

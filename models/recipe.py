@@ -14,20 +14,12 @@ from xstilts.models.evaluate import collate_for, evaluate_split
 from xstilts.models.heads import from_pretrained, load_for_task, quiet_transformers
 from xstilts.models.multitask import build_multitask, load_multitask, mixing_weights, multitask_collate
 from xstilts.models.train import Model, release_memory
-from xstilts.models.transfer import (
-    TargetData,
-    fine_tune,
-    freeze_if,
-    recipe_config,
-    rows_of,
-    selection_langs,
-    selection_score,
-)
+from xstilts.models.transfer import TargetData, TargetFineTune, fine_tune_target, selection_langs
 from xstilts.tasks.feature_cache import FeatureTable, load_features
 from xstilts.tasks.features import tag_inventory
 from xstilts.tasks.loading import DataSource, load_split
-from xstilts.tasks.metrics import get_metric, headline
-from xstilts.tasks.registry import Recipe, TaskSpec
+from xstilts.tasks.metrics import get_metric
+from xstilts.tasks.registry import TaskSpec
 
 
 @functools.lru_cache(maxsize=8)
@@ -120,42 +112,30 @@ def probe_targets(
     return out
 
 
-@dataclass(frozen=True)
-class TargetFineTune:
-    """How an evaluation job fine-tunes a target: its recipe, and the dev languages (with the selection
-    rule) that choose the kept checkpoint when the recipe evaluates during training."""
-
-    recipe: Recipe
-    dev_langs: tuple[str, ...] = ()
-    selection: str = "english_dev"
-    device: str = "auto"
-    max_micro_batch: int | None = None
-    layer: int = 14
-
-
-def fine_tune_target(
-    model_dir: str, spec: TaskSpec, encoder: str, source: DataSource, how: TargetFineTune | None, seed: int
+def target_model(
+    model_dir: str,
+    spec: TaskSpec,
+    encoder: str,
+    source: DataSource,
+    how: TargetFineTune | None,
+    seed: int,
+    dev_langs: Sequence[str] = (),
+    layer: int = 14,
 ) -> Model:
-    """An intermediate encoder (save_pretrained directory) under a new head for `spec`, fine-tuned on its
-    English training set by `how`; retrieval targets (`how` None) use the encoder as it is."""
+    """An evaluation job's model: the intermediate encoder (save_pretrained directory) under a new head for
+    `spec`, fine-tuned on its English training set by `how` (`fine_tune_target`, the probe's too), its kept
+    checkpoint chosen on `dev_langs`' dev sets when the recipe evaluates; retrieval targets (`how` None) use
+    the encoder as it is."""
     quiet_transformers()
     if spec.kind == "retrieval" or how is None:
         return from_pretrained("retrieval", model_dir)
-    model = load_for_task(model_dir, spec, seed=seed, labels=tag_labels(source, spec))
-    freeze_if(model, how.recipe)
-    data = features_for(encoder, source, spec, "train", "en")
-    cfg = recipe_config(how.recipe, rows_of(data), seed=seed, device=how.device, max_micro_batch=how.max_micro_batch)
-    langs = selection_langs(how.dev_langs, how.selection)
-
-    def dev_score(m: Model) -> float:
-        scores = {
-            lang: headline(spec, score_split(m, spec, "dev", lang, encoder, source, how.device, how.layer))
-            for lang in langs
-        }
-        return selection_score(scores, how.selection)
-
-    fine_tune(model, data, collate_for(spec, tokenizer_for(encoder).pad_token_id), cfg, dev_score if langs else None)
-    return model
+    labels = tag_labels(source, spec)
+    model = load_for_task(model_dir, spec, seed=seed, labels=labels)
+    langs = selection_langs(dev_langs, how.selection) if how.recipe.eval_every else []
+    dev = {lang: features_for(encoder, source, spec, "dev", lang) for lang in langs}
+    train = features_for(encoder, source, spec, "train", "en")
+    target = TargetData(spec, train, dev, tokenizer_for(encoder).pad_token_id, labels, layer)
+    return fine_tune_target(model, target, how, seed)
 
 
 def score_split(

@@ -140,50 +140,62 @@ class TargetData:
 
 
 @dataclass(frozen=True)
-class Probe:
-    """How milestones are probed: each fine-tuned target's recipe, and the dev set that selects its best
-    checkpoint when the recipe evaluates during training."""
+class TargetFineTune:
+    """How a target task is fine-tuned on English, by the sweep's probe and by the evaluation alike: its
+    recipe, and the dev set that selects the kept checkpoint when the recipe evaluates during training."""
 
-    recipes: Mapping[str, Recipe]
+    recipe: Recipe
     selection: str = "english_dev"
-    seed: int = 0
     device: str = "auto"
     max_micro_batch: int | None = None
 
 
-def probe_target(source: Model, target: TargetData, probe: Probe) -> dict[str, float]:
-    """Return lang -> headline dev score of one target, fine-tuned by its probe recipe (retrieval: as is)."""
-    spec = target.spec
+def fine_tune_target(model: Model, target: TargetData, how: TargetFineTune, seed: int) -> Model:
+    """`model` (the encoder under `target`'s head) fine-tuned on `target.train` by `how`; with a recipe that
+    evaluates during training, the checkpoint kept is the best on `target.dev`'s selection languages."""
+    assert target.train is not None, f"{target.spec.name}: no training set to fine-tune on"
+    freeze_if(model, how.recipe)
+    cfg = recipe_config(
+        how.recipe, rows_of(target.train), seed=seed, device=how.device, max_micro_batch=how.max_micro_batch
+    )
+    select = selection_langs(target.dev, how.selection)
+
+    def dev_score(m: Model) -> float:
+        return selection_score(target.dev_scores(m, how.device, select), how.selection)
+
+    fine_tune(model, target.train, collate_for(target.spec, target.pad_id), cfg, dev_score if select else None)
+    return model
+
+
+def probe_target(
+    source: Model, target: TargetData, how: TargetFineTune | None, seed: int, device: str = "auto"
+) -> dict[str, float]:
+    """lang -> headline dev score of one target on `device`: a copy of `source` under the target's head,
+    fine-tuned by `how` (retrieval, `how` None: `source` as it is)."""
     model = source
-    if target.train is not None:
-        model = transfer_encoder(source, spec, seed=probe.seed, labels=target.labels)
-        freeze_if(model, probe.recipes[spec.name])
-        cfg = recipe_config(
-            probe.recipes[spec.name],
-            rows_of(target.train),
-            seed=probe.seed,
-            device=probe.device,
-            max_micro_batch=probe.max_micro_batch,
+    if target.train is not None and how is not None:
+        model = fine_tune_target(
+            transfer_encoder(source, target.spec, seed=seed, labels=target.labels), target, how, seed
         )
-        select = selection_langs(target.dev, probe.selection)
-
-        def dev_score(m: Model) -> float:
-            return selection_score(target.dev_scores(m, probe.device, select), probe.selection)
-
-        fine_tune(model, target.train, collate_for(spec, target.pad_id), cfg, dev_score)
-    return target.dev_scores(model, probe.device)
+    return target.dev_scores(model, device)
 
 
 def fork_and_evaluate(
-    source: Model, targets: list[TargetData], probe: Probe, low_resource: list[str]
+    source: Model,
+    targets: list[TargetData],
+    fine_tunes: Mapping[str, TargetFineTune],
+    seed: int,
+    low_resource: list[str],
+    device: str = "auto",
 ) -> dict[str, float | str]:
-    """Probe every target from `source` (left untouched).
+    """Probe every target from `source` (left untouched), each fine-tuned by `fine_tunes[task]` (retrieval
+    targets have none) and scored on `device`.
 
     Returns `probe/<task>/<lang>` scores plus mean, low_resource_mean, worst and worst_lang over the
     non-English languages (tasks weighted equally, as XTREME averages tasks).
     """
     was_training = source.training
-    scores = {t.spec.name: probe_target(source, t, probe) for t in targets}
+    scores = {t.spec.name: probe_target(source, t, fine_tunes.get(t.spec.name), seed, device) for t in targets}
     source.train(was_training)
     out: dict[str, float | str] = {
         probe_key(task, lang): s for task, langs in scores.items() for lang, s in langs.items()

@@ -10,8 +10,9 @@ from pathlib import Path
 import torch
 
 from xstilts.models.heads import quiet_transformers, save_encoder
-from xstilts.models.recipe import TargetFineTune, fine_tune_target, score_split
+from xstilts.models.recipe import score_split, target_model
 from xstilts.models.train import train
+from xstilts.models.transfer import TargetFineTune
 from xstilts.search.plan import TrialPlan
 from xstilts.search.rundir import RunDir
 from xstilts.search.trainable import intermediate_config, trial_seed
@@ -84,7 +85,9 @@ def evaluate_targets(
     specs = [plan.registry[t] for t in task_names]
     if len({s.fine_tune_key for s in specs}) > 1:
         raise ValueError(f"tasks {task_names} do not share a training set and head")
-    model = fine_tune_target(encoder, specs[0], plan.encoder, plan.source, how, seed)
+    first = specs[0]
+    dev_langs = [x for x in langs[first.name] if "dev" in first.sources and has_files(plan.source, first, "dev", x)]
+    model = target_model(encoder, first, plan.encoder, plan.source, how, seed, dev_langs, plan.retrieval_layer)
     rows = []
     for spec in specs:
         head = get_metric(spec.metric).headline_key

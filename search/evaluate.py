@@ -16,7 +16,7 @@ from pathlib import Path
 
 import ray
 
-from xstilts.models.recipe import TargetFineTune
+from xstilts.models.transfer import TargetFineTune
 from xstilts.search.cluster import connect_checked
 from xstilts.search.config import Experiment
 from xstilts.search.eval_jobs import materialize_encoder, score_job
@@ -26,7 +26,7 @@ from xstilts.search.progress import JobProgress
 from xstilts.search.recipes import stage_recipes, stage_registry
 from xstilts.search.rundir import RunDir, RunDirError
 from xstilts.search.selection import Winner, prune, retention_of, rule_of, select_winners
-from xstilts.search.splits import eval_langs, evaluation_splits, split_langs
+from xstilts.search.splits import eval_langs, evaluation_splits
 from xstilts.tasks.registry import Recipe, TaskSpec, build_registry
 
 
@@ -108,14 +108,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
     def how(task: str) -> TargetFineTune | None:
         if task not in recipes:  # retrieval: evaluated from the encoder as it is
             return None
-        return TargetFineTune(
-            recipes[task],
-            tuple(split_langs(exp, registry[task], "dev", plan.source)),
-            ev.selection,
-            exp.device,
-            ev.resources.max_micro_batch,
-            exp.target.retrieval_layer,
-        )
+        return TargetFineTune(recipes[task], ev.selection, exp.device, ev.resources.max_micro_batch)
 
     seeds = [exp.seed + i for i in range(ev.seeds)]
     view = progress or JobProgress("xstilts evaluate")

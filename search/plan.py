@@ -12,7 +12,7 @@ from typing import Any
 from xstilts.models.heads import TRAIN_DTYPE, checkpoint_dtype
 from xstilts.models.pretrain import EncoderConfig, prepare_encoder
 from xstilts.models.recipe import TrainingSetup, clear_feature_cache, features_for, setup_training, split_stats
-from xstilts.models.transfer import Probe
+from xstilts.models.transfer import TargetFineTune
 from xstilts.search.config import Experiment
 from xstilts.search.recipes import Stage, stage_recipes, stage_registry
 from xstilts.search.splits import Registry, Split, sweep_splits
@@ -32,7 +32,7 @@ class TrialPlan:
     registry: Registry
     targets: tuple[tuple[str, tuple[str, ...]], ...]  # (target task, its probe languages)
     low_resource: tuple[str, ...]
-    probe: Probe  # each probe target's recipe and the dev set its best checkpoint is chosen by
+    probe: dict[str, TargetFineTune]  # each fine-tuned probe target: its recipe and the dev set that selects it
     milestone_every: int
     multitask_cap: int
     retrieval_layer: int
@@ -139,13 +139,10 @@ def make_plan(
             load_split(spec, split, lang, source)
     encoder = resolve_encoder(exp, base, source, prepare)
     check_splits(splits, encoder, source)
-    probe = Probe(
-        recipes=stage_recipes(exp, registry, "probe"),
-        selection=exp.evaluation.selection,
-        seed=exp.seed,
-        device=exp.device,
-        max_micro_batch=exp.resources.max_micro_batch,
-    )
+    probe = {
+        task: TargetFineTune(recipe, exp.evaluation.selection, exp.device, exp.resources.max_micro_batch)
+        for task, recipe in stage_recipes(exp, registry, "probe").items()
+    }
     return TrialPlan(
         encoder=encoder,
         source=source,

@@ -8,7 +8,6 @@ import os
 import tempfile
 import time
 import zlib
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -75,12 +74,12 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
         plan.encoder, plan.source, [(plan.registry[t], langs) for t, langs in plan.targets], plan.retrieval_layer
     )
     seed = trial_seed(plan.seed, tune.get_context().get_trial_id(), config)
-    probe = replace(plan.probe, seed=seed)
     startup: dict[str, float] = {"resumed_from_step": 0}
 
     def report(model: Model, step: int, snapshot: Snapshot | None) -> None:
         injected_fault(task.name, step)
-        metrics = {"step": step, **fork_and_evaluate(model, targets, probe, list(plan.low_resource)), **startup}
+        probed = fork_and_evaluate(model, targets, plan.probe, seed, list(plan.low_resource), plan.device)
+        metrics = {"step": step, **probed, **startup}
         release_memory()  # the probes' copies are gone; Ray keeps this worker for the next trial
         with tempfile.TemporaryDirectory() as tmp:
             if snapshot is None:

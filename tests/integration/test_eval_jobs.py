@@ -4,7 +4,7 @@ scored."""
 import pytest
 import torch
 
-from xstilts.models.recipe import TargetFineTune
+from xstilts.models.transfer import TargetFineTune
 from xstilts.search.eval_jobs import evaluate_targets, materialize_encoder
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.registry import Recipe

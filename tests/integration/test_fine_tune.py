@@ -11,7 +11,14 @@ from tests.integration.test_train import tiny_model, toy_data
 from xstilts.models import transfer
 from xstilts.models.predict import classification_collate
 from xstilts.models.train import TrainConfig
-from xstilts.models.transfer import Probe, TargetData, fine_tune, probe_target, recipe_config, selection_score
+from xstilts.models.transfer import (
+    TargetData,
+    TargetFineTune,
+    fine_tune,
+    probe_target,
+    recipe_config,
+    selection_score,
+)
 from xstilts.tasks.registry import Recipe, build_registry
 
 pytestmark = pytest.mark.integration
@@ -94,7 +101,7 @@ def test_the_probe_selects_its_checkpoint_on_the_rule_s_dev_languages(monkeypatc
     data = toy_data()
     target = TargetData(spec, data, {"en": {}, "de": {}, "sw": {}}, pad_id=1)
     recipe = Recipe(steps=4, lr=1e-3, batch_size=8, grad_accum=1, eval_every=2, patience=0)
-    probe_target(tiny_model(), target, Probe({"xnli": recipe}, selection=selection, device="cpu"))
+    probe_target(tiny_model(), target, TargetFineTune(recipe, selection=selection, device="cpu"), 0, "cpu")
     assert calls == [asked, asked, None]  # steps 2 and 4 select; then every language is scored
 
 

@@ -13,12 +13,12 @@ from xstilts.models.heads import load_for_task
 from xstilts.models.predict import classification_collate
 from xstilts.models.recipe import features_for, probe_targets
 from xstilts.models.train import TrainConfig, train
-from xstilts.models.transfer import Probe, fork_and_evaluate
+from xstilts.models.transfer import TargetFineTune, fork_and_evaluate
 from xstilts.tasks.registry import Recipe, build_registry
 
 pytestmark = pytest.mark.integration
 CHANCE = 100 / 3
-TARGET = Probe({"xnli": Recipe(steps=40, lr=1e-3, batch_size=16, grad_accum=1, eval_every=0)}, device="cpu")
+TARGET = {"xnli": TargetFineTune(Recipe(steps=40, lr=1e-3, batch_size=16, grad_accum=1, eval_every=0), device="cpu")}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def target_data(plan):
 
 
 def scores(model, target, plan):
-    out = fork_and_evaluate(model, [target], TARGET, list(plan.low_resource))
+    out = fork_and_evaluate(model, [target], TARGET, 0, list(plan.low_resource), device="cpu")
     return {k.rsplit("/", 1)[1]: v for k, v in out.items() if k.startswith("probe/xnli/")}
 
 

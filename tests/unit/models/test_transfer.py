@@ -4,7 +4,7 @@ import torch
 
 from tests.integration.test_train import tiny_model
 from xstilts.models import retrieval
-from xstilts.models.transfer import Probe, TargetData, fork_and_evaluate
+from xstilts.models.transfer import TargetData, fork_and_evaluate
 from xstilts.tasks.registry import build_registry
 
 
@@ -19,7 +19,7 @@ def test_retrieval_probe_uses_the_configured_layer_and_no_training(monkeypatch):
     source = tiny_model()
     before = {k: v.clone() for k, v in source.state_dict().items()}
     target = TargetData(build_registry()["tatoeba"], None, {"de": {}, "sw": {}}, pad_id=1, layer=3)
-    out = fork_and_evaluate(source, [target], Probe({}, device="cpu"), low_resource=["sw"])
+    out = fork_and_evaluate(source, [target], {}, 0, low_resource=["sw"], device="cpu")
     assert seen == [(source, 3), (source, 3)]
     assert out["probe/tatoeba/de"] == out["probe/tatoeba/sw"] == out["mean"] == out["low_resource_mean"] == 100 / 3
     assert all(torch.equal(v, source.state_dict()[k]) for k, v in before.items())
