@@ -110,16 +110,20 @@ class WinnerBoard:
         return {m["step"] for m in self.groups.values() if m["trial_id"] == trial_id}
 
 
+def _order(m: dict, rule: str) -> tuple:
+    """Sort key of `better`'s order: the higher score first, then the earlier (trial id, step)."""
+    return (-milestone_score(m, rule), m["trial_id"], m["step"])
+
+
 def select_winners(milestones: list[dict], rule: Rule) -> list[Winner]:
     """Best milestone per intermediate task, per (task, step) when `durations`, and the baseline; with `top`,
     only the intermediate tasks whose best milestone ranks in the top `top` (the baseline always); with
     `every`, each other (trial, milestone) of those tasks too (role `milestone`), so that the probe's ranking
     can be checked against the evaluation on more encoders."""
     if rule.top is not None:
-        best = WinnerBoard(rule.rule, False, milestones).groups
-        ranked = sorted(
-            (t for t, _ in best if t != BASELINE), key=lambda t: (-milestone_score(best[(t, None)], rule.rule), t)
-        )
+        best = WinnerBoard(rule.rule, False, milestones).groups  # ranked by `better`'s order, ties included
+        holders = [m for (task, _), m in best.items() if task != BASELINE]
+        ranked = [m["config"]["intermediate_task"] for m in sorted(holders, key=lambda m: _order(m, rule.rule))]
         keep = set(ranked[: rule.top]) | {BASELINE}
         milestones = [m for m in milestones if m["config"]["intermediate_task"] in keep]
     groups = WinnerBoard(rule.rule, rule.durations, milestones).groups
