@@ -21,6 +21,7 @@ from xstilts.search.eval_jobs import materialize_encoder
 from xstilts.search.evaluate import find_winners
 from xstilts.search.journal import Journal
 from xstilts.search.plan import make_plan, resolve_encoder, resolve_source
+from xstilts.search.report_tables import tier_table
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import Winner, describe_rule, recorded_rule, rule_of
 from xstilts.tasks.loading import WORLD_LABEL
@@ -91,6 +92,8 @@ def _scores(run_dir: RunDir, w: Winner, baseline: str | None) -> tuple[list[dict
         if who is None:
             return {}
         g = head[head["winner"] == who]
+        if col == "resource_tier":  # the report's tier score
+            return tier_table(g, "score").set_index("resource_tier")["score"].to_dict()
         return g.groupby([col, "seed"])["score"].mean().groupby(col).mean().to_dict()
 
     rows = []

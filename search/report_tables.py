@@ -124,22 +124,14 @@ def winners_table(head: pd.DataFrame, results: pd.DataFrame | None) -> pd.DataFr
 def _vs_baseline(per_seed: pd.DataFrame, by: list[str], value: str, base: str) -> pd.DataFrame:
     """Mean ± 95% CI over seeds per group of `by` (winner first), and its difference from winner `base`.
 
-    delta is the difference of the seed means; delta_ci95 the CI of the per-seed differences, seeds
-    paired by seed value (the same seed drives the target fine-tune of both).
+    delta is the difference of the seed means; its interval is the paired bootstrap's (`report_stats`), the
+    one interval method of a delta, merged in by `build_tables`.
     """
     rest = by[1:]
     b = per_seed.loc[per_seed["winner"] == base, [*rest, "seed", value]].rename(columns={value: "base"})
-    paired = per_seed.merge(b, on=[*rest, "seed"], how="left")
-    paired["diff"] = paired[value] - paired["base"]
     out = (
-        paired.groupby(by, sort=False, observed=True)
-        .agg(
-            n_seeds=(value, "size"),
-            mean=(value, "mean"),
-            ci95=(value, ci95),
-            delta_ci95=("diff", ci95),
-            n_paired=("diff", "count"),
-        )
+        per_seed.groupby(by, sort=False, observed=True)
+        .agg(n_seeds=(value, "size"), mean=(value, "mean"), ci95=(value, ci95))
         .reset_index()
     )
     if rest:
@@ -184,12 +176,18 @@ def language_delta_table(head: pd.DataFrame, winners: pd.DataFrame) -> pd.DataFr
     return out.assign(delta=out["score"] - out["baseline"])
 
 
-def tier_delta_table(lang_deltas: pd.DataFrame) -> pd.DataFrame:
-    """Per (winner, resource_tier): mean over the tier's languages of each language's mean delta over tasks."""
-    per_lang = lang_deltas.groupby(["winner", "resource_tier", "lang"], as_index=False)["delta"].mean()
+def tier_table(rows: pd.DataFrame, value: str) -> pd.DataFrame:
+    """The tier score (the report's and the model card's): per (winner, resource_tier), the mean over the
+    tier's languages of each language's mean `value` over its rows (tasks, seeds), with n_langs."""
+    per_lang = rows.groupby(["winner", "resource_tier", "lang"], as_index=False)[value].mean()
     return per_lang.groupby(["winner", "resource_tier"], as_index=False).agg(
-        delta=("delta", "mean"), n_langs=("lang", "nunique")
+        **{value: (value, "mean")}, n_langs=("lang", "nunique")
     )
+
+
+def tier_delta_table(lang_deltas: pd.DataFrame) -> pd.DataFrame:
+    """Per (winner, resource_tier): the tier score of the deltas (`tier_table`)."""
+    return tier_table(lang_deltas, "delta")
 
 
 def robustness_per_seed(head: pd.DataFrame, winners: pd.DataFrame) -> pd.DataFrame:

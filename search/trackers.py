@@ -10,7 +10,6 @@ trial id) instead of opening a second one.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 from typing import Any
@@ -20,16 +19,6 @@ from ray.tune.experiment import Trial
 from ray.tune.logger import TBXLoggerCallback
 
 from xstilts.tasks.aggregate import PROBE_PREFIX, SUMMARY_KEYS
-
-EXTRAS = {"mlflow": "mlflow", "wandb": "wandb"}  # tracker -> the module its extra installs
-
-
-def missing_extra(tracker: str) -> str | None:
-    """The one-line error for a tracker whose extra is not installed, else None."""
-    module = EXTRAS.get(tracker)
-    if module is None or importlib.util.find_spec(module) is not None:
-        return None
-    return f"the {tracker} tracker needs its extra: pip install 'xstilts[{tracker}]'"
 
 
 def milestone_metrics(result: dict) -> dict[str, float]:

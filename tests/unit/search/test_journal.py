@@ -99,6 +99,7 @@ def test_state_kept_per_event_equals_the_state_read_from_the_whole_ledger(tmp_pa
                 assert live.best("mean", baseline=baseline) == batch
         read = Journal(run_dir)
         assert read.milestones() == live.milestones() and read.ends == live.ends
+
         def holders(groups):
             return {key: (m["trial_id"], m["step"]) for key, m in groups.items()}
 
