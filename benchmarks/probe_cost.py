@@ -25,7 +25,6 @@ import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 
@@ -34,16 +33,14 @@ TARGET_RHO = 0.8
 
 
 def _plan(run_dir: str):
-    from xstilts.search.config import experiment_from_record
     from xstilts.search.plan import make_plan
     from xstilts.search.rundir import RunDir
     from xstilts.tasks.registry import build_registry
 
     rd = RunDir(run_dir)
-    meta = rd.read_meta()
     registry = build_registry()
-    exp = experiment_from_record(meta["config"], registry)
-    return rd, exp, make_plan(exp, Path(meta["base"]), registry, prepare=False)
+    exp = rd.read_experiment(registry)
+    return rd, exp, make_plan(exp, rd.base, registry, prepare=False)
 
 
 def _probe_langs(exp, plan, candidate: str) -> list[tuple[str, tuple[str, ...]]]:
