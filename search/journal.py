@@ -100,9 +100,10 @@ class Journal:
             self.apply(event)
 
     # -- writing ---------------------------------------------------------------------------------
-    def append(self, event: dict) -> None:
-        """Journal `event` (durable when this returns) and apply it."""
-        self.apply(self.run_dir.append_event(event))
+    def append(self, *events: dict) -> None:
+        """Journal `events` in order (durable when this returns: one fsync locally) and apply them."""
+        for event in self.run_dir.append_events(list(events)):
+            self.apply(event)
 
     def apply(self, event: dict) -> None:
         self.events.append(event)

@@ -98,7 +98,7 @@ class PersistentASHA(AsyncHyperBandScheduler):
         if (trial.trial_id, step) in self.journal.results:
             return TrialScheduler.CONTINUE  # re-reported after a restore; its decision was CONTINUE
         action = super().on_trial_result(tune_controller, trial, result)
-        self.journal.append(
+        events = [
             {
                 "event": "result",
                 "trial_id": trial.trial_id,
@@ -106,11 +106,15 @@ class PersistentASHA(AsyncHyperBandScheduler):
                 "config": dict(trial.config),
                 "metrics": score_keys(result),
             }
-        )
-        if action == TrialScheduler.STOP:
+        ]
+        if action == TrialScheduler.STOP:  # journaled with the result: one write
             last = trial.config.get(self._final_step_key, self._max_t) if self._final_step_key else self._max_t
-            self._end(trial.trial_id, "complete" if step >= min(last, self._max_t) else "stopped")
+            how = "complete" if step >= min(last, self._max_t) else "stopped"
+            events.append({"event": "end", "trial_id": trial.trial_id, "how": how})
+        self.journal.append(*events)
         if self._retention is not None and self._board is not None:
+            if name := getattr(getattr(trial, "storage", None), "trial_dir_name", None):
+                self._run_dir.know_trial_dir(name)
             mine = self.journal.milestones({trial.trial_id})
             self._board.add(next(m for m in mine if m["step"] == step))
             prune(self._run_dir, mine, self._retention, board=self._board)

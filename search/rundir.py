@@ -57,6 +57,7 @@ class RunDir:
         self.loc = where if isinstance(where, Location) else location(where)
         self._events: dict[str, dict | None] = {}  # object-store ledger: object name -> event (None: invalid)
         self._meta: dict[str, Any] | None = None  # the experiment record, read once (it never changes)
+        self._trial_dirs: list[str] = []  # the trials' directories when last listed (`trial_dirs`)
         self._last_ns = 0
 
     @classmethod
@@ -190,24 +191,35 @@ class RunDir:
         return events
 
     def append_event(self, event: dict) -> dict:
-        """Journal one event, durable before this returns: a fsynced line locally, a whole object (named by
-        the time in nanoseconds, kept increasing, and the content's SHA-256) on an object store. Returns the
-        event as a reader will see it (with its time)."""
-        line = json.dumps({**event, "time": time.time()}, default=str)
-        written = json.loads(line)
+        """Journal one event (`append_events`); returns it as a reader will see it (with its time)."""
+        return self.append_events([event])[0]
+
+    def append_events(self, events: list[dict]) -> list[dict]:
+        """Journal events in order, durable before this returns: fsynced lines locally (one fsync for all), a
+        whole object each (named by the time in nanoseconds, kept increasing, and the content's SHA-256) on an
+        object store. Returns them as a reader will see them (with their time)."""
+        lines = [json.dumps({**event, "time": time.time()}, default=str) for event in events]
+        written = [json.loads(line) for line in lines]
         if not self.local:
-            self._last_ns = max(time.time_ns(), self._last_ns + 1)
-            data = line.encode("utf-8")
-            name = ledger_object_name(self._last_ns, data)
-            self.loc.write_bytes(f"{LEDGER_OBJECTS}/{name}", data)
-            self._events[name] = written  # this process's own event: never fetched back
+            for line, event in zip(lines, written):
+                self._last_ns = max(time.time_ns(), self._last_ns + 1)
+                data = line.encode("utf-8")
+                name = ledger_object_name(self._last_ns, data)
+                self.loc.write_bytes(f"{LEDGER_OBJECTS}/{name}", data)
+                self._events[name] = event  # this process's own event: never fetched back
             return written
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.ledger_path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+            fh.write("".join(line + "\n" for line in lines))
             fh.flush()
             os.fsync(fh.fileno())
         return written
+
+    def know_trial_dir(self, name: str) -> None:
+        """Remember a trial's directory name (Ray Tune's `trial.storage.trial_dir_name`), so that finding
+        its checkpoints lists only that directory."""
+        if name not in self._trial_dirs:
+            self._trial_dirs.append(name)
 
     def _read_ledger_objects(self) -> list[dict]:
         names = [i.base_name for i in self.loc.listdir(LEDGER_OBJECTS) if i.type == pafs.FileType.File]
@@ -248,14 +260,26 @@ class RunDir:
         state = json.loads(self.loc.read_text(sorted(s for s in snapshots if s.endswith(".json"))[-1]))
         return {json.loads(trial)["trial_id"] for trial, _meta in state["trial_data"]}
 
+    def trial_dirs(self, trial_id: str) -> list[str]:
+        """The directories Ray Tune made for the trial (`run_trial_<id>_…`). The run directory's listing is
+        remembered, so a sweep's per-result work lists it again only when a trial it has not seen reports."""
+        prefix = f"run_trial_{trial_id}_"
+        found = [name for name in self._trial_dirs if name.startswith(prefix)]
+        if not found:
+            self._trial_dirs = [
+                e.base_name
+                for e in self.loc.listdir()
+                if e.type == pafs.FileType.Directory and e.base_name.startswith("run_trial_")
+            ]
+            found = [name for name in self._trial_dirs if name.startswith(prefix)]
+        return found
+
     def trial_checkpoints(self, trial_id: str) -> list[tuple[str, int]]:
         """The trial's checkpoints Ray kept, as (path relative to this directory, step in its state.json)."""
         found = []
-        for trial in self.loc.listdir():
-            if trial.type != pafs.FileType.Directory or not trial.base_name.startswith(f"run_trial_{trial_id}_"):
-                continue
-            for ckpt in self.loc.listdir(trial.base_name):
-                rel = f"{trial.base_name}/{ckpt.base_name}"
+        for trial in self.trial_dirs(trial_id):
+            for ckpt in self.loc.listdir(trial):
+                rel = f"{trial}/{ckpt.base_name}"
                 if ckpt.base_name.startswith("checkpoint_") and self.loc.is_file(f"{rel}/state.json"):
                     found.append((rel, int(json.loads(self.loc.read_text(f"{rel}/state.json"))["step"])))
         return found
