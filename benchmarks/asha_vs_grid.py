@@ -51,10 +51,10 @@ def main() -> None:
     from ray.tune.search import BasicVariantGenerator
 
     import xstilts.search.cluster as cluster
-    import xstilts.search.sweep as sweep
+    import xstilts.search.sweep.driver as sweep
     from xstilts.search.config import load_experiment
     from xstilts.search.plan import make_plan
-    from xstilts.search.trainable import run_trial
+    from xstilts.search.sweep.trial import run_trial
     from xstilts.tasks.registry import BASELINE, build_registry
 
     registry = build_registry()

@@ -79,7 +79,7 @@ def touch(features) -> int:
 
 def worker(args: argparse.Namespace) -> None:
     """One process: old or new path on args.data; prints its figures (waits at the barrier when given)."""
-    from xstilts.models.recipe import tokenizer_for
+    from xstilts.models.setup import tokenizer_for
     from xstilts.models.train import release_memory
     from xstilts.tasks.feature_cache import load_features
     from xstilts.tasks.features import featurize

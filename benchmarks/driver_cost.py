@@ -47,7 +47,7 @@ def result_event(trial: str, step: int, mean: float) -> dict:
 
 def fill(run_dir, n_events: int, rng: random.Random) -> None:
     """A ledger of `n_events` results (whole trials, each ended) and each trial's directory."""
-    from xstilts.search.rundir import LEDGER_OBJECTS, ledger_object_name
+    from xstilts.search.ledger_files import LEDGER_OBJECTS, ledger_object_name
 
     events = []
     for i in range(max(1, n_events // STEPS)):
@@ -70,9 +70,9 @@ def fill(run_dir, n_events: int, rng: random.Random) -> None:
 
 def measure(run_dir, n_results: int, rng: random.Random) -> dict:
     from xstilts.search.journal import open_journal
-    from xstilts.search.ledger import PersistentASHA
-    from xstilts.search.progress import ProgressView
     from xstilts.search.selection import Retention
+    from xstilts.search.sweep.live import ProgressView
+    from xstilts.search.sweep.scheduler import PersistentASHA
 
     started = time.perf_counter()
     open_journal(run_dir)

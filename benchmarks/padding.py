@@ -14,8 +14,8 @@ import json
 import platform
 from pathlib import Path
 
-from xstilts.models.recipe import features_for
 from xstilts.models.sampling import padding_share, row_lengths, sampler
+from xstilts.models.setup import features_for
 from xstilts.search.config import load_experiment
 from xstilts.search.plan import resolve_encoder, resolve_source
 from xstilts.tasks.registry import build_registry

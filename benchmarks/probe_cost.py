@@ -70,7 +70,7 @@ def _run(args: tuple[str, str, list[tuple[str, str]]]) -> list[dict]:
     import torch
 
     from xstilts.models.heads import from_pretrained, quiet_transformers
-    from xstilts.models.recipe import probe_targets
+    from xstilts.models.setup import probe_targets
     from xstilts.models.transfer import fork_and_evaluate
     from xstilts.tasks.languages import low_resource_langs
 
@@ -105,7 +105,7 @@ def _run(args: tuple[str, str, list[tuple[str, str]]]) -> list[dict]:
 def evaluation_scores(run_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per winner: the evaluation's seed mean of mean and low-resource mean over the probed tasks (test split),
     and the winners with their (trial, step)."""
-    from xstilts.search.report_tables import load_headline, robustness_per_seed, winners_table
+    from xstilts.search.report.tables import load_headline, robustness_per_seed, winners_table
 
     head = load_headline(run_dir, "test")
     results = run_dir.read_results()
@@ -121,7 +121,7 @@ def main() -> None:
     ap.add_argument("--candidates", nargs="+", default=["sweep", "seeds3", "linear", "langs"], choices=CANDIDATES)
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
-    from xstilts.search.report_tables import spearman, spearman_interval
+    from xstilts.search.report.tables import spearman, spearman_interval
     from xstilts.tasks.registry import BASELINE
 
     rd, _, plan = _plan(args.run_dir)

@@ -11,8 +11,8 @@ import torch
 
 from xstilts.models.train import Collate, Data, Model, autocast, resolve_device
 from xstilts.tasks.feature_cache import lengths, take
-from xstilts.tasks.features import MAX_ANSWER_TOKENS
 from xstilts.tasks.registry import TaskSpec
+from xstilts.tasks.span_features import MAX_ANSWER_TOKENS
 
 IGNORE = -100  # tasks.features.IGNORE: label positions the loss skips
 # Inference batches hold at most this many padded tokens (rows x longest row x choices): rows are sorted by

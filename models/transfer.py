@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from xstilts.models.evaluate import collate_for, evaluate_split
 from xstilts.models.heads import transfer_encoder
+from xstilts.models.scoring import collate_for, evaluate_split
 from xstilts.models.train import Collate, Data, Model, Snapshot, TrainConfig, cap_micro_batch, train
 from xstilts.tasks.aggregate import probe_key, summarize_probe
 from xstilts.tasks.metrics import headline

@@ -24,7 +24,7 @@ RUN_DIR = typer.Argument(..., help="A sweep's experiment directory (runs/NAME, o
 
 def _user_errors() -> tuple[type[Exception], ...]:
     from xstilts.search.config import ConfigError
-    from xstilts.search.report_tables import ReportError
+    from xstilts.search.report.tables import ReportError
     from xstilts.tasks.loading import DataError
     from xstilts.tasks.registry import UnknownNameError
     from xstilts.tasks.storage import StorageError
@@ -35,8 +35,8 @@ def _user_errors() -> tuple[type[Exception], ...]:
 @contextlib.contextmanager
 def _progress() -> Iterator[None]:
     """Long steps (world, tokenizer, MLM pretraining, featurisation) show their progress in this block."""
-    from xstilts.search.progress import StageProgress
-    from xstilts.tasks.progress import reporting
+    from xstilts.search.terminal import StageProgress
+    from xstilts.tasks.reporting import reporting
 
     view = StageProgress()
     try:
@@ -117,7 +117,7 @@ def sweep(
     ),
 ) -> None:
     """Run the experiment's Ray Tune sweep; an interrupted sweep resumes where it stopped."""
-    from xstilts.search.results import summary_lines
+    from xstilts.search.sweep.results import summary_lines
 
     try:
         if dry_run:
@@ -147,7 +147,7 @@ def _dry_run(experiments: Path, name: str) -> list[str]:
     from xstilts.search.config import load_experiment
     from xstilts.search.listing import planned_downloads
     from xstilts.search.plan import resolve_source
-    from xstilts.search.recipes import recipe_lines
+    from xstilts.search.stages import recipe_lines
     from xstilts.tasks.registry import build_registry
 
     registry = build_registry()
@@ -162,7 +162,7 @@ def _dry_run(experiments: Path, name: str) -> list[str]:
 @app.command()
 def run(experiments: Path = EXPERIMENTS, name: str = NAME, address: str = ADDRESS) -> None:
     """The whole job: sweep, then evaluate its winners, then the report (each stage resumes where it stopped)."""
-    from xstilts.search.evaluate import EvaluationFailed
+    from xstilts.search.evaluation.evaluate import EvaluationFailed
     from xstilts.search.pipeline import run_experiment
 
     try:
@@ -179,7 +179,7 @@ def run(experiments: Path = EXPERIMENTS, name: str = NAME, address: str = ADDRES
 @app.command()
 def evaluate(experiment_dir: str = RUN_DIR, address: str = ADDRESS) -> None:
     """Fully evaluate the sweep's winners on the XTREME targets (Ray tasks; a rerun skips what is done)."""
-    from xstilts.search.evaluate import EvaluationFailed, run_evaluation
+    from xstilts.search.evaluation.evaluate import EvaluationFailed, run_evaluation
     from xstilts.search.rundir import RunDir
 
     try:
@@ -199,7 +199,7 @@ def report(
     out: Path = typer.Option(None, "--out", help="Write the report to this local directory instead."),
 ) -> None:
     """Write EXPERIMENT_DIR/report/ (or --out): XTREME scores vs the baseline, duration curves, robustness tables."""
-    from xstilts.search.report import write_report
+    from xstilts.search.report.render import write_report
     from xstilts.search.rundir import RunDir
 
     try:
@@ -217,7 +217,7 @@ def export(
     list_: bool = typer.Option(False, "--list", help="List the winners that can be exported."),
 ) -> None:
     """Write a winner's encoder and tokenizer (save_pretrained) with a model card, for any Hugging Face tool."""
-    from xstilts.search.export import ExportError, export_lines, export_winner
+    from xstilts.search.evaluation.export import ExportError, export_lines, export_winner
     from xstilts.search.rundir import RunDir
 
     try:
@@ -254,7 +254,7 @@ def score(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Score predictions as XTREME's official evaluate.py does: per language, per task, XTREME score."""
-    from xstilts.search.score import format_xtreme, score_xtreme
+    from xstilts.tasks.submission import format_xtreme, score_xtreme
 
     if not xtreme:
         _fail(ValueError("only --xtreme (XTREME's submission layout) is supported"))

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from xstilts.search.config import ConfigError, Experiment, Resources
+from xstilts.search.config import ConfigError, Experiment
+from xstilts.search.settings import Resources
 
 T = TypeVar("T")
 
@@ -36,7 +37,7 @@ STORAGE_SETTINGS = (
 )
 
 # Test-only settings (environment variables), read by trials: never set in real runs.
-# XSTILTS_TEST_FAULT="<task>@<step>": a trial of that task raises at that milestone (search/trainable.py);
+# XSTILTS_TEST_FAULT="<task>@<step>": a trial of that task raises at that milestone (search/sweep/trial.py);
 # XSTILTS_TEST_FAULT_ONCE=<path>: only while <path> does not exist (the fault creates it), so a retry passes.
 TEST_SETTINGS = ("XSTILTS_TEST_FAULT", "XSTILTS_TEST_FAULT_ONCE")
 
@@ -91,7 +92,7 @@ def connect_checked(
             return prepare()
         check_fits(request, field, local_node())
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xstilts-plan") as pool:
-            # the plan runs in the caller's context (its progress reporter: xstilts.tasks.progress)
+            # the plan runs in the caller's context (its progress reporter: xstilts.tasks.reporting)
             planned = pool.submit(contextvars.copy_context().run, prepare)
             started: Exception | None = None
             try:

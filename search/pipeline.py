@@ -11,8 +11,8 @@ from typing import NamedTuple
 import pandas as pd
 
 from xstilts.search.config import load_experiment
-from xstilts.search.results import SearchResult, summary_lines
 from xstilts.search.rundir import RunDir
+from xstilts.search.sweep.results import SearchResult, summary_lines
 from xstilts.tasks.registry import build_registry
 
 
@@ -56,7 +56,7 @@ def sweep_experiment(
     retry_errored: bool = False,
 ) -> SearchResult:
     """Run (or resume) the experiment's sweep; see `search.sweep.run_search`."""
-    from xstilts.search.sweep import run_search
+    from xstilts.search.sweep.driver import run_search
 
     registry = build_registry()
     exp, base = load_experiment(Path(experiments_file), name, registry=registry)
@@ -76,9 +76,9 @@ def run_experiment(
     Raises ConfigError/DataError on bad input (before anything is written), EvaluationFailed when some
     evaluation jobs failed (the others' parts are kept; run again to retry them).
     """
-    from xstilts.search.evaluate import run_evaluation
-    from xstilts.search.report import write_report
-    from xstilts.search.sweep import run_search
+    from xstilts.search.evaluation.evaluate import run_evaluation
+    from xstilts.search.report.render import write_report
+    from xstilts.search.sweep.driver import run_search
 
     say = echo or (lambda line: None)
     registry = build_registry()

@@ -11,11 +11,11 @@ from typing import Any
 
 from xstilts.models.heads import TRAIN_DTYPE, checkpoint_dtype
 from xstilts.models.pretrain import EncoderConfig, prepare_encoder
-from xstilts.models.recipe import TrainingSetup, clear_feature_cache, features_for, setup_training, split_stats
+from xstilts.models.setup import TrainingSetup, clear_feature_cache, features_for, setup_training, split_stats
 from xstilts.models.transfer import TargetFineTune
 from xstilts.search.config import Experiment
-from xstilts.search.recipes import Stage, stage_recipes, stage_registry
 from xstilts.search.splits import Registry, Split, sweep_splits
+from xstilts.search.stages import Stage, stage_recipes, stage_registry
 from xstilts.tasks.languages import low_resource_langs
 from xstilts.tasks.loading import DataSource, load_split
 from xstilts.tasks.registry import TaskSpec

@@ -30,11 +30,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xstilts.tasks.features import Features, Part, feature_parts
+from xstilts.tasks.feature_kit import Features
+from xstilts.tasks.features import Part, feature_parts
 from xstilts.tasks.files import atomic_path, write_text
 from xstilts.tasks.loading import DataError, DataSource, describe, load_split, source_digest
-from xstilts.tasks.progress import report
 from xstilts.tasks.registry import TaskSpec
+from xstilts.tasks.reporting import report
 
 FEATURES_VERSION = 2  # bump when the layout of the cached tables changes (2: features.json holds `stats`)
 # The featurisation code is part of every key: editing it invalidates the caches instead of reusing them.

@@ -17,8 +17,8 @@ from pathlib import Path, PurePosixPath
 from xstilts.tasks import world_targets, world_tasks
 from xstilts.tasks.languages import JOSHI_CLASS, SOV
 from xstilts.tasks.loading import WORLD_MANIFEST
-from xstilts.tasks.progress import report
 from xstilts.tasks.registry import TaskSpec
+from xstilts.tasks.reporting import report
 from xstilts.tasks.world_grammar import (
     AGENTS,
     build_lexicon,

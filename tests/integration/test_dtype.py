@@ -9,7 +9,7 @@ import torch
 
 from xstilts.models.heads import checkpoint_dtype, load_for_task, transfer_encoder
 from xstilts.models.predict import collate_for
-from xstilts.models.recipe import features_for, tokenizer_for
+from xstilts.models.setup import features_for, tokenizer_for
 from xstilts.models.train import TrainConfig, train
 
 pytestmark = pytest.mark.integration

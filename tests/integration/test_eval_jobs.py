@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from xstilts.models.transfer import TargetFineTune
-from xstilts.search.eval_jobs import evaluate_targets, materialize_encoder
+from xstilts.search.evaluation.jobs import evaluate_targets, materialize_encoder
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.registry import Recipe
 

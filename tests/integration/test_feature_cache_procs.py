@@ -57,7 +57,7 @@ print(json.dumps({"calls": calls[0], "path": str(table.path), "rows": len(table[
 TRIAL = (
     COUNTING
     + r"""
-from xstilts.models.recipe import probe_targets, tokenizer_for
+from xstilts.models.setup import probe_targets, tokenizer_for
 from xstilts.models.train import TrainConfig, train
 from xstilts.tasks.feature_cache import Column
 
@@ -74,7 +74,7 @@ print(json.dumps({"calls": calls[0], "mapped": mapped, "targets": len(targets)})
 DRIVER = r"""
 import gc, pickle, sys
 from pathlib import Path
-from xstilts.models.recipe import features_for
+from xstilts.models.setup import features_for
 from xstilts.search.plan import check_splits
 from xstilts.tasks.feature_cache import Column, FeatureTable
 

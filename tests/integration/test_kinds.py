@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from xstilts.models import evaluate, predict, retrieval
-from xstilts.models.evaluate import collate_for, evaluate_split
+from xstilts.models import predict, retrieval
+from xstilts.models import scoring as evaluate
 from xstilts.models.heads import auto_class, load_for_task, transfer_encoder
 from xstilts.models.predict import postprocess_spans, predict_choices, predict_spans, predict_tags, truncated_tag
 from xstilts.models.pretrain import train_tokenizer
+from xstilts.models.scoring import collate_for, evaluate_split
 from xstilts.models.train import TrainConfig, train
-from xstilts.tasks.features import IGNORE, featurize, featurize_bucc, tag_inventory
+from xstilts.tasks.feature_kit import IGNORE
+from xstilts.tasks.features import featurize, featurize_bucc, tag_inventory
 from xstilts.tasks.metrics import headline
 from xstilts.tasks.registry import NER, UPOS, UnknownNameError, build_registry
 

@@ -4,9 +4,9 @@ and retrieval from the pretrained encoder beats random ranking."""
 import pytest
 import torch
 
-from xstilts.models.evaluate import collate_for, evaluate_split
 from xstilts.models.heads import auto_class, load_for_task
-from xstilts.models.recipe import features_for, tag_labels, tokenizer_for
+from xstilts.models.scoring import collate_for, evaluate_split
+from xstilts.models.setup import features_for, tag_labels, tokenizer_for
 from xstilts.models.train import TrainConfig, train
 from xstilts.tasks.registry import build_registry
 

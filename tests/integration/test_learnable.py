@@ -11,7 +11,7 @@ import torch
 
 from xstilts.models.heads import load_for_task
 from xstilts.models.predict import classification_collate
-from xstilts.models.recipe import features_for, probe_targets
+from xstilts.models.setup import features_for, probe_targets
 from xstilts.models.train import TrainConfig, train
 from xstilts.models.transfer import TargetFineTune, fork_and_evaluate
 from xstilts.tasks.registry import Recipe, build_registry

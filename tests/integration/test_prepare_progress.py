@@ -9,9 +9,9 @@ from rich.console import Console
 
 from tests.integration.test_world import SMALL
 from xstilts.models.pretrain import EncoderConfig, prepare_encoder
-from xstilts.search.progress import StageProgress
-from xstilts.tasks.progress import reporting
+from xstilts.search.terminal import StageProgress
 from xstilts.tasks.registry import build_registry
+from xstilts.tasks.reporting import reporting
 from xstilts.tasks.world import write_world
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ def test_the_plan_prepared_beside_ray_s_start_reports_to_the_caller_s_reporter(t
     from tests.conftest import write_experiments
     from xstilts.search.cluster import connect_checked
     from xstilts.search.config import load_experiment
-    from xstilts.tasks.progress import report
+    from xstilts.tasks.reporting import report
 
     exp, _ = load_experiment(write_experiments(tmp_path, {}))
     calls = []

@@ -156,7 +156,7 @@ def test_micro_batch_cap_keeps_the_effective_batch():
 def test_a_trial_s_sampled_batch_is_capped(tmp_path):
     from types import SimpleNamespace
 
-    from xstilts.search.trainable import intermediate_config
+    from xstilts.search.sweep.trial import intermediate_config
 
     plan = SimpleNamespace(device="cpu", milestone_every=100, max_micro_batch=16, group_by_length=True, compile=True)
     cfg = intermediate_config(plan, {"intermediate_steps": 200, "lr": 1e-3, "batch_size": 32}, seed=4)

@@ -14,7 +14,7 @@ REG = build_registry()
 
 
 def setup(task, plan, seed, ckpt_dir):
-    """A trial's set-up: the model, its data and collate (search/trainable.py calls the same function)."""
+    """A trial's set-up: the model, its data and collate (search/sweep/trial.py calls the same function)."""
     s = plan.setup_training(task, seed, checkpoint=ckpt_dir)
     return s.model, s.data, s.collate
 

@@ -20,20 +20,14 @@ import pytest
 import torch
 
 from xstilts.models.predict import postprocess_spans, predict_tags, truncated_tag
-from xstilts.models.recipe import features_for, split_stats, tokenizer_for
+from xstilts.models.setup import features_for, split_stats, tokenizer_for
 from xstilts.tasks.feature_cache import as_lists, load_features
-from xstilts.tasks.features import (
-    ANSWER_REASONS,
-    IGNORE,
-    answer_reason,
-    featurize,
-    featurize_retrieval,
-    featurize_span,
-    featurize_tagging,
-)
+from xstilts.tasks.feature_kit import IGNORE
+from xstilts.tasks.features import featurize, featurize_retrieval, featurize_tagging
 from xstilts.tasks.loading import local_paths
 from xstilts.tasks.metrics import get_metric, pos_scores, squad_em_f1
 from xstilts.tasks.registry import UPOS, build_registry
+from xstilts.tasks.span_features import ANSWER_REASONS, answer_reason, featurize_span
 
 pytestmark = pytest.mark.realbench
 
@@ -329,8 +323,8 @@ def test_tatoeba_retrieval_with_the_real_encoder(kit, kit_encoder, tok, lang, fl
     """The first 100 pairs of the kit's file through the real encoder: newline-ended lines retrieve their
     translation (measured: ar 65 %, th 96 % top-1 on these 100, against 57 % and 94 % with the newlines left
     in; chance is 1 %)."""
-    from xstilts.models.evaluate import evaluate_split
     from xstilts.models.heads import from_pretrained
+    from xstilts.models.scoring import evaluate_split
 
     torch.manual_seed(0)
     rows = kit_rows(kit, "tatoeba", "dev", lang)[:100]
@@ -426,8 +420,8 @@ def test_a_split_that_loses_words_logs_one_line_and_its_counts_survive_the_cache
 @pytest.mark.parametrize("task,lang,split", [("udpos", "zh", "dev"), ("udpos", "ar", "test"), ("xquad", "th", "dev")])
 def test_the_real_encoder_scores_real_rows(kit, kit_encoder, tok, task, lang, split):
     """A few rows through a fresh head on the real encoder and the task's metric: no error, a score in range."""
-    from xstilts.models.evaluate import evaluate_split
     from xstilts.models.heads import load_for_task
+    from xstilts.models.scoring import evaluate_split
 
     spec = REG[task]
     rows = kit_rows(kit, task, split, lang)[: 8 if spec.kind == "span" else 32]

@@ -1,7 +1,8 @@
 import pytest
 
 from xstilts.search.cluster import check_fits
-from xstilts.search.config import ConfigError, Resources
+from xstilts.search.config import ConfigError
+from xstilts.search.settings import Resources
 
 LAPTOP = [{"CPU": 2.0, "memory": 8e9}]
 GPU_NODES = [{"CPU": 16.0, "GPU": 1.0}, {"CPU": 8.0}]

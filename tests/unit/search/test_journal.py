@@ -5,11 +5,11 @@ import math
 import random
 
 from xstilts.search.journal import Journal, best_by, metric_of, open_journal
-from xstilts.search.progress import ProgressView
-from xstilts.search.results import summarize
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import Rule, WinnerBoard, select_winners
 from xstilts.search.status import run_status
+from xstilts.search.sweep.live import ProgressView
+from xstilts.search.sweep.results import summarize
 
 CONFIG = {
     "target": {"tasks": ["xnli"], "languages": ["en", "de", "sw"]},

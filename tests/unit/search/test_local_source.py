@@ -8,10 +8,10 @@ import pytest
 
 from tests.conftest import write_experiments
 from xstilts.search.config import ConfigError, load_experiment
-from xstilts.search.recipes import recipe_lines, stage_registry
 from xstilts.search.selection import Rule, select_winners
 from xstilts.search.splits import evaluation_splits, split_langs, sweep_splits
-from xstilts.search.sweep import _first_points, _param_space
+from xstilts.search.stages import recipe_lines, stage_registry
+from xstilts.search.sweep.driver import _first_points, _param_space
 from xstilts.tasks.loading import DataError, DataSource, local_paths, local_rows
 from xstilts.tasks.registry import build_registry
 

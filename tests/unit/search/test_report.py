@@ -11,8 +11,8 @@ import pytest
 from matplotlib.image import imread
 from scipy.stats import t as t_dist  # a test dependency: cross-checks the report's t quantiles
 
-from xstilts.search.plots import plot_delta_heatmap
-from xstilts.search.report import write_report
+from xstilts.search.report.plots import plot_delta_heatmap
+from xstilts.search.report.render import write_report
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.languages import JOSHI_CLASS, resource_tier
 
@@ -221,7 +221,7 @@ def test_language_deltas_grouped_by_tier(report):
 def test_the_model_card_s_tier_score_is_the_report_s(report):
     """Each language's mean over tasks and seeds, then the tier's mean over languages (not every (task,
     language) row weighted alike, which favours the languages with more tasks)."""
-    from xstilts.search.export import _scores
+    from xstilts.search.evaluation.export import _scores
     from xstilts.search.selection import Winner
 
     exp, _, head = report

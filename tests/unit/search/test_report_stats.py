@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xstilts.search.plots import curve
-from xstilts.search.report_stats import (
+from xstilts.search.report.plots import curve
+from xstilts.search.report.stats import (
     MIN_SEEDS,
     TOO_FEW,
     bootstrap,
@@ -84,7 +84,7 @@ def test_worst_language_and_duration_effects():
     # the low-resource mean (sw, ur, el): +4 on two languages and -26 on one
     assert row["low_resource_mean_delta"] == pytest.approx((4 + 4 - 26) / 3, abs=0.6)
     assert row["worst_delta"] < 0 and row["worst_significant"]  # ur became the worst language
-    from xstilts.search.report_stats import worst_arrays
+    from xstilts.search.report.stats import worst_arrays
 
     a, b = worst_arrays(h, "mnli@step300", "mnli@step100")
     assert a.shape == (3, 4) and bootstrap_worst(a, b).delta == pytest.approx(row["worst_delta"])
@@ -122,7 +122,7 @@ def test_rank_agreement_is_spearman_over_distinct_encoders(tmp_path):
     from scipy.stats import spearmanr  # a test dependency: an independent Spearman
 
     from tests.unit.search.test_report import WINNERS, evaluation_rows
-    from xstilts.search.report_tables import load_headline, rank_agreement, winners_table
+    from xstilts.search.report.tables import load_headline, rank_agreement, winners_table
     from xstilts.search.rundir import RunDir
 
     exp = tmp_path / "exp"
@@ -154,7 +154,7 @@ def test_rank_agreement_is_spearman_over_distinct_encoders(tmp_path):
 
 
 def test_the_report_states_the_rule_and_shows_both_rankings_side_by_side():
-    from xstilts.search.report_tables import selection_table
+    from xstilts.search.report.tables import selection_table
     from xstilts.search.selection import Rule, describe_rule
 
     assert describe_rule(Rule("english_dev")).startswith("english_dev: English dev")

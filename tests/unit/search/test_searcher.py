@@ -5,7 +5,7 @@ import optuna
 from optuna.trial import TrialState
 from ray import tune
 
-from xstilts.search.searcher import OptunaWithBaseline
+from xstilts.search.sweep.searcher import OptunaWithBaseline
 
 SPACE = {
     "intermediate_task": tune.choice(["mnli", "qqp", "none"]),
@@ -88,7 +88,7 @@ def test_an_errored_trial_fails_and_a_repeated_baseline_is_told_its_score():
 def test_every_intermediate_task_is_tried_before_tpe_proposes():
     from tests.conftest import REPO
     from xstilts.search.config import load_experiment
-    from xstilts.search.sweep import _first_points
+    from xstilts.search.sweep.driver import _first_points
     from xstilts.tasks.registry import build_registry
 
     exp, _ = load_experiment(REPO / "experiments.yaml", "offline", registry=build_registry())
@@ -105,7 +105,7 @@ def test_every_intermediate_task_is_tried_before_tpe_proposes():
     assert [p["intermediate_task"] for p in _first_points(off)] == ["none"]
 
     s = OptunaWithBaseline(sampler=optuna.samplers.TPESampler(seed=0), points_to_evaluate=points)
-    from xstilts.search.sweep import _param_space
+    from xstilts.search.sweep.driver import _param_space
 
     s.set_search_properties("mean", "max", _param_space(exp))
     suggested = [s.suggest(f"t{i}")["intermediate_task"] for i in range(11)]

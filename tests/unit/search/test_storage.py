@@ -6,7 +6,8 @@ import pickle
 import pyarrow as pa
 import pytest
 
-from xstilts.search.rundir import LEDGER_OBJECTS, RunDir, ledger_object_name
+from xstilts.search.ledger_files import LEDGER_OBJECTS, ledger_object_name
+from xstilts.search.rundir import RunDir
 from xstilts.tasks.storage import COMPLETE, StorageError, check_reachable, location
 
 

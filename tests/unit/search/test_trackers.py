@@ -7,8 +7,8 @@ import pytest
 
 from tests.conftest import write_experiments
 from xstilts.search.config import ConfigError, load_experiment
-from xstilts.search.sweep import tracker_callbacks
-from xstilts.search.trackers import MlflowTracker, TensorBoardTracker, WandbTracker, milestone_metrics
+from xstilts.search.sweep.driver import tracker_callbacks
+from xstilts.search.sweep.trackers import MlflowTracker, TensorBoardTracker, WandbTracker, milestone_metrics
 
 
 def test_trackers_are_parsed_and_do_not_change_the_digest(tmp_path):
@@ -49,7 +49,7 @@ def test_milestone_metrics_are_the_scores_not_ray_s_bookkeeping():
 
 
 def test_w_and_b_s_environment_is_set_before_ray_starts(tmp_path, monkeypatch):
-    from xstilts.search.sweep import tracker_environment
+    from xstilts.search.sweep.driver import tracker_environment
 
     for var in ("WANDB_MODE", "WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
         monkeypatch.delenv(var, raising=False)

@@ -11,21 +11,19 @@ import datasets
 
 from tests.unit.tasks.conftest import WORDS
 from xstilts.tasks.feature_cache import build_features, split_counts
+from xstilts.tasks.feature_kit import IGNORE
 from xstilts.tasks.features import (
-    ANSWER_REASONS,
-    IGNORE,
-    MAX_ANSWER_TOKENS,
     feature_parts,
     featurize,
     featurize_bucc,
     featurize_classification,
     featurize_multiple_choice,
     featurize_retrieval,
-    featurize_span,
     featurize_tagging,
 )
 from xstilts.tasks.loading import bucc_rows
 from xstilts.tasks.registry import NER, build_registry
+from xstilts.tasks.span_features import ANSWER_REASONS, MAX_ANSWER_TOKENS, featurize_span
 
 REG = build_registry()
 

@@ -4,18 +4,11 @@ from dataclasses import replace
 import pytest
 
 from xstilts.models.pretrain import train_tokenizer
-from xstilts.tasks.features import (
-    IGNORE,
-    doc_stride,
-    featurize,
-    featurize_bucc,
-    featurize_retrieval,
-    featurize_span,
-    featurize_tagging,
-    tag_inventory,
-)
+from xstilts.tasks.feature_kit import IGNORE
+from xstilts.tasks.features import featurize, featurize_bucc, featurize_retrieval, featurize_tagging, tag_inventory
 from xstilts.tasks.loading import DataError
 from xstilts.tasks.registry import NER, build_registry
+from xstilts.tasks.span_features import doc_stride, featurize_span
 
 REG = build_registry()
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "si", "po", "de", "fa", "gu", "be", "zo", "xi", "wa"]

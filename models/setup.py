@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xstilts.models.evaluate import collate_for, evaluate_split
 from xstilts.models.heads import from_pretrained, load_for_task, quiet_transformers
 from xstilts.models.multitask import build_multitask, load_multitask, mixing_weights, multitask_collate
+from xstilts.models.scoring import collate_for, evaluate_split
 from xstilts.models.train import Model, release_memory
 from xstilts.models.transfer import TargetData, TargetFineTune, fine_tune_target, selection_langs
 from xstilts.tasks.feature_cache import FeatureTable, load_features

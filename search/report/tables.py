@@ -4,20 +4,17 @@ the baseline, per-task and per-language deltas, robustness summaries over durati
 from __future__ import annotations
 
 import math
-import subprocess
-from datetime import datetime, timezone
-from importlib import metadata
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from xstilts.search.config import ENGLISH_DEV, Experiment
+from xstilts.search.config import ENGLISH_DEV
 from xstilts.search.journal import Journal
-from xstilts.search.plots import task_order
-from xstilts.search.report_stats import delta_tables, duration_deltas, duration_effects
+from xstilts.search.report.plots import task_order
+from xstilts.search.report.provenance import provenance_table
+from xstilts.search.report.stats import delta_tables, duration_deltas, duration_effects
 from xstilts.search.rundir import RunDir
-from xstilts.search.selection import ROLES, Rule, WinnerBoard, describe_rule, milestone_score, recorded_rule, rule_of
+from xstilts.search.selection import ROLES, WinnerBoard, milestone_score, recorded_rule, rule_of
 from xstilts.tasks.aggregate import summarize_probe
 from xstilts.tasks.languages import TIERS
 from xstilts.tasks.reference_scores import MODELS as REFERENCE_MODELS
@@ -29,7 +26,6 @@ class ReportError(ValueError):
     """An evaluation that cannot be reported as asked (no rows of the split, no baseline); one line."""
 
 
-PACKAGES = ("xstilts", "torch", "transformers", "datasets", "ray", "optuna", "pandas", "matplotlib")
 SUMMARIES = ("mean", "low_resource_mean", "worst")
 
 # Student t quantile t(0.975, df) for df = 1..30 (scipy.stats.t.ppf); beyond, a Cornish-Fisher series.
@@ -339,58 +335,6 @@ def selection_table(milestones: list[dict], select: str) -> pd.DataFrame:
     for rule in ("english_dev", "target_dev"):
         out[f"{rule}_rank"] = out[rule].rank(ascending=False, method="min").astype("Int64")
     return out.sort_values("english_dev_rank", kind="stable")[columns].reset_index(drop=True)
-
-
-def _git_commit() -> str:
-    """HEAD of the checkout this module runs from, marked when tracked files have uncommitted changes."""
-    git = ["git", "-C", str(Path(__file__).resolve().parents[1])]
-    try:
-        sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run([*git, "status", "--porcelain", "-uno"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (sha + (" (with uncommitted changes)" if dirty.stdout.strip() else "")) if sha else "unknown"
-
-
-def split_counts(record: dict) -> str:
-    """A stage's featurised splits in a few words: rows read, and each split that dropped or truncated rows."""
-    stats = record.get("splits", {})
-    total = sum(s.get("rows", 0) for s in stats.values())
-    lost = [
-        f"{key}: " + ", ".join(f"{s[k]} {k}" for k in ("dropped", "truncated", "unanswerable") if s.get(k))
-        for key, s in sorted(stats.items())
-        if any(s.get(k) for k in ("dropped", "truncated", "unanswerable"))
-    ]
-    return f"{len(stats)} splits, {total:,} rows" + ("; " + "; ".join(lost) if lost else "; none dropped or truncated")
-
-
-def provenance_table(
-    meta: dict, exp: Experiment | None, rule: Rule | None, head: pd.DataFrame, split: str, run_dir: RunDir | None = None
-) -> pd.DataFrame:
-    """Key / value rows: experiment, digest, commit, date, data source, split, seeds, the selection rule, the
-    encoder's checkpoint and training dtypes, rows read/dropped/truncated per stage, and package versions."""
-    installed = {(d.metadata["Name"] or "").lower(): d.version for d in metadata.distributions()}
-    rows = {
-        "experiment": meta.get("name", "?"),
-        "config digest": meta.get("digest", "?"),
-        "git commit": _git_commit(),
-        "date (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-        "data source": ", ".join(sorted(head["source"].unique())),
-        "split": split,
-        "target fine-tune seeds": ", ".join(map(str, sorted(head["seed"].unique()))),
-        "experiment seed": str(exp.seed) if exp is not None else "?",
-        "selection rule": describe_rule(rule) if rule is not None else "?",
-    }
-    for stage in ("sweep", "evaluation"):
-        record = run_dir.read_provenance(stage) if run_dir is not None else {}
-        if record:
-            rows[f"{stage}: encoder"] = str(record.get("encoder", "?"))
-            rows[f"{stage}: checkpoint dtype / training dtype"] = (
-                f"{record.get('checkpoint dtype', '?')} / {record.get('training dtype', '?')}"
-            )
-            rows[f"{stage}: featurised rows"] = split_counts(record)
-    rows |= {f"package {p}": installed.get(p, "not installed") for p in PACKAGES}
-    return pd.DataFrame({"key": list(rows), "value": list(rows.values())})
 
 
 def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame]:

@@ -2,7 +2,7 @@
 
 import pyarrow.parquet as pq
 
-from xstilts.search.evaluate import jobs_of
+from xstilts.search.evaluation.evaluate import jobs_of
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import Rule, select_winners
 from xstilts.tasks.registry import build_registry

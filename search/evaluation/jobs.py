@@ -10,12 +10,12 @@ from pathlib import Path
 import torch
 
 from xstilts.models.heads import quiet_transformers, save_encoder
-from xstilts.models.recipe import score_split, target_model
+from xstilts.models.setup import score_split, target_model
 from xstilts.models.train import train
 from xstilts.models.transfer import TargetFineTune
 from xstilts.search.plan import TrialPlan
 from xstilts.search.rundir import RunDir
-from xstilts.search.trainable import intermediate_config, trial_seed
+from xstilts.search.sweep.trial import intermediate_config, trial_seed
 from xstilts.tasks.languages import resource_tier
 from xstilts.tasks.loading import has_files
 from xstilts.tasks.metrics import get_metric

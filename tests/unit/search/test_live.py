@@ -6,8 +6,8 @@ from types import SimpleNamespace
 from rich.console import Console
 
 from xstilts.search.journal import open_journal
-from xstilts.search.progress import ProgressView
 from xstilts.search.rundir import RunDir
+from xstilts.search.sweep.live import ProgressView
 
 
 def trial(tid, task="mnli", steps=200, status="RUNNING"):
@@ -127,7 +127,7 @@ def test_progress_says_trials_done_of_all_running_pending_elapsed_eta_and_cluste
 
 
 def test_job_progress_lines_say_done_of_all_elapsed_eta_and_cluster_use(capsys):
-    from xstilts.search.progress import JobProgress
+    from xstilts.search.terminal import JobProgress
 
     jobs = JobProgress("xstilts evaluate", force_terminal=False, usage_of=lambda: {"CPU": (1.0, 2.0), "GPU": (0, 0)})
     jobs.add_done(2)  # done before this session: not part of the rate

@@ -17,11 +17,11 @@ from typing import Any
 import yaml
 
 from xstilts.models.heads import from_pretrained, quiet_transformers
-from xstilts.search.eval_jobs import materialize_encoder
-from xstilts.search.evaluate import find_winners
+from xstilts.search.evaluation.evaluate import find_winners
+from xstilts.search.evaluation.jobs import materialize_encoder
 from xstilts.search.journal import Journal
 from xstilts.search.plan import make_plan, resolve_encoder, resolve_source
-from xstilts.search.report_tables import tier_table
+from xstilts.search.report.tables import tier_table
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import Winner, describe_rule, recorded_rule, rule_of
 from xstilts.tasks.loading import WORLD_LABEL

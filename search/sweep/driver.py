@@ -13,16 +13,16 @@ from xstilts.search.cluster import connect_checked
 from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.interrupt import Interrupted, stop_on_signals
 from xstilts.search.journal import open_journal
-from xstilts.search.ledger import PersistentASHA
 from xstilts.search.plan import TrialPlan, make_plan, provenance
-from xstilts.search.progress import ProgressView
-from xstilts.search.results import SearchResult, results_table, summarize
 from xstilts.search.rundir import RunDir
-from xstilts.search.searcher import OptunaWithBaseline
 from xstilts.search.selection import prune, retention_of
 from xstilts.search.splits import sweep_splits
-from xstilts.search.trackers import MlflowTracker, TensorBoardTracker, WandbTracker
-from xstilts.search.trainable import run_trial
+from xstilts.search.sweep.live import ProgressView
+from xstilts.search.sweep.results import SearchResult, results_table, summarize
+from xstilts.search.sweep.scheduler import PersistentASHA
+from xstilts.search.sweep.searcher import OptunaWithBaseline
+from xstilts.search.sweep.trackers import MlflowTracker, TensorBoardTracker, WandbTracker
+from xstilts.search.sweep.trial import run_trial
 from xstilts.tasks.registry import BASELINE, TaskSpec
 from xstilts.tasks.storage import StorageError, check_reachable, location
 
@@ -124,14 +124,14 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
             verbose=0,
             callbacks=[progress, *tracker_callbacks(exp, run_dir.name)],
             failure_config=tune.FailureConfig(max_failures=exp.max_failures),
-            # Ray keeps every checkpoint; PersistentASHA prunes them (search/retention.py)
+            # Ray keeps every checkpoint; PersistentASHA prunes them (search/selection.py)
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
         ),
     )
 
 
 def tracker_callbacks(exp: Experiment, sweep: str) -> list:
-    """The experiment's trackers as Ray Tune callbacks (search/trackers.py); TensorBoard always."""
+    """The experiment's trackers as Ray Tune callbacks (search/sweep/trackers.py); TensorBoard always."""
 
     t = exp.trackers
     out: list = [TensorBoardTracker()]

@@ -1,4 +1,4 @@
-"""PersistentASHA: journaled rungs and decisions survive a restore (a fresh scheduler on the same ledger)."""
+"""PersistentASHA (search/sweep/scheduler.py): journaled rungs and decisions survive a restore."""
 
 from types import SimpleNamespace
 
@@ -6,8 +6,9 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
 from xstilts.search.journal import Journal, open_journal, trial_ends
-from xstilts.search.ledger import PersistentASHA
-from xstilts.search.rundir import LEDGER_NAME, RunDir
+from xstilts.search.ledger_files import LEDGER_NAME
+from xstilts.search.rundir import RunDir
+from xstilts.search.sweep.scheduler import PersistentASHA
 
 
 class FakeController:
@@ -127,7 +128,7 @@ def test_baseline_runs_once_and_tpe_still_proposes_other_tasks():
     import optuna
     from ray import tune
 
-    from xstilts.search.searcher import OptunaWithBaseline
+    from xstilts.search.sweep.searcher import OptunaWithBaseline
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = {"intermediate_task": tune.choice(["mnli", "none"]), "lr": tune.loguniform(1e-4, 1e-2)}
@@ -153,7 +154,7 @@ def test_trial_seeds_follow_suggestion_order_and_survive_a_restore(tmp_path):
     import optuna
     from ray import tune
 
-    from xstilts.search.searcher import OptunaWithBaseline
+    from xstilts.search.sweep.searcher import OptunaWithBaseline
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -186,14 +187,14 @@ def test_results_drop_trials_that_ray_never_snapshotted(tmp_path):
 def test_a_trial_takes_the_searchers_seed_else_one_from_its_id():
     import zlib
 
-    from xstilts.search.trainable import trial_seed
+    from xstilts.search.sweep.trial import trial_seed
 
     assert trial_seed(3, "abc", {"seed": 5}) == 5
     assert trial_seed(3, "abc", {}) == trial_seed(3, "abc", {"seed": None}) == 3 + zlib.crc32(b"abc") % 100_000
 
 
 def test_an_error_is_journaled_with_its_last_line_and_a_retry_takes_it_back(tmp_path):
-    from xstilts.search.ledger import error_reason
+    from xstilts.search.sweep.scheduler import error_reason
 
     log = tmp_path / "error.txt"
     log.write_text(

@@ -8,8 +8,8 @@ import pytest
 
 from tests.conftest import REPO, offline_raw, write_experiments
 from xstilts.search.config import ConfigError, load_experiment
-from xstilts.search.evaluate import jobs_of
-from xstilts.search.recipes import stage_recipes, stage_registry
+from xstilts.search.evaluation.evaluate import jobs_of
+from xstilts.search.stages import stage_recipes, stage_registry
 from xstilts.tasks.registry import build_registry
 
 REG = build_registry()

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from xstilts.search.journal import Journal
-from xstilts.search.ledger import PersistentASHA
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import Retention, kept_steps, prune
+from xstilts.search.sweep.scheduler import PersistentASHA
 
 RET = Retention(keep=1, metric="mean", select="low_resource_mean", durations=True)
 

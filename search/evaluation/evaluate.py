@@ -19,14 +19,14 @@ import ray
 from xstilts.models.transfer import TargetFineTune
 from xstilts.search.cluster import connect_checked
 from xstilts.search.config import Experiment
-from xstilts.search.eval_jobs import materialize_encoder, score_job
+from xstilts.search.evaluation.jobs import materialize_encoder, score_job
 from xstilts.search.journal import Journal, open_journal
 from xstilts.search.plan import make_plan, provenance, resolve_source
-from xstilts.search.progress import JobProgress
-from xstilts.search.recipes import stage_recipes, stage_registry
 from xstilts.search.rundir import RunDir, RunDirError
 from xstilts.search.selection import Winner, prune, retention_of, rule_of, select_winners
 from xstilts.search.splits import eval_langs, evaluation_splits
+from xstilts.search.stages import stage_recipes, stage_registry
+from xstilts.search.terminal import JobProgress
 from xstilts.tasks.registry import Recipe, TaskSpec, build_registry
 
 

@@ -15,7 +15,7 @@ from ray import tune
 
 from xstilts.models.checkpoint import load_resume, read_state
 from xstilts.models.heads import from_pretrained, quiet_transformers
-from xstilts.models.recipe import probe_targets
+from xstilts.models.setup import probe_targets
 from xstilts.models.train import Model, Snapshot, TrainConfig, cap_micro_batch, release_memory, train
 from xstilts.models.transfer import fork_and_evaluate
 from xstilts.search.plan import TrialPlan
@@ -30,7 +30,7 @@ def trial_seed(base: int, trial_id: str, config: dict) -> int:
 
 
 class InjectedFault(RuntimeError):
-    """The test-only fault of XSTILTS_TEST_FAULT (see search/sweep.py TEST_SETTINGS)."""
+    """The test-only fault of XSTILTS_TEST_FAULT (see search/sweep/driver.py TEST_SETTINGS)."""
 
 
 def injected_fault(task: str, step: int) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.search.score import format_xtreme, score_xtreme
+from xstilts.tasks.submission import format_xtreme, score_xtreme
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "xtreme"
 

@@ -1,0 +1,113 @@
+"""The ledger's files (the journal's storage, `search/journal.py` reads it): appended, fsynced JSON lines on a
+local filesystem; one whole object per event on an object store, which has no append. A mixin of `RunDir`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+from xstilts.tasks.storage import Location
+
+LEDGER_NAME = "xstilts-ledger.jsonl"
+LEDGER_OBJECTS = "xstilts-ledger"
+
+
+class LedgerFiles:
+    """Reading and appending the ledger of a run directory (`RunDir` provides loc, local and path)."""
+
+    loc: Location
+    _events: dict[str, dict | None]  # object-store ledger: object name -> event (None: invalid)
+    _last_ns: int
+
+    @property
+    def local(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def path(self) -> Path:
+        raise NotImplementedError
+
+    @property
+    def ledger_path(self) -> Path:
+        """The local ledger file (local filesystems only)."""
+        return self.path / LEDGER_NAME
+
+    def has_ledger(self) -> bool:
+        if self.local:
+            return self.ledger_path.is_file()
+        return bool(self.loc.listdir(LEDGER_OBJECTS))
+
+    def read_ledger(self) -> list[dict]:
+        """The ledger's events in order. Locally a line torn by a kill mid-write is dropped; on an object
+        store an object whose content does not match the digest in its name is never read as an event."""
+        if not self.local:
+            return self._read_ledger_objects()
+        if not self.ledger_path.is_file():
+            return []
+        events = []
+        for line in self.ledger_path.read_text(encoding="utf-8").splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # only the last line can be torn: appends are sequential
+        return events
+
+    def append_event(self, event: dict) -> dict:
+        """Journal one event (`append_events`); returns it as a reader will see it (with its time)."""
+        return self.append_events([event])[0]
+
+    def append_events(self, events: list[dict]) -> list[dict]:
+        """Journal events in order, durable before this returns: fsynced lines locally (one fsync for all), a
+        whole object each (named by the time in nanoseconds, kept increasing, and the content's SHA-256) on an
+        object store. Returns them as a reader will see them (with their time)."""
+        lines = [json.dumps({**event, "time": time.time()}, default=str) for event in events]
+        written = [json.loads(line) for line in lines]
+        if not self.local:
+            for line, event in zip(lines, written):
+                self._last_ns = max(time.time_ns(), self._last_ns + 1)
+                data = line.encode("utf-8")
+                name = ledger_object_name(self._last_ns, data)
+                self.loc.write_bytes(f"{LEDGER_OBJECTS}/{name}", data)
+                self._events[name] = event  # this process's own event: never fetched back
+            return written
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.ledger_path, "a", encoding="utf-8") as fh:
+            fh.write("".join(line + "\n" for line in lines))
+            fh.flush()
+            os.fsync(fh.fileno())
+        return written
+
+    def _read_ledger_objects(self) -> list[dict]:
+        names = [i.base_name for i in self.loc.listdir(LEDGER_OBJECTS) if i.type == pafs.FileType.File]
+        new = [n for n in names if n not in self._events]
+        with ThreadPoolExecutor(max_workers=16) as pool:  # object GETs are latency-bound
+            for name, data in zip(new, pool.map(lambda n: self.loc.read_bytes(f"{LEDGER_OBJECTS}/{n}"), new)):
+                self._events[name] = ledger_event(name, data)
+        for name in names:
+            if self._events[name] is not None:
+                self._last_ns = max(self._last_ns, int(name.split("-", 1)[0]))
+        return [e for n in sorted(names) if (e := self._events[n]) is not None]
+
+
+def ledger_object_name(time_ns: int, data: bytes) -> str:
+    """`<time ns, 20 digits>-<SHA-256 of the content, 16 hex>.json`: names sort in journal order."""
+    return f"{time_ns:020d}-{hashlib.sha256(data).hexdigest()[:16]}.json"
+
+
+def ledger_event(name: str, data: bytes) -> dict | None:
+    """The event an object holds, or None when its content is not what its name says (torn or partial)."""
+    stem = name.removesuffix(".json")
+    ns, _, digest = stem.partition("-")
+    if not ns.isdigit() or hashlib.sha256(data).hexdigest()[:16] != digest:
+        return None
+    try:
+        event = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return event if isinstance(event, dict) else None
