@@ -113,3 +113,15 @@ def test_project_modules_are_imported_at_the_top_outside_the_entry_points():
         if inside and src not in LAZY_ENTRY_POINTS
     ]
     assert lazy == []
+
+
+def test_unit_tests_are_pure():
+    """tests/unit starts no process, no server and no Ray (those tests live in tests/integration and e2e)."""
+    impure = ("subprocess", "s3_store", "ray.init", "Popen", "ray_cluster", "moto")
+    found = [
+        f"{path.relative_to(ROOT)}: {word}"
+        for path in sorted((ROOT / "tests" / "unit").rglob("*.py"))
+        for word in impure
+        if word in path.read_text(encoding="utf-8") and path.name != "test_imports.py"
+    ]
+    assert found == []

@@ -2,7 +2,6 @@
 
 import os
 
-import pyarrow.fs as pafs
 import pytest
 from typer.testing import CliRunner
 
@@ -136,15 +135,3 @@ def test_every_error_of_the_experiment_in_one_line(tmp_path):
         "offline.search.num_samples",
         "offline.seed",
     )
-
-
-@pytest.mark.parametrize("case", ["missing bucket", "unreachable endpoint"])
-def test_an_object_store_that_cannot_be_used(tmp_path, s3_store, case):
-    uri = s3_store.uri("runs", bucket="no-such-bucket")
-    if case == "unreachable endpoint":
-        uri = s3_store.uri("runs").replace(s3_store.endpoint, "127.0.0.1:1")
-    needle = "bucket 'no-such-bucket' does not exist" if case == "missing bucket" else "cannot be reached"
-    path = write_experiments(tmp_path, {"storage_path": uri})
-    assert_rejected(invoke("sweep", path), tmp_path, "offline.storage_path", needle)
-    assert_rejected(invoke("evaluate", uri.replace("/runs?", "/runs/offline?")), tmp_path, needle)
-    assert not s3_store.filesystem().get_file_info(pafs.FileSelector("xstilts-test", recursive=True))

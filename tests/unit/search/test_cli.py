@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 
 from typer.testing import CliRunner
 
@@ -37,11 +35,6 @@ def test_dry_run_lists_downloads_and_runs_nothing(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_python_dash_m_runs_the_cli():
-    out = subprocess.run([sys.executable, "-m", "xstilts", "--help"], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and "sweep" in out.stdout and "prepare" in out.stdout
-
-
 def test_score_xtreme_cli(tmp_path):
     from tests.conftest import REPO
 
@@ -68,23 +61,3 @@ def test_report_without_an_evaluation_is_a_clear_error(tmp_path):
 def test_evaluate_without_a_sweep_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(app, ["evaluate", str(tmp_path)])
     assert result.exit_code == 2 and "xstilts-experiment.json: not found" in result.stderr
-
-
-def test_a_high_evaluation_lr_for_a_hub_model_is_accepted_with_one_warning_line(tmp_path):
-    high = {"recipe": {"lr": 2e-3}, "recipes": {"udpos": {"lr": 5e-3}, "panx": {"lr": 1e-5}}}
-    path = write_experiments(tmp_path, {"source": "hub", "model": "xlm-roberta-large", "evaluation": high})
-    cmd = [sys.executable, "-m", "xstilts", "sweep", str(path), "--dry-run"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("xstilts: warning: "), result.stderr
-    assert "offline.evaluation.recipe.lr: 0.002" in lines[0]
-    assert "offline.evaluation.recipes.udpos.lr: 0.005" in lines[0]
-    assert "panx" not in lines[0] and "xlm-roberta-large" in lines[0] and str(path) in lines[0]
-    assert result.stdout.strip()  # the dry run itself still ran
-    low = {"recipe": {"lr": 1e-5}}
-    ok = write_experiments(tmp_path, {"source": "hub", "model": "xlm-roberta-large", "evaluation": low})
-    quiet = subprocess.run([*cmd[:4], str(ok), "--dry-run"], capture_output=True, text=True, timeout=120)
-    assert quiet.returncode == 0 and quiet.stderr == ""
-    offline = write_experiments(tmp_path, {"evaluation": high})  # the offline encoder: no warning
-    assert CliRunner().invoke(app, ["sweep", str(offline), "--dry-run"]).stderr == ""

@@ -42,11 +42,10 @@ def write_checkpoints(run_dir, tid, steps):
         run_dir.loc.write_text(f"run_trial_{tid}_00000/checkpoint_{step:06d}/model.safetensors", "w")
 
 
-@pytest.fixture(params=["local", "s3"])
-def run_dir(request, tmp_path):
-    if request.param == "local":
-        return RunDir(tmp_path / "runs" / "offline")
-    return RunDir(request.getfixturevalue("s3_store").uri("runs/offline"))
+@pytest.fixture
+def run_dir(tmp_path):
+    """Locally (tests/integration/test_storage.py prunes on S3)."""
+    return RunDir(tmp_path / "runs" / "offline")
 
 
 def steps_of(run_dir, tid):

@@ -4,11 +4,17 @@ written whole, and the run directory's ledger on a store without append."""
 import pickle
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pytest
 
+from tests.conftest import write_experiments
+from tests.unit.search.test_bad_input import assert_rejected, invoke
+from tests.unit.search.test_selection import test_prune_keeps_latest_best_winners_and_unjournaled as prune_decisions
 from xstilts.search.ledger_files import LEDGER_OBJECTS, ledger_object_name
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.storage import COMPLETE, StorageError, check_reachable, location
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -110,3 +116,21 @@ def test_an_unreachable_endpoint_or_a_missing_bucket_is_one_clear_error(s3_store
         check_reachable(location(dead))
     with pytest.raises(StorageError, match="not a storage location"):
         location("nosuchscheme://bucket/p")
+
+
+@pytest.mark.parametrize("case", ["missing bucket", "unreachable endpoint"])
+def test_an_object_store_that_cannot_be_used(tmp_path, s3_store, case):
+    uri = s3_store.uri("runs", bucket="no-such-bucket")
+    if case == "unreachable endpoint":
+        uri = s3_store.uri("runs").replace(s3_store.endpoint, "127.0.0.1:1")
+    needle = "bucket 'no-such-bucket' does not exist" if case == "missing bucket" else "cannot be reached"
+    path = write_experiments(tmp_path, {"storage_path": uri})
+    assert_rejected(invoke("sweep", path), tmp_path, "offline.storage_path", needle)
+    assert_rejected(invoke("evaluate", uri.replace("/runs?", "/runs/offline?")), tmp_path, needle)
+    assert not s3_store.filesystem().get_file_info(pafs.FileSelector("xstilts-test", recursive=True))
+
+
+def test_pruning_on_s3(s3_store):
+    """The same decisions as locally (tests/unit/search/test_selection.py), on an object store."""
+    run_dir = RunDir(s3_store.uri("runs/offline"))
+    prune_decisions(run_dir)
