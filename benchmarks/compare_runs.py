@@ -56,7 +56,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, rtol: float) -> dict:
                 largest = max(largest, float(np.nanmax(np.abs(xv - yv)[~same])))
             differing += int((~same).sum())
         else:
-            differing += int((x.astype(str) != y.astype(str)).sum())
+            differing += int((x.astype(str).fillna("<na>") != y.astype(str).fillna("<na>")).sum())
     return {"identical": differing == 0, "cells_differing": differing, "largest_difference": largest}
 
 
