@@ -108,14 +108,18 @@ def connect_checked(
         raise
 
 
-def check_fits(request: Resources, field: str, nodes: list[dict[str, float]] | None = None) -> None:
+def check_fits(
+    request: Resources, field: str, nodes: list[dict[str, float]] | None = None
+) -> list[dict[str, float]] | None:
     """Refuse `request` (one trial's or one evaluation job's resources, at `field` of the experiment) when no
-    node has that many CPUs and GPUs, unless the cluster autoscales (`resources.autoscaling`)."""
+    node has that many CPUs and GPUs, unless the cluster autoscales (`resources.autoscaling`). Returns the
+    nodes that hold it (None when the cluster autoscales: nothing is checked)."""
     if request.autoscaling:
-        return
+        return None
     nodes = node_resources() if nodes is None else nodes
-    if any(n.get("CPU", 0.0) >= request.cpu and n.get("GPU", 0.0) >= request.gpu for n in nodes):
-        return
+    fits = [n for n in nodes if n.get("CPU", 0.0) >= request.cpu and n.get("GPU", 0.0) >= request.gpu]
+    if fits:
+        return fits
     most_cpu = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
     most_gpu = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
     raise ConfigError(

@@ -9,9 +9,10 @@ GPU_NODES = [{"CPU": 16.0, "GPU": 1.0}, {"CPU": 8.0}]
 
 
 def test_a_request_that_some_node_holds_passes():
-    check_fits(Resources(cpu=1, gpu=0), "offline.resources", LAPTOP)
-    check_fits(Resources(cpu=4, gpu=0.5), "x.resources", GPU_NODES)
-    check_fits(Resources(cpu=16, gpu=1), "x.resources", GPU_NODES)
+    assert check_fits(Resources(cpu=1, gpu=0), "offline.resources", LAPTOP) == LAPTOP
+    assert check_fits(Resources(cpu=4, gpu=0.5), "x.resources", GPU_NODES) == GPU_NODES[:1]
+    assert check_fits(Resources(cpu=8, gpu=0), "x.resources", GPU_NODES) == GPU_NODES  # both have 8 CPUs
+    assert check_fits(Resources(cpu=16, gpu=1), "x.resources", GPU_NODES) == GPU_NODES[:1]
 
 
 @pytest.mark.parametrize(
@@ -33,7 +34,9 @@ def test_a_request_no_node_can_hold_is_refused_naming_the_field(request_, nodes,
 
 
 def test_an_autoscaling_cluster_waits_instead():
-    check_fits(Resources(cpu=64, gpu=8, autoscaling=True), "x.resources", LAPTOP)
+    with pytest.raises(ConfigError):
+        check_fits(Resources(cpu=64, gpu=8), "x.resources", LAPTOP)
+    assert check_fits(Resources(cpu=64, gpu=8, autoscaling=True), "x.resources", LAPTOP) is None  # not refused
 
 
 def test_a_share_above_one_gpu_must_be_whole():
