@@ -10,6 +10,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import ray
+import torch
+
 from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.settings import Resources
 
@@ -44,7 +47,6 @@ TEST_SETTINGS = ("XSTILTS_TEST_FAULT", "XSTILTS_TEST_FAULT_ONCE")
 
 def init_ray(address: str | None, exp: Experiment) -> None:
     """Connect to `address` (or start a local Ray), quiet, with the hub switched off for offline data."""
-    import ray
 
     os.environ.update(RAY_ENV)
     env = dict(RAY_ENV)
@@ -63,14 +65,12 @@ def init_ray(address: str | None, exp: Experiment) -> None:
 
 def node_resources() -> list[dict[str, float]]:
     """The total resources of each alive node of the connected cluster (`ray.nodes()`)."""
-    import ray
 
     return [dict(node["Resources"]) for node in ray.nodes() if node.get("Alive")]
 
 
 def local_node() -> list[dict[str, float]]:
     """The one node a local Ray (`ray.init()` with no address) starts: every CPU core and CUDA device."""
-    import torch
 
     return [{"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}]
 
@@ -83,7 +83,6 @@ def connect_checked(
     first, then starts Ray while the plan runs in a thread (Ray's start is mostly waiting for its processes,
     seconds that a short sweep would otherwise add to its wall time); if the plan fails, Ray is shut down
     and the plan's error raised, with nothing written."""
-    import ray
 
     try:
         if address is not None:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import optuna
 import ray
+from ray import tune
+from ray.tune.search import ConcurrencyLimiter
 
 from xstilts.search.cluster import connect_checked
 from xstilts.search.config import ConfigError, Experiment
@@ -35,7 +37,6 @@ def run_dir_of(exp: Experiment, base: Path, name: str) -> RunDir:
 
 
 def _param_space(exp: Experiment) -> dict:
-    from ray import tune
 
     space = exp.search.space
     if space.lrs is not None:
@@ -82,8 +83,6 @@ def _first_points(exp: Experiment) -> list[dict]:
 
 
 def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, progress):
-    from ray import tune
-    from ray.tune.search import ConcurrencyLimiter
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(
@@ -192,7 +191,6 @@ def run_search(
     retry_errored: a resumed sweep also reruns the trials that raised, from their last checkpoint (else
     they stay errored).
     """
-    from ray import tune
 
     try:
         run_dir = run_dir_of(exp, base, name)

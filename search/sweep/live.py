@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import ray
 from ray.tune.experiment import Trial
 from ray.tune.progress_reporter import TrialProgressCallback
 from rich.console import Console
@@ -176,8 +177,6 @@ class ProgressView(TrialProgressCallback):
             self.usage = None
         waiting = None
         if pending:
-            import ray
-
             free = (self.free_resources or ray.available_resources)()
             short = any(free.get(k, 0.0) < v for k, v in self.request.items() if v > 0)
             # Ray reserves a starting trial's resources while it is still PENDING (its actor starts): only a
