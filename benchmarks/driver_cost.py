@@ -22,16 +22,15 @@ import json
 import os
 import platform
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its tests' helpers
 
 STEPS = 8  # milestones per trial
 TASKS = ("none", "mnli", "qqp", "sst2", "anli")
@@ -122,53 +121,21 @@ def measure(run_dir, n_results: int, rng: random.Random) -> dict:
     }
 
 
-@contextlib.contextmanager
-def moto_server():
-    """moto's S3 server on a free local port, in its own process group, stopped by its pid."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    os.environ.update(env | {"AWS_EC2_METADATA_DISABLED": "true"})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("moto's server did not start") from None
-                time.sleep(0.1)
-        import pyarrow.fs as pafs
-
-        endpoint = f"127.0.0.1:{port}"
-        pafs.S3FileSystem(endpoint_override=endpoint, scheme="http", allow_bucket_creation=True).create_dir("bench")
-        yield f"s3://bench/{{}}?endpoint_override={endpoint}&scheme=http"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 10000], help="journaled events")
     parser.add_argument("--results", type=int, default=40, help="results timed per size")
     parser.add_argument("--stores", nargs="+", default=["local", "s3"], choices=["local", "s3"])
     args = parser.parse_args()
+    from tests.conftest import S3_ENV, moto_server  # the test suite's moto server (S3 API on localhost)
     from xstilts.search.rundir import RunDir
 
+    os.environ.update(S3_ENV)
     for store in args.stores:
         rows = {}
-        with tempfile.TemporaryDirectory() as tmp, moto_server() if store == "s3" else contextlib.nullcontext() as uri:
+        with tempfile.TemporaryDirectory() as tmp, moto_server() if store == "s3" else contextlib.nullcontext() as s3:
             for size in args.sizes:
-                run_dir = RunDir(uri.format(f"runs/n{size}") if uri else Path(tmp) / f"n{size}")
+                run_dir = RunDir(s3.uri(f"runs/n{size}") if s3 else Path(tmp) / f"n{size}")
                 fill(run_dir, size, random.Random(size))
                 rows[size] = measure(run_dir, args.results, random.Random(0))
         small, large = rows[min(args.sizes)], rows[max(args.sizes)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import signal
@@ -97,14 +98,14 @@ class S3Store:
         return pafs.S3FileSystem(endpoint_override=self.endpoint, scheme="http", allow_bucket_creation=True)
 
 
-@pytest.fixture
-def s3_store(monkeypatch):
+@contextlib.contextmanager
+def moto_server():
+    """moto's S3 server on a free local port (its own process group, stopped by its pid) with BUCKET made;
+    yields an S3Store. The caller sets S3_ENV (dummy credentials) in its environment first."""
     import socket
     import subprocess
     import sys
 
-    for key, value in S3_ENV.items():
-        monkeypatch.setenv(key, value)
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -131,3 +132,11 @@ def s3_store(monkeypatch):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def s3_store(monkeypatch):
+    for key, value in S3_ENV.items():
+        monkeypatch.setenv(key, value)
+    with moto_server() as store:
+        yield store
