@@ -96,14 +96,26 @@ class Journal:
         self.results: dict[tuple[str, int], dict] = {}
         self._by_trial: dict[str, dict[int, dict]] = {}
         self._best: dict[tuple[str, bool], dict | None] = {}
-        for event in run_dir.read_ledger() if events is None else events:
+        self._position = 0  # where this journal has read the ledger to (`RunDir.ledger_since`)
+        if events is None:
+            self.refresh()
+        else:
+            for event in events:
+                self.apply(event)
+
+    def refresh(self) -> None:
+        """Apply what other processes journaled since this journal last read (a tail read, not the whole)."""
+        new, self._position = self.run_dir.ledger_since(self._position)
+        for event in new:
             self.apply(event)
 
     # -- writing ---------------------------------------------------------------------------------
     def append(self, *events: dict) -> None:
         """Journal `events` in order (durable when this returns: one fsync locally) and apply them."""
-        for event in self.run_dir.append_events(list(events)):
+        written = self.run_dir.append_events(list(events))
+        for event in written:
             self.apply(event)
+        self._position = self.run_dir.position_after_append(self._position, len(written))
 
     def apply(self, event: dict) -> None:
         self.events.append(event)
@@ -175,14 +187,16 @@ _OPEN: dict[str, Journal] = {}
 
 
 def journal_of(run_dir: RunDir) -> Journal:
-    """This process's journal of `run_dir`: the scheduler, the live view and the summary of one driver
-    command share it, so the ledger is read once (`open_journal` at the command's start)."""
+    """This process's journal of `run_dir`: the scheduler, the live view, the summary and the evaluation of
+    one process share it, so the ledger is read once (`open_journal` brings it up to date)."""
     if run_dir.uri not in _OPEN:
         _OPEN[run_dir.uri] = Journal(run_dir)
     return _OPEN[run_dir.uri]
 
 
 def open_journal(run_dir: RunDir) -> Journal:
-    """Read `run_dir`'s ledger afresh (a driver command's start: another process may have written it)."""
-    _OPEN[run_dir.uri] = Journal(run_dir)
-    return _OPEN[run_dir.uri]
+    """This process's journal of `run_dir`, with what other processes journaled since it last read (a driver
+    command's start: a killed driver's events, say) -- read once, then only the ledger's tail."""
+    journal = journal_of(run_dir)
+    journal.refresh()
+    return journal

@@ -46,17 +46,35 @@ class LedgerFiles:
     def read_ledger(self) -> list[dict]:
         """The ledger's events in order. Locally a line torn by a kill mid-write is dropped; on an object
         store an object whose content does not match the digest in its name is never read as an event."""
+        return self.ledger_since(0)[0]
+
+    def ledger_since(self, position: int) -> tuple[list[dict], int]:
+        """The events after `position` (0: all) and the position after them: a byte offset locally (a torn
+        last line is left for the next read), the number of events on an object store (whose objects read
+        once are kept, so a later call fetches only new ones)."""
         if not self.local:
-            return self._read_ledger_objects()
+            events = self._read_ledger_objects()
+            return events[position:], len(events)
         if not self.ledger_path.is_file():
-            return []
+            return [], 0
+        with open(self.ledger_path, "rb") as fh:
+            fh.seek(position)
+            data = fh.read()
+        whole = data[: data.rfind(b"\n") + 1]  # up to the last complete line
         events = []
-        for line in self.ledger_path.read_text(encoding="utf-8").splitlines():
+        for line in whole.decode("utf-8", errors="replace").splitlines():
             try:
                 events.append(json.loads(line))
             except json.JSONDecodeError:
-                continue  # only the last line can be torn: appends are sequential
-        return events
+                continue  # a line torn by a kill mid-write, then appended after: dropped, as it was never whole
+        return events, position + len(whole)
+
+    def position_after_append(self, position: int, appended: int) -> int:
+        """`ledger_since`'s position past `appended` events this process just wrote at `position` (the run
+        directory has one writer at a time): the file's size locally, one more per event on an object store."""
+        if not self.local:
+            return position + appended
+        return self.ledger_path.stat().st_size
 
     def append_event(self, event: dict) -> dict:
         """Journal one event (`append_events`); returns it as a reader will see it (with its time)."""
@@ -77,8 +95,13 @@ class LedgerFiles:
                 self._events[name] = event  # this process's own event: never fetched back
             return written
         self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.ledger_path, "a", encoding="utf-8") as fh:
-            fh.write("".join(line + "\n" for line in lines))
+        with open(self.ledger_path, "a+b") as fh:
+            torn = False
+            if fh.seek(0, os.SEEK_END) > 0:
+                fh.seek(-1, os.SEEK_END)
+                torn = fh.read(1) != b"\n"
+            # a line a kill cut short stays on its own line, so that it cannot swallow the first new event
+            fh.write((b"\n" if torn else b"") + "".join(line + "\n" for line in lines).encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
         return written

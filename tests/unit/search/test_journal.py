@@ -104,3 +104,18 @@ def test_state_kept_per_event_equals_the_state_read_from_the_whole_ledger(tmp_pa
             return {key: (m["trial_id"], m["step"]) for key, m in groups.items()}
 
         assert holders(board.groups) == holders(WinnerBoard("mean", True, read.milestones()).groups)
+
+
+def test_a_journal_reads_the_ledger_once_then_only_its_tail(tmp_path):
+    run_dir = RunDir(tmp_path / "offline")
+    mine = Journal(run_dir)
+    mine.append(result("a", "mnli", 100, 40.0))
+    other = RunDir(tmp_path / "offline")  # another process, e.g. a killed driver's last events
+    other.append_event(result("b", "qqp", 100, 45.0))
+    other.append_event({"event": "end", "trial_id": "b", "how": "stopped"})
+    mine.refresh()
+    mine.append(result("a", "mnli", 200, 41.0))
+    mine.refresh()  # nothing new: this process's own events are not applied twice
+    assert len(mine.events) == 4 and mine.end_of("b") == "stopped"
+    assert mine.milestones() == Journal(run_dir).milestones()
+    assert mine.best("mean")["trial_id"] == "b"

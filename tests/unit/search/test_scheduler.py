@@ -122,6 +122,12 @@ def test_results_keep_one_row_per_milestone_and_survive_a_torn_line(tmp_path):
     rows = Journal(RunDir(tmp_path)).milestones()
     assert [(r["trial_id"], r["step"]) for r in rows] == [("a", 100), ("b", 100)]
     assert rows[0]["metrics"] == {"step": 100, "mean": 50.0, "probe/xnli/de": 50.0, "worst_lang": "de"}
+    resumed = scheduler(tmp_path)  # the next driver's first event is not swallowed by the torn line
+    c = fake_trial("c")
+    resumed.on_trial_add(ctrl, c)
+    run(resumed, ctrl, [("c", 100, 60.0)], {"c": c})
+    rows = Journal(RunDir(tmp_path)).milestones()
+    assert [(r["trial_id"], r["step"]) for r in rows] == [("a", 100), ("b", 100), ("c", 100)]
 
 
 def test_baseline_runs_once_and_tpe_still_proposes_other_tasks():
