@@ -24,7 +24,7 @@ from xstilts.search.journal import Journal, open_journal
 from xstilts.search.plan import make_plan, provenance, resolve_source
 from xstilts.search.rundir import RunDir, RunDirError
 from xstilts.search.selection import Winner, prune, retention_of, rule_of, select_winners
-from xstilts.search.splits import eval_langs, evaluation_splits
+from xstilts.search.splits import evaluation_splits, split_langs
 from xstilts.search.stages import stage_recipes, stage_registry
 from xstilts.search.terminal import JobProgress
 from xstilts.tasks.registry import Recipe, TaskSpec, build_registry
@@ -130,7 +130,7 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
                 continue
             encoder = encode.remote(plan, run_dir, asdict(first))
             for tasks, job_seeds in todo:
-                langs = {t: eval_langs(exp, registry[t], plan.source) for t in tasks}
+                langs = {t: {x: split_langs(exp, registry[t], x, plan.source) for x in ("dev", "test")} for t in tasks}
                 ref = score.remote(
                     plan,
                     run_dir,

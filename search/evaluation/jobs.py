@@ -17,7 +17,6 @@ from xstilts.search.plan import TrialPlan
 from xstilts.search.rundir import RunDir
 from xstilts.search.sweep.trial import intermediate_config, trial_seed
 from xstilts.tasks.languages import resource_tier
-from xstilts.tasks.loading import has_files
 from xstilts.tasks.metrics import get_metric
 from xstilts.tasks.registry import BASELINE, build_registry
 
@@ -54,7 +53,7 @@ def score_job(
     materialized: str,
     task_names: list[str],
     seed: int,
-    langs: dict[str, list[str]],
+    langs: dict[str, dict[str, list[str]]],
     how: TargetFineTune | None,
     winner: dict,
     source_label: str,
@@ -71,7 +70,7 @@ def evaluate_targets(
     encoder: str,
     task_names: list[str],
     seed: int,
-    langs: dict[str, list[str]],
+    langs: dict[str, dict[str, list[str]]],
     how: TargetFineTune | None,
     winner: dict,
     source_label: str,
@@ -86,7 +85,7 @@ def evaluate_targets(
     if len({s.fine_tune_key for s in specs}) > 1:
         raise ValueError(f"tasks {task_names} do not share a training set and head")
     first = specs[0]
-    dev_langs = [x for x in langs[first.name] if "dev" in first.sources and has_files(plan.source, first, "dev", x)]
+    dev_langs = langs[first.name].get("dev", [])
     model = target_model(encoder, first, plan.encoder, plan.source, how, seed, dev_langs, plan.retrieval_layer)
     rows = []
     for spec in specs:
@@ -96,9 +95,7 @@ def evaluate_targets(
             if split not in spec.sources:
                 continue
             stand_in = split == "test" and spec.sources["test"] != DECLARED[spec.name].sources.get("test")
-            for lang in langs[spec.name]:
-                if not has_files(plan.source, spec, split, lang):  # a partial directory: scored where it has data
-                    continue
+            for lang in langs[spec.name].get(split, []):  # a partial directory: scored where it has data
                 same = (spec.sources[split], lang)  # XQuAD, TyDiQA-GoldP, Tatoeba: dev and test are one set
                 if same not in scored:
                     scored[same] = score_split(

@@ -32,9 +32,20 @@ def test_winner_encoder_then_every_language_on_dev_and_test(offline_plan, tmp_pa
 
     recipe = TargetFineTune(Recipe(steps=5, lr=1e-3, batch_size=8, grad_accum=1, eval_every=0), device="cpu")
     langs = ["en", "de", "ru"]
+
+    def both(x):  # the languages of each scored split
+        return {"dev": x, "test": x}
+
     # One SQuAD fine-tune scores XQuAD and MLQA, each with its own metric (MLQA's normalisation).
     rows = evaluate_targets(
-        offline_plan, enc, ["xquad", "mlqa"], 0, {"xquad": langs, "mlqa": ["en", "de"]}, recipe, winner, "offline world"
+        offline_plan,
+        enc,
+        ["xquad", "mlqa"],
+        0,
+        {"xquad": both(langs), "mlqa": both(["en", "de"])},
+        recipe,
+        winner,
+        "offline world",
     )
     xquad = [r for r in rows if r["target_task"] == "xquad"]
     assert {(r["split"], r["lang"]) for r in xquad} == {(s, lang) for s in ("dev", "test") for lang in langs}
@@ -53,14 +64,14 @@ def test_winner_encoder_then_every_language_on_dev_and_test(offline_plan, tmp_pa
             enc,
             ["xquad", "tydiqa"],
             0,
-            {"xquad": langs, "tydiqa": ["en"]},
+            {"xquad": both(langs), "tydiqa": both(["en"])},
             recipe,
             winner,
             "offline world",
         )
 
     tatoeba = evaluate_targets(
-        offline_plan, enc, ["tatoeba"], 0, {"tatoeba": ["de", "sw"]}, None, winner, "offline world"
+        offline_plan, enc, ["tatoeba"], 0, {"tatoeba": both(["de", "sw"])}, None, winner, "offline world"
     )
     assert {r["metric"] for r in tatoeba if r["headline"]} == {"accuracy"}
     assert all(r["resource_tier"] in ("high", "mid", "low") and r["source"] == "offline world" for r in tatoeba)
