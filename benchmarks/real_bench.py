@@ -164,7 +164,8 @@ EXPERIMENT_NOTES = """\
 #   about 7 min per encoder for the evaluation (9 encoders, two jobs at a time): 77 min in all. A UD POS job
 #   was then ~45 s of fine-tuning and ~90 s of scoring 29 dev/test splits (64 sentences in one batch padded to
 #   the longest); scoring now sorts rows by length into batches of at most 2,048 tokens (~65 s), and these
-#   steps and rows bring an encoder to about 4.5 min.
+#   steps and rows bring an encoder to about 4 min: measured 2026-12-04, sweep 11 min, evaluation 35 min,
+#   47 min in all.
 # - batches of sentences of similar length (group_by_length): UD English averages 23 pieces a sentence but a
 #   batch drawn at random pads to about 68, three times the work.
 """
