@@ -18,6 +18,10 @@ run: install
 test: lint
 	$(BIN)/python -m pytest -q
 
+# the fault tests beyond the default run's budget (a lost node, an errored trial, stop signals, kills on S3)
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
 test-real: install
 	XSTILTS_REALBENCH=$(abspath $(XSTILTS_REALBENCH)) $(BIN)/python -m pytest -q -m realbench tests/realbench
 

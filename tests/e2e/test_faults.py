@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import write_experiments
 from xstilts.search.rundir import RunDir
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # about 45 s on 2 cores: `make test-slow`
 FAULTY = {
     "intermediate": {"tasks": ["mnli", "none"], "steps": [100, 200], "milestone_every": 100},
     "target": {"recipe": {"steps": 40}, "tasks": ["xnli"]},

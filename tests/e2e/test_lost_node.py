@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import write_experiments
 from xstilts.search.rundir import RunDir
 
-pytestmark = pytest.mark.e2e  # about 30 s on 2 cores
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # about 45 s on 2 cores: `make test-slow`
 RAY = str(Path(sys.executable).with_name("ray"))
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 

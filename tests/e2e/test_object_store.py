@@ -15,7 +15,7 @@ from tests.conftest import sweep_up, write_experiments
 from tests.e2e.test_sweep import run_sweep, sweep_cmd, wait_for_kill_point
 from xstilts.search.rundir import RunDir
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # about 95 s on 2 cores: `make test-slow`
 SMALL = {
     "intermediate": {"tasks": ["mnli", "sst2", "none"], "steps": [100, 200], "milestone_every": 100},
     "target": {"tasks": ["xnli"], "recipe": {"steps": 40}},

@@ -45,7 +45,7 @@ def test_run_sweeps_evaluates_and_reports(tmp_path, offline_plan):
     assert str(exp_dir / "report" / "report.md") in done.stdout
     assert not list((exp_dir / "evaluation" / "parts").glob("*.tmp"))
 
-    winners = json.loads((exp_dir / "evaluation" / "winners.json").read_text())
+    winners = RunDir(exp_dir).read_winners()
     names = {w["name"] for w in winners}
     assert "none" in names and "mnli@best" in names
     ev = pd.read_parquet(exp_dir / "evaluation" / "evaluation.parquet")

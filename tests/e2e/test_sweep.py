@@ -172,7 +172,8 @@ def test_sigkill_then_resume_loses_nothing_and_revives_nothing(tmp_path, offline
     check_trackers(tmp_path, exp_dir, table)
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow)])
+@pytest.mark.slow  # about 30 s a signal on 2 cores: `make test-slow`
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_stop_signal_ends_the_sweep_in_time_with_its_results_written(tmp_path, offline_plan, sig, code):
     n = 4
     path = write_experiments(
