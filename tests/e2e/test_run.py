@@ -118,9 +118,7 @@ def status_and_export(exp_dir, names, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     model, tokenizer = AutoModel.from_pretrained(out), AutoTokenizer.from_pretrained(out)
     assert tokenizer("ein Test")["input_ids"]
-    winner = next(
-        w for w in json.loads((exp_dir / "evaluation" / "winners.json").read_text()) if w["name"] == "mnli@best"
-    )
+    winner = next(w for w in RunDir(exp_dir).read_winners() if w["name"] == "mnli@best")
     ckpt = RunDir(exp_dir).trial_checkpoint(winner["trial_id"], winner["step"])
     assert ckpt is not None
     trained = load_file(exp_dir / ckpt / "model.safetensors")
