@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SKIP_PROVENANCE = {"git commit", "date (UTC)"}  # what a second run changes by design
+# what a second run changes by design: when and from which commit, and the checkout's own encoder cache path
+SKIP_PROVENANCE = {"git commit", "date (UTC)", "sweep: encoder", "evaluation: encoder"}
 TRIAL_KEYS = ["intermediate_task", "intermediate_steps", "lr", "batch_size", "seed"]
 
 
@@ -33,7 +34,11 @@ def normalised(df: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
     """Trial ids (in columns and inside winner names) replaced by configurations; rows in a stable order."""
     df = df.copy()
     for col in df.columns:
-        if df[col].dtype == object or isinstance(df[col].dtype, pd.CategoricalDtype):
+        if (
+            df[col].dtype == object
+            or pd.api.types.is_string_dtype(df[col])
+            or isinstance(df[col].dtype, pd.CategoricalDtype)
+        ):
             values = df[col].astype(str)
             for tid, name in names.items():
                 values = values.str.replace(tid, name, regex=False)
@@ -44,8 +49,13 @@ def normalised(df: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
 
 
 def compare(a: pd.DataFrame, b: pd.DataFrame, rtol: float) -> dict:
-    if list(a.columns) != list(b.columns) or len(a) != len(b):
-        return {"identical": False, "why": f"shape {a.shape} vs {b.shape} or columns differ"}
+    """Cell by cell on the columns both have (a column only one has is reported and makes them differ)."""
+    only = {"columns_only_in_a": sorted(set(a.columns) - set(b.columns))}
+    only["columns_only_in_b"] = sorted(set(b.columns) - set(a.columns))
+    if len(a) != len(b):
+        return {"identical": False, "why": f"{len(a)} rows vs {len(b)}", **only}
+    shared = [c for c in a.columns if c in set(b.columns)]
+    a, b = (x[shared].sort_values(shared, kind="mergesort").reset_index(drop=True) for x in (a, b))
     differing, largest = 0, 0.0
     for col in a.columns:
         x, y = a[col], b[col]
@@ -57,7 +67,8 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, rtol: float) -> dict:
             differing += int((~same).sum())
         else:
             differing += int((x.astype(str).fillna("<na>") != y.astype(str).fillna("<na>")).sum())
-    return {"identical": differing == 0, "cells_differing": differing, "largest_difference": largest}
+    same = differing == 0 and not only["columns_only_in_a"] and not only["columns_only_in_b"]
+    return {"identical": same, "cells_differing": differing, "largest_difference": largest, **only}
 
 
 def tables(run: Path) -> dict[str, Path]:
