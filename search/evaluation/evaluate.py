@@ -19,7 +19,7 @@ import ray
 from xstilts.models.transfer import TargetFineTune
 from xstilts.search.cluster import connect_checked
 from xstilts.search.config import Experiment
-from xstilts.search.evaluation.jobs import materialize_encoder, score_job
+from xstilts.search.evaluation.jobs import ScoreJob, materialize_encoder, score_job
 from xstilts.search.journal import Journal, open_journal
 from xstilts.search.plan import make_plan, provenance, resolve_source
 from xstilts.search.rundir import RunDir, RunDirError
@@ -131,17 +131,8 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
             encoder = encode.remote(plan, run_dir, asdict(first))
             for tasks, job_seeds in todo:
                 langs = {t: {x: split_langs(exp, registry[t], x, plan.source) for x in ("dev", "test")} for t in tasks}
-                ref = score.remote(
-                    plan,
-                    run_dir,
-                    encoder,
-                    list(tasks),
-                    job_seeds[0],
-                    langs,
-                    how(tasks[0]),
-                    asdict(first),
-                    plan.source.label,
-                )
+                job = ScoreJob(tuple(tasks), job_seeds[0], langs, how(tasks[0]), asdict(first), plan.source.label)
+                ref = score.remote(plan, run_dir, encoder, job)
                 pending[ref] = (group, tasks, job_seeds)
                 view.add_running(_job_name(group, tasks, job_seeds))
         while pending:

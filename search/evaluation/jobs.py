@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -47,46 +48,41 @@ def materialize_encoder(plan: TrialPlan, run_dir: RunDir, winner: dict) -> str:
     return run_dir.encoder_on_node(name)
 
 
-def score_job(
-    plan: TrialPlan,
-    run_dir: RunDir,
-    materialized: str,
-    task_names: list[str],
-    seed: int,
-    langs: dict[str, dict[str, list[str]]],
-    how: TargetFineTune | None,
-    winner: dict,
-    source_label: str,
-) -> list[dict]:
+@dataclass(frozen=True)
+class ScoreJob:
+    """One evaluation job: target tasks that share a fine-tune, its seed, each task's languages per scored split,
+    the fine-tune (None: retrieval, scored from the encoder as it is), the winner (asdict) and the data's
+    label."""
+
+    tasks: tuple[str, ...]
+    seed: int
+    langs: dict[str, dict[str, list[str]]]
+    how: TargetFineTune | None
+    winner: dict
+    source_label: str
+
+
+def score_job(plan: TrialPlan, run_dir: RunDir, materialized: str, job: ScoreJob) -> list[dict]:
     """`evaluate_targets` on whichever node Ray runs it: `materialized` is what `materialize_encoder`
     returned on its own node, so off a local filesystem the encoder is fetched to this node first."""
-    local = run_dir.local or winner["intermediate_task"] == BASELINE
-    encoder = materialized if local else run_dir.encoder_on_node(winner["name"])
-    return evaluate_targets(plan, encoder, task_names, seed, langs, how, winner, source_label)
+    local = run_dir.local or job.winner["intermediate_task"] == BASELINE
+    encoder = materialized if local else run_dir.encoder_on_node(job.winner["name"])
+    return evaluate_targets(plan, encoder, job)
 
 
-def evaluate_targets(
-    plan: TrialPlan,
-    encoder: str,
-    task_names: list[str],
-    seed: int,
-    langs: dict[str, dict[str, list[str]]],
-    how: TargetFineTune | None,
-    winner: dict,
-    source_label: str,
-) -> list[dict]:
-    """Fine-tune on the English training set the tasks share, by `how` (retrieval: no training), then score
+def evaluate_targets(plan: TrialPlan, encoder: str, job: ScoreJob) -> list[dict]:
+    """Fine-tune on the English training set the tasks share, by `job.how` (retrieval: no training), then score
     every task's languages on dev and test; one row a metric. Several tasks share one fine-tune only when
     they train on the same data with the same head and recipe (XQuAD and MLQA: SQuAD v1.1, as XTREME's
     train_qa.sh does); the first task's dev sets choose its kept checkpoint."""
     torch.set_num_threads(plan.threads)
     quiet_transformers()
-    specs = [plan.registry[t] for t in task_names]
+    specs = [plan.registry[t] for t in job.tasks]
     if len({s.fine_tune_key for s in specs}) > 1:
-        raise ValueError(f"tasks {task_names} do not share a training set and head")
+        raise ValueError(f"tasks {list(job.tasks)} do not share a training set and head")
     first = specs[0]
-    dev_langs = langs[first.name].get("dev", [])
-    model = target_model(encoder, first, plan.encoder, plan.source, how, seed, dev_langs, plan.retrieval_layer)
+    dev_langs = job.langs[first.name].get("dev", [])
+    model = target_model(encoder, first, plan.encoder, plan.source, job.how, job.seed, dev_langs, plan.retrieval_layer)
     rows = []
     for spec in specs:
         head = get_metric(spec.metric).headline_key
@@ -95,7 +91,7 @@ def evaluate_targets(
             if split not in spec.sources:
                 continue
             stand_in = split == "test" and spec.sources["test"] != DECLARED[spec.name].sources.get("test")
-            for lang in langs[spec.name].get(split, []):  # a partial directory: scored where it has data
+            for lang in job.langs[spec.name].get(split, []):  # a partial directory: scored where it has data
                 same = (spec.sources[split], lang)  # XQuAD, TyDiQA-GoldP, Tatoeba: dev and test are one set
                 if same not in scored:
                     scored[same] = score_split(
@@ -103,13 +99,13 @@ def evaluate_targets(
                     )
                 rows += [
                     {
-                        "winner": winner["name"],
-                        "role": winner["role"],
-                        "intermediate_task": winner["intermediate_task"],
-                        "step": winner["step"],
-                        "trial_id": winner["trial_id"],
+                        "winner": job.winner["name"],
+                        "role": job.winner["role"],
+                        "intermediate_task": job.winner["intermediate_task"],
+                        "step": job.winner["step"],
+                        "trial_id": job.winner["trial_id"],
                         "target_task": spec.name,
-                        "seed": seed,
+                        "seed": job.seed,
                         "lang": lang,
                         "resource_tier": resource_tier(lang),
                         "low_resource": lang in plan.low_resource,
@@ -117,7 +113,7 @@ def evaluate_targets(
                         "metric": metric,
                         "score": float(score),
                         "headline": metric == head,
-                        "source": source_label,
+                        "source": job.source_label,
                         "stand_in": stand_in,  # test scores read from another split (evaluation.test_split)
                     }
                     for metric, score in scored[same].items()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from xstilts.models.transfer import TargetFineTune
-from xstilts.search.evaluation.jobs import evaluate_targets, materialize_encoder
+from xstilts.search.evaluation.jobs import ScoreJob, evaluate_targets, materialize_encoder
 from xstilts.search.rundir import RunDir
 from xstilts.tasks.registry import Recipe
 
@@ -37,16 +37,8 @@ def test_winner_encoder_then_every_language_on_dev_and_test(offline_plan, tmp_pa
         return {"dev": x, "test": x}
 
     # One SQuAD fine-tune scores XQuAD and MLQA, each with its own metric (MLQA's normalisation).
-    rows = evaluate_targets(
-        offline_plan,
-        enc,
-        ["xquad", "mlqa"],
-        0,
-        {"xquad": both(langs), "mlqa": both(["en", "de"])},
-        recipe,
-        winner,
-        "offline world",
-    )
+    qa = {"xquad": both(langs), "mlqa": both(["en", "de"])}
+    rows = evaluate_targets(offline_plan, enc, ScoreJob(("xquad", "mlqa"), 0, qa, recipe, winner, "offline world"))
     xquad = [r for r in rows if r["target_task"] == "xquad"]
     assert {(r["split"], r["lang"]) for r in xquad} == {(s, lang) for s in ("dev", "test") for lang in langs}
     assert {(r["split"], r["lang"]) for r in rows if r["target_task"] == "mlqa"} == {
@@ -59,19 +51,10 @@ def test_winner_encoder_then_every_language_on_dev_and_test(offline_plan, tmp_pa
     # XQuAD's dev and test are one set (as on the hub): scored once, reported under both splits.
     assert all(by[("dev", lang, m)] == by[("test", lang, m)] for lang in langs for m in ("exact_match", "f1"))
     with pytest.raises(ValueError, match="do not share a training set"):
-        evaluate_targets(
-            offline_plan,
-            enc,
-            ["xquad", "tydiqa"],
-            0,
-            {"xquad": both(langs), "tydiqa": both(["en"])},
-            recipe,
-            winner,
-            "offline world",
-        )
+        mixed = {"xquad": both(langs), "tydiqa": both(["en"])}
+        evaluate_targets(offline_plan, enc, ScoreJob(("xquad", "tydiqa"), 0, mixed, recipe, winner, "offline world"))
 
-    tatoeba = evaluate_targets(
-        offline_plan, enc, ["tatoeba"], 0, {"tatoeba": both(["de", "sw"])}, None, winner, "offline world"
-    )
+    retrieval = ScoreJob(("tatoeba",), 0, {"tatoeba": both(["de", "sw"])}, None, winner, "offline world")
+    tatoeba = evaluate_targets(offline_plan, enc, retrieval)
     assert {r["metric"] for r in tatoeba if r["headline"]} == {"accuracy"}
     assert all(r["resource_tier"] in ("high", "mid", "low") and r["source"] == "offline world" for r in tatoeba)
