@@ -1,7 +1,7 @@
-"""The recipe's set-up: featurised splits (memory-mapped from the node's feature cache, and kept mapped per
-process, so reused Ray workers keep them across trials), the (model, data, collate) a training run starts
-from for one task or the multi-task mixture, the probe targets' data, and the target fine-tune and scoring
-of an evaluation job."""
+"""Set-up of training and evaluation runs: featurised splits (memory-mapped from the node's feature cache,
+and kept mapped per process, so reused Ray workers keep them across trials), the (model, data, collate) a
+training run starts from for one task or the multi-task mixture, the probe targets' data, and an evaluation
+job's fine-tuned model and scoring."""
 
 from __future__ import annotations
 

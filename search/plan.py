@@ -44,7 +44,7 @@ class TrialPlan:
     compile: bool = False  # intermediate.compile
 
     def setup_training(self, spec: TaskSpec, seed: int, checkpoint: str | None = None) -> TrainingSetup:
-        """The recipe's set-up of an intermediate task (the multi-task mixture: its members) on this plan's
+        """The set-up of an intermediate task (the multi-task mixture: its members) on this plan's
         encoder and data, from the pretrained encoder or a checkpoint of the same task."""
         members = [self.registry[m] for m in spec.members]
         return setup_training(
