@@ -121,7 +121,7 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
             storage_path=storage_path,
             storage_filesystem=storage_filesystem,
             verbose=0,
-            callbacks=[progress, *tracker_callbacks(exp, run_dir.name)],
+            callbacks=[progress, *tracker_callbacks(exp, run_dir.name, run_dir)],
             failure_config=tune.FailureConfig(max_failures=exp.max_failures),
             # Ray keeps every checkpoint; PersistentASHA prunes them (search/selection.py)
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
@@ -129,15 +129,16 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
     )
 
 
-def tracker_callbacks(exp: Experiment, sweep: str) -> list:
-    """The experiment's trackers as Ray Tune callbacks (search/sweep/trackers.py); TensorBoard always."""
+def tracker_callbacks(exp: Experiment, sweep: str, run_dir: RunDir | None = None) -> list:
+    """The experiment's trackers as Ray Tune callbacks (search/sweep/trackers.py); TensorBoard always. With
+    `run_dir`, a resumed sweep catches them up from its journal."""
 
     t = exp.trackers
-    out: list = [TensorBoardTracker()]
+    out: list = [TensorBoardTracker(run_dir)]
     if t.mlflow is not None:
-        out.append(MlflowTracker(t.mlflow.tracking_uri, t.mlflow.experiment or sweep, sweep))
+        out.append(MlflowTracker(t.mlflow.tracking_uri, t.mlflow.experiment or sweep, sweep, run_dir))
     if t.wandb is not None:
-        out.append(WandbTracker(t.wandb.project, t.wandb.mode, t.wandb.dir, t.wandb.entity, sweep))
+        out.append(WandbTracker(t.wandb.project, t.wandb.mode, t.wandb.dir, t.wandb.entity, sweep, run_dir))
     return out
 
 

@@ -6,6 +6,13 @@ They run in the driver and are pickled with the tuner (tuner.pkl) so that a rest
 same places: clients, writers and runs are made again after unpickling, and a trial that resumes after a
 driver kill continues its own run (MLflow: the run tagged with its trial id; W&B: the run whose id is the
 trial id) instead of opening a second one.
+
+The scheduler journals a milestone before Ray hands it to these callbacks (Ray 2.60's
+`TuneController._process_trial_result` calls the scheduler, then the callbacks), so a driver killed between the
+two leaves a milestone the trackers never saw; if its trial had ended, it is never reported again. A resumed
+sweep therefore catches the trackers up from the journal first (`CatchUp`): every journaled milestone after the
+step of the trial's last result in Ray's restored snapshot. MLflow skips a step it already holds; TensorBoard
+and W&B may show a step twice when Ray's snapshot lagged behind what they had logged.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from ray.tune import Callback
 from ray.tune.experiment import Trial
 from ray.tune.logger import TBXLoggerCallback
 
+from xstilts.search.journal import journal_of
+from xstilts.search.rundir import RunDir
 from xstilts.tasks.aggregate import PROBE_PREFIX, SUMMARY_KEYS
 
 
@@ -36,9 +45,39 @@ def params_of(config: dict) -> dict[str, Any]:
     return {k: v for k, v in config.items() if isinstance(v, (str, int, float, bool))}
 
 
-class TensorBoardTracker(TBXLoggerCallback):
+class CatchUp:
+    """A tracker's catch-up on a resumed sweep: at the first loop step of a driver, each journaled milestone of
+    a restored trial after the step of its last result in Ray's snapshot is logged, and a trial the journal
+    says had ended is ended in the tracker too. Needs `run_dir` (None: a tracker pickled without one)."""
+
+    run_dir: RunDir | None = None
+    _caught_up = False  # per driver process: not pickled as True (see each tracker's __getstate__)
+
+    def on_step_begin(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        if self._caught_up or self.run_dir is None:
+            return
+        self._caught_up = True
+        journal = journal_of(self.run_dir)
+        for trial in trials:
+            seen = (trial.last_result or {}).get("step")
+            missing = [m for m in journal.milestones({trial.trial_id}) if seen is None or m["step"] > seen]
+            for m in missing:
+                self.on_trial_result(iteration, trials, trial, {**m["metrics"], "step": m["step"]})  # type: ignore[attr-defined]
+            if missing and trial.trial_id in journal.ends:
+                end = self.on_trial_error if journal.end_of(trial.trial_id) == "error" else self.on_trial_complete  # type: ignore[attr-defined]
+                end(iteration=iteration, trials=trials, trial=trial)
+
+
+class TensorBoardTracker(CatchUp, TBXLoggerCallback):
     """Ray's TensorBoardX logger (one event file per trial, in the trial's directory), with the milestones'
     scores under `xstilts/<metric>` at the intermediate step. Ray adds no logger of its own of this class."""
+
+    def __init__(self, run_dir: RunDir | None = None):
+        super().__init__()
+        self.run_dir = run_dir
+
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "_caught_up": False}
 
     def log_trial_result(self, iteration: int, trial: Trial, result: dict) -> None:
         if trial not in self._trial_writer:
@@ -53,18 +92,18 @@ class TensorBoardTracker(TBXLoggerCallback):
         writer.flush()
 
 
-class MlflowTracker(Callback):
+class MlflowTracker(CatchUp, Callback):
     """One MLflow run per trial in `experiment` (created if missing) on `tracking_uri`, tagged with the trial
     id; a resumed trial logs into the same run, and a milestone already logged is not logged twice."""
 
-    def __init__(self, tracking_uri: str, experiment: str, sweep: str):
-        self.tracking_uri, self.experiment, self.sweep = tracking_uri, experiment, sweep
+    def __init__(self, tracking_uri: str, experiment: str, sweep: str, run_dir: RunDir | None = None):
+        self.tracking_uri, self.experiment, self.sweep, self.run_dir = tracking_uri, experiment, sweep, run_dir
         self._client: Any = None
         self._runs: dict[str, str] = {}  # trial id -> run id
         self._logged: dict[str, set[int]] = {}  # trial id -> steps already logged
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_client": None, "_runs": {}, "_logged": {}}
+        return {**self.__dict__, "_client": None, "_runs": {}, "_logged": {}, "_caught_up": False}
 
     def _mlflow(self) -> Any:
         if self._client is None:
@@ -123,16 +162,25 @@ class MlflowTracker(Callback):
         self._end(trial, "FAILED")
 
 
-class WandbTracker(Callback):
+class WandbTracker(CatchUp, Callback):
     """One W&B run per trial (id: the trial id, resumed if it exists) in `project`; `mode` offline writes
     the runs under `dir` (or W&B's default) for `wandb sync` later."""
 
-    def __init__(self, project: str, mode: str, directory: str | None, entity: str | None, sweep: str):
+    def __init__(
+        self,
+        project: str,
+        mode: str,
+        directory: str | None,
+        entity: str | None,
+        sweep: str,
+        run_dir: RunDir | None = None,
+    ):
         self.project, self.mode, self.directory, self.entity, self.sweep = project, mode, directory, entity, sweep
+        self.run_dir = run_dir
         self._runs: dict[str, Any] = {}
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_runs": {}}
+        return {**self.__dict__, "_runs": {}, "_caught_up": False}
 
     def environment(self) -> None:
         """W&B reads its mode and directories from the environment, before any run starts."""

@@ -125,3 +125,17 @@ def test_unit_tests_are_pure():
         if word in path.read_text(encoding="utf-8") and path.name != "test_imports.py"
     ]
     assert found == []
+
+
+def test_every_package_directory_is_installed() -> None:
+    """A non-editable install (`pip install .` on a cluster node) ships exactly the packages pyproject lists;
+    a sub-package missing from that list would import in the checkout and fail on the cluster."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    on_disk = {PACKAGE} | {
+        ".".join([PACKAGE, *init.parent.relative_to(ROOT).parts])
+        for layer in LAYERS
+        for init in (ROOT / layer).rglob("__init__.py")
+    }
+    assert listed == on_disk
