@@ -77,7 +77,7 @@ class TensorBoardTracker(CatchUp, TBXLoggerCallback):
         self.run_dir = run_dir
 
     def __getstate__(self) -> dict:
-        return {**super().__getstate__(), "_caught_up": False}
+        return {**self.__dict__, "_caught_up": False}
 
     def log_trial_result(self, iteration: int, trial: Trial, result: dict) -> None:
         if trial not in self._trial_writer:

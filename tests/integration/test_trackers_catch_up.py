@@ -27,8 +27,13 @@ class FakeTrial:
 def journal_two_trials(run_dir: RunDir) -> None:
     def result(trial, step, mean):
         metrics = {"step": step, "mean": mean, "low_resource_mean": mean - 1, "worst": mean - 2, "probe/xnli/sw": 1.0}
-        return {"event": "result", "trial_id": trial, "step": step, "config": {"intermediate_task": "mnli"},
-                "metrics": metrics}
+        return {
+            "event": "result",
+            "trial_id": trial,
+            "step": step,
+            "config": {"intermediate_task": "mnli"},
+            "metrics": metrics,
+        }
 
     journal = open_journal(run_dir)
     journal.append(result("a", 100, 50.0), result("b", 100, 40.0))
@@ -53,7 +58,10 @@ def test_journaled_milestones_the_trackers_missed_are_logged_once_on_resume(tmp_
         tracker.on_step_begin(iteration=2, trials=[a, b])  # once per driver
 
     client = MlflowClient(tracking_uri=uri)
-    runs = {r.data.tags["xstilts.trial_id"]: r for r in client.search_runs([client.get_experiment_by_name("exp").experiment_id])}
+    runs = {
+        r.data.tags["xstilts.trial_id"]: r
+        for r in client.search_runs([client.get_experiment_by_name("exp").experiment_id])
+    }
     assert sorted(m.step for m in client.get_metric_history(runs["a"].info.run_id, "mean")) == [100, 200]
     assert sorted(m.step for m in client.get_metric_history(runs["b"].info.run_id, "mean")) == [100]
     assert runs["a"].info.status == "FINISHED"  # ended as the journal says
