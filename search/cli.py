@@ -20,6 +20,12 @@ EXPERIMENTS = typer.Argument(Path("experiments.yaml"), help="YAML file of named 
 NAME = typer.Option("offline", "--name", "-n", help="Experiment name in the file.")
 ADDRESS = typer.Option(None, help="Address of an existing Ray cluster (default: start one).")
 RUN_DIR = typer.Argument(..., help="A sweep's experiment directory (runs/NAME, or s3://bucket/prefix/NAME).")
+BREAK_LEASE = typer.Option(
+    False,
+    "--break-lease",
+    help="Take over the run directory's object-store lease from a driver that cannot be seen to be dead "
+    "(another host); says whose lease it breaks.",
+)
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -115,6 +121,7 @@ def sweep(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print each target's recipe and its optimizer steps, and what would be downloaded."
     ),
+    break_lease: bool = BREAK_LEASE,
 ) -> None:
     """Run the experiment's Ray Tune sweep; an interrupted sweep resumes where it stopped."""
     from xstilts.search.sweep.results import summary_lines
@@ -133,6 +140,7 @@ def sweep(
                 address,
                 resume=True if resume or retry_errored else None,
                 retry_errored=retry_errored,
+                break_lease=break_lease,
             )
     except _user_errors() as exc:
         _fail(exc)
@@ -160,14 +168,16 @@ def _dry_run(experiments: Path, name: str) -> list[str]:
 
 
 @app.command()
-def run(experiments: Path = EXPERIMENTS, name: str = NAME, address: str = ADDRESS) -> None:
+def run(
+    experiments: Path = EXPERIMENTS, name: str = NAME, address: str = ADDRESS, break_lease: bool = BREAK_LEASE
+) -> None:
     """The whole job: sweep, then evaluate its winners, then the report (each stage resumes where it stopped)."""
     from xstilts.search.evaluation.evaluate import EvaluationFailed
     from xstilts.search.pipeline import run_experiment
 
     try:
         with _progress():
-            run_experiment(experiments, name, address, echo=typer.echo)
+            run_experiment(experiments, name, address, echo=typer.echo, break_lease=break_lease)
     except _user_errors() as exc:
         _fail(exc)
     except Interrupted as exc:
@@ -177,14 +187,14 @@ def run(experiments: Path = EXPERIMENTS, name: str = NAME, address: str = ADDRES
 
 
 @app.command()
-def evaluate(experiment_dir: str = RUN_DIR, address: str = ADDRESS) -> None:
+def evaluate(experiment_dir: str = RUN_DIR, address: str = ADDRESS, break_lease: bool = BREAK_LEASE) -> None:
     """Fully evaluate the sweep's winners on the XTREME targets (Ray tasks; a rerun skips what is done)."""
     from xstilts.search.evaluation.evaluate import EvaluationFailed, run_evaluation
     from xstilts.search.rundir import RunDir
 
     try:
         with _progress():
-            path = run_evaluation(RunDir.open(experiment_dir), address=address)
+            path = run_evaluation(RunDir.open(experiment_dir), address=address, break_lease=break_lease)
     except _user_errors() as exc:
         _fail(exc)
     except EvaluationFailed as exc:

@@ -54,13 +54,16 @@ def sweep_experiment(
     *,
     resume: bool | None = None,
     retry_errored: bool = False,
+    break_lease: bool = False,
 ) -> SearchResult:
-    """Run (or resume) the experiment's sweep; see `search.sweep.run_search`."""
+    """Run (or resume) the experiment's sweep; see `search.sweep.driver.run_search`."""
     from xstilts.search.sweep.driver import run_search
 
     registry = build_registry()
     exp, base = load_experiment(Path(experiments_file), name, registry=registry)
-    return run_search(exp, base, name, registry, address=address, resume=resume, retry_errored=retry_errored)
+    return run_search(
+        exp, base, name, registry, address=address, resume=resume, retry_errored=retry_errored, break_lease=break_lease
+    )
 
 
 def run_experiment(
@@ -69,28 +72,32 @@ def run_experiment(
     address: str | None = None,
     *,
     echo: Callable[[str], None] | None = None,
+    break_lease: bool = False,
 ) -> RunOutcome:
     """Sweep -> evaluation of the winners -> report, each stage resuming where it stopped.
 
     `echo` receives each stage's lines as the stage ends (the sweep's summary, then each output's path).
     Raises ConfigError/DataError on bad input (before anything is written), EvaluationFailed when some
-    evaluation jobs failed (the others' parts are kept; run again to retry them).
+    evaluation jobs failed (the others' parts are kept; run again to retry them), LeaseHeld when another
+    driver holds the run directory (the lease is held across the three stages).
     """
     from xstilts.search.evaluation.evaluate import run_evaluation
+    from xstilts.search.lease import hold
     from xstilts.search.report.render import write_report
-    from xstilts.search.sweep.driver import run_search
+    from xstilts.search.sweep.driver import checked_run_dir, run_search
 
     say = echo or (lambda line: None)
     registry = build_registry()
     exp, base = load_experiment(Path(experiments_file), name, registry=registry, require_baseline=True)
-    result = run_search(exp, base, name, registry, address=address)
-    summary = summary_lines(result)
-    for line in [*summary, f"results: {result.run_dir.results_path}"]:
-        say(line)
-    evaluation = run_evaluation(result.run_dir, address=address)
-    say(f"evaluation: {evaluation}")
-    report = write_report(result.run_dir)
-    say(f"report: {report}")
+    with hold(checked_run_dir(exp, base, name), "run", break_lease=break_lease):
+        result = run_search(exp, base, name, registry, address=address)
+        summary = summary_lines(result)
+        for line in [*summary, f"results: {result.run_dir.results_path}"]:
+            say(line)
+        evaluation = run_evaluation(result.run_dir, address=address)
+        say(f"evaluation: {evaluation}")
+        report = write_report(result.run_dir)
+        say(f"report: {report}")
     return RunOutcome(result.run_dir.uri, result.run_dir.results_path, evaluation, str(report), summary, result)
 
 

@@ -21,6 +21,7 @@ from xstilts.search.cluster import connect_checked
 from xstilts.search.config import Experiment
 from xstilts.search.evaluation.jobs import ScoreJob, materialize_encoder, score_job
 from xstilts.search.journal import Journal, open_journal
+from xstilts.search.lease import hold
 from xstilts.search.plan import make_plan, provenance, resolve_source
 from xstilts.search.rundir import RunDir, RunDirError
 from xstilts.search.selection import Winner, prune, retention_of, rule_of, select_winners
@@ -79,11 +80,17 @@ def write_job(rows: list[dict], group: list[Winner], tasks: tuple[str, ...], see
                 )
 
 
-def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None) -> str:
+def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None, break_lease: bool = False) -> str:
     """Evaluate the winners of the sweep in `run_dir`; returns where evaluation.parquet is.
 
-    Every split the evaluation reads is loaded and featurised before Ray starts.
+    Every split the evaluation reads is loaded and featurised before Ray starts. The run directory's lease is
+    held throughout (`search/lease.py`): refused (LeaseHeld) while another driver holds it.
     """
+    with hold(run_dir, "evaluate", break_lease=break_lease):
+        return _evaluate(run_dir, address, progress)
+
+
+def _evaluate(run_dir: RunDir, address: str | None, progress) -> str:
 
     meta = run_dir.read_meta()
     declared = build_registry()

@@ -15,6 +15,7 @@ from xstilts.search.cluster import connect_checked
 from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.interrupt import Interrupted, stop_on_signals
 from xstilts.search.journal import open_journal
+from xstilts.search.lease import hold
 from xstilts.search.plan import TrialPlan, make_plan, provenance
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import prune, retention_of
@@ -175,6 +176,16 @@ def _check_writable(run_dir: RunDir, field: str) -> None:
         raise ConfigError(f"{field}: {path} cannot be written ({existing} is not a writable directory)")
 
 
+def checked_run_dir(exp: Experiment, base: Path, name: str) -> RunDir:
+    """The experiment's run directory, refused (ConfigError, one line) if it cannot be opened or written."""
+    try:
+        run_dir = run_dir_of(exp, base, name)
+    except StorageError as exc:
+        raise ConfigError(f"{name}.storage_path: {exc}") from exc
+    _check_writable(run_dir, f"{name}.storage_path")
+    return run_dir
+
+
 def run_search(
     exp: Experiment,
     base: Path,
@@ -185,25 +196,42 @@ def run_search(
     resume: bool | None = None,
     retry_errored: bool = False,
     progress=None,
+    break_lease: bool = False,
 ) -> SearchResult:
     """Run (or resume) the sweep of `exp`; returns its results, also written to results.parquet.
 
     resume: None detects an existing experiment directory; True requires one; False refuses one.
     retry_errored: a resumed sweep also reruns the trials that raised, from their last checkpoint (else
     they stay errored).
+    The run directory's lease (`search/lease.py`) is held throughout: another driver on it is refused
+    (LeaseHeld) before anything is written; `break_lease` takes over an object store's lease from a driver
+    that cannot be seen to be dead.
     """
 
-    try:
-        run_dir = run_dir_of(exp, base, name)
-    except StorageError as exc:
-        raise ConfigError(f"{name}.storage_path: {exc}") from exc
-    _check_writable(run_dir, f"{name}.storage_path")
+    run_dir = checked_run_dir(exp, base, name)
+    existed = run_dir.exists()
+    with hold(run_dir, "sweep", break_lease=break_lease):
+        return _sweep(exp, base, name, registry, run_dir, existed, address, resume, retry_errored, progress)
+
+
+def _sweep(
+    exp: Experiment,
+    base: Path,
+    name: str,
+    registry: dict[str, TaskSpec],
+    run_dir: RunDir,
+    existed: bool,
+    address: str | None,
+    resume: bool | None,
+    retry_errored: bool,
+    progress,
+) -> SearchResult:
     can_restore = run_dir.can_restore()
     if resume is True and not can_restore:
         raise ConfigError(f"{run_dir.uri}: no sweep to resume")
     if retry_errored and not can_restore:
         raise ConfigError(f"{run_dir.uri}: --retry-errored needs a sweep to resume")
-    if resume is False and run_dir.exists():
+    if resume is False and existed:
         raise ConfigError(f"{run_dir.uri}: already exists; resume it or choose another name")
     _check_same_experiment(exp, run_dir)
     journal = open_journal(run_dir)  # read once: the scheduler, the live view and the summary share it
