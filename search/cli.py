@@ -122,6 +122,14 @@ def sweep(
         False, "--dry-run", help="Print each target's recipe and its optimizer steps, and what would be downloaded."
     ),
     break_lease: bool = BREAK_LEASE,
+    simulate: str = typer.Option(
+        None,
+        "--simulate",
+        metavar="CURVES",
+        help="The real driver with trials that cost nothing (scores from `synthetic` learning curves or a finished "
+        "run directory), on a local Ray of --gpus fake GPUs; written to <storage_path>/<name>.simulated.",
+    ),
+    gpus: int = typer.Option(64, "--gpus", min=1, help="With --simulate: the fake GPUs the local Ray declares."),
 ) -> None:
     """Run the experiment's Ray Tune sweep; an interrupted sweep resumes where it stopped."""
     from xstilts.search.sweep.results import summary_lines
@@ -141,6 +149,8 @@ def sweep(
                 resume=True if resume or retry_errored else None,
                 retry_errored=retry_errored,
                 break_lease=break_lease,
+                simulate=simulate,
+                gpus=gpus,
             )
     except _user_errors() as exc:
         _fail(exc)

@@ -45,8 +45,9 @@ STORAGE_SETTINGS = (
 TEST_SETTINGS = ("XSTILTS_TEST_FAULT", "XSTILTS_TEST_FAULT_ONCE")
 
 
-def init_ray(address: str | None, exp: Experiment) -> None:
-    """Connect to `address` (or start a local Ray), quiet, with the hub switched off for offline data."""
+def init_ray(address: str | None, exp: Experiment, num_cpus: int | None = None, num_gpus: int | None = None) -> None:
+    """Connect to `address` (or start a local Ray), quiet, with the hub switched off for offline data;
+    num_cpus / num_gpus: what a local Ray declares (None: this machine's; a simulated cluster's fake GPUs)."""
 
     os.environ.update(RAY_ENV)
     env = dict(RAY_ENV)
@@ -59,6 +60,8 @@ def init_ray(address: str | None, exp: Experiment) -> None:
         log_to_driver=False,
         logging_level=logging.WARNING,
         runtime_env={"env_vars": env},
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
     )
     logging.getLogger("ray.tune").setLevel(logging.WARNING)
 

@@ -55,14 +55,28 @@ def sweep_experiment(
     resume: bool | None = None,
     retry_errored: bool = False,
     break_lease: bool = False,
+    simulate: str | None = None,
+    gpus: int = 64,
 ) -> SearchResult:
-    """Run (or resume) the experiment's sweep; see `search.sweep.driver.run_search`."""
+    """Run (or resume) the experiment's sweep; see `search.sweep.driver.run_search`. `simulate` (CURVES:
+    `synthetic` or a finished run directory): the real driver with trials that cost nothing, on a local Ray
+    that declares `gpus` fake GPUs (`search/sweep/simulate.py`)."""
     from xstilts.search.sweep.driver import run_search
+    from xstilts.search.sweep.simulate import simulation_of
 
     registry = build_registry()
     exp, base = load_experiment(Path(experiments_file), name, registry=registry)
+    simulation = simulation_of(exp, simulate, base, gpus) if simulate is not None else None
     return run_search(
-        exp, base, name, registry, address=address, resume=resume, retry_errored=retry_errored, break_lease=break_lease
+        exp,
+        base,
+        name,
+        registry,
+        address=address,
+        resume=resume,
+        retry_errored=retry_errored,
+        break_lease=break_lease,
+        simulate=simulation,
     )
 
 

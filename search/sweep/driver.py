@@ -11,12 +11,12 @@ import ray
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 
-from xstilts.search.cluster import connect_checked
+from xstilts.search.cluster import check_fits, connect_checked, init_ray
 from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.interrupt import Interrupted, stop_on_signals
 from xstilts.search.journal import open_journal
 from xstilts.search.lease import hold
-from xstilts.search.plan import TrialPlan, make_plan, provenance
+from xstilts.search.plan import make_plan, provenance
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import prune, retention_of
 from xstilts.search.splits import sweep_splits
@@ -24,6 +24,7 @@ from xstilts.search.sweep.live import ProgressView
 from xstilts.search.sweep.results import SearchResult, results_table, summarize
 from xstilts.search.sweep.scheduler import PersistentASHA
 from xstilts.search.sweep.searcher import OptunaWithBaseline
+from xstilts.search.sweep.simulate import Simulation, simulated_trial
 from xstilts.search.sweep.trackers import MlflowTracker, TensorBoardTracker, WandbTracker
 from xstilts.search.sweep.trial import run_trial
 from xstilts.tasks.registry import BASELINE, TaskSpec
@@ -83,7 +84,7 @@ def _first_points(exp: Experiment) -> list[dict]:
     return points[: exp.search.num_samples]
 
 
-def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, progress):
+def _new_tuner(exp: Experiment, trainable, run_dir: RunDir, progress, trackers: bool = True):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(
@@ -122,7 +123,7 @@ def _new_tuner(exp: Experiment, plan: TrialPlan, trainable, run_dir: RunDir, pro
             storage_path=storage_path,
             storage_filesystem=storage_filesystem,
             verbose=0,
-            callbacks=[progress, *tracker_callbacks(exp, run_dir.name, run_dir)],
+            callbacks=[progress, *(tracker_callbacks(exp, run_dir.name, run_dir) if trackers else [])],
             failure_config=tune.FailureConfig(max_failures=exp.max_failures),
             # Ray keeps every checkpoint; PersistentASHA prunes them (search/selection.py)
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
@@ -197,6 +198,7 @@ def run_search(
     retry_errored: bool = False,
     progress=None,
     break_lease: bool = False,
+    simulate: Simulation | None = None,
 ) -> SearchResult:
     """Run (or resume) the sweep of `exp`; returns its results, also written to results.parquet.
 
@@ -206,12 +208,14 @@ def run_search(
     The run directory's lease (`search/lease.py`) is held throughout: another driver on it is refused
     (LeaseHeld) before anything is written; `break_lease` takes over an object store's lease from a driver
     that cannot be seen to be dead.
+    simulate: the real driver with trials that cost nothing, on a local Ray of fake GPUs
+    (`search/sweep/simulate.py`), in the run directory NAME.simulated.
     """
 
-    run_dir = checked_run_dir(exp, base, name)
+    run_dir = checked_run_dir(exp, base, f"{name}.simulated" if simulate else name)
     existed = run_dir.exists()
     with hold(run_dir, "sweep", break_lease=break_lease):
-        return _sweep(exp, base, name, registry, run_dir, existed, address, resume, retry_errored, progress)
+        return _sweep(exp, base, name, registry, run_dir, existed, address, resume, retry_errored, progress, simulate)
 
 
 def _sweep(
@@ -225,6 +229,7 @@ def _sweep(
     resume: bool | None,
     retry_errored: bool,
     progress,
+    simulate: Simulation | None,
 ) -> SearchResult:
     can_restore = run_dir.can_restore()
     if resume is True and not can_restore:
@@ -236,13 +241,25 @@ def _sweep(
     _check_same_experiment(exp, run_dir)
     journal = open_journal(run_dir)  # read once: the scheduler, the live view and the summary share it
 
-    tracker_environment(exp, run_dir.name)
-    # resources checked and every split featurised before anything is written; the driver keeps no features
-    plan = connect_checked(address, exp, exp.resources, f"{name}.resources", lambda: make_plan(exp, base, registry))
+    resources = {"cpu": exp.resources.cpu, "gpu": exp.resources.gpu}
+    if simulate is not None:
+        if address is not None:
+            raise ConfigError("--simulate runs on a local Ray of fake GPUs: leave out --address")
+        init_ray(None, exp, **simulate.ray_resources)
+        try:
+            check_fits(exp.resources, f"{name}.resources")
+        except BaseException:
+            ray.shutdown()
+            raise
+        trainable = tune.with_resources(tune.with_parameters(simulated_trial, sim=simulate), resources)
+        source, low_resource = simulate.label, simulate.low_resource
+    else:
+        tracker_environment(exp, run_dir.name)
+        # resources checked and every split featurised before anything is written; the driver keeps no features
+        plan = connect_checked(address, exp, exp.resources, f"{name}.resources", lambda: make_plan(exp, base, registry))
+        trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources)
+        source, low_resource = plan.source.label, list(plan.low_resource)
     try:
-        trainable = tune.with_resources(
-            tune.with_parameters(run_trial, plan=plan), {"cpu": exp.resources.cpu, "gpu": exp.resources.gpu}
-        )
         if can_restore:
             if retry_errored:  # journaled first, so the scheduler's replay lets them run again
                 for end in journal.errors():
@@ -251,17 +268,20 @@ def _sweep(
             tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=retry_errored, **storage)
         else:
             run_dir.write_meta(name, exp.digest(), base, exp.model_dump())
-            run_dir.write_provenance("sweep", provenance(plan, sweep_splits(exp, plan.registry)))
+            if simulate is None:
+                run_dir.write_provenance("sweep", provenance(plan, sweep_splits(exp, plan.registry)))
+            else:
+                run_dir.write_provenance("sweep", {"simulated": simulate.label, "ray": simulate.ray_resources})
             request = {"CPU": exp.resources.cpu, "GPU": exp.resources.gpu}
             view = progress or ProgressView(exp.search.metric, run_dir, request=request)
-            tuner = _new_tuner(exp, plan, trainable, run_dir, view)
+            tuner = _new_tuner(exp, trainable, run_dir, view, trackers=simulate is None)
         with stop_on_signals() as stop:
             tuner.fit()
     finally:
         ray.shutdown()
     result = summarize(journal, exp.search.metric, run_dir.known_trials() or None)
     prune(run_dir, result.milestones, retention_of(exp))  # milestones that lost their place as a winner
-    run_dir.write_results(results_table(result, name, plan.source.label, list(plan.low_resource)))
+    run_dir.write_results(results_table(result, name, source, low_resource))
     if stop.signum is not None:
         raise Interrupted(
             stop.signum,
