@@ -23,10 +23,21 @@ RAY_ENV = {  # quiet Ray's own console output; the ProgressView callback shows p
     "RAY_AUTH_MODE": "disabled",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
-    # Snapshot the experiment at most every second (Ray's default adapts to >= 10 s): a trial must be in a
-    # snapshot before its first result, or a driver kill orphans it and the searcher re-suggests it.
-    "TUNE_GLOBAL_CHECKPOINT_S": "1",
 }
+# Ray Tune snapshots the whole experiment (every trial's state, as JSON) every TUNE_GLOBAL_CHECKPOINT_S seconds;
+# "auto" (Ray's default) keeps the period >= 10 s and >= 19x the last snapshot's time, so snapshots stay ~5% of
+# the driver's time however many trials there are. A trial must be in a snapshot before its first result, or a
+# driver kill orphans it (its milestones are left out of the results, and the searcher suggests it again). So
+# small sweeps, whose snapshots are cheap and whose trials may report within seconds (the offline world),
+# snapshot every second; larger ones use Ray's adaptive period: a real trial's first milestone takes far longer
+# than 10 s, and at 2,000 trials a one-second period spent half the driver's time writing snapshots
+# (benchmarks/scale.py).
+SNAPSHOT_EVERY_SECOND_UP_TO = 32  # trials
+
+
+def snapshot_period(num_samples: int) -> str:
+    """TUNE_GLOBAL_CHECKPOINT_S for a sweep of `num_samples` trials."""
+    return "1" if num_samples <= SNAPSHOT_EVERY_SECOND_UP_TO else "auto"
 
 
 # Where to find an object store, passed to trials and jobs on every node (not credentials: each node needs its
@@ -49,7 +60,7 @@ def init_ray(address: str | None, exp: Experiment, num_cpus: int | None = None, 
     """Connect to `address` (or start a local Ray), quiet, with the hub switched off for offline data;
     num_cpus / num_gpus: what a local Ray declares (None: this machine's; a simulated cluster's fake GPUs)."""
 
-    os.environ.update(RAY_ENV)
+    os.environ.update(RAY_ENV, TUNE_GLOBAL_CHECKPOINT_S=snapshot_period(exp.search.num_samples))
     env = dict(RAY_ENV)
     env.update({k: v for k, v in os.environ.items() if k in TEST_SETTINGS + STORAGE_SETTINGS})  # to every node
     if exp.source != "hub" and exp.model == "offline":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -195,17 +196,14 @@ class RunDir(LedgerFiles):
         return {json.loads(trial)["trial_id"] for trial, _meta in state["trial_data"]}
 
     def trial_dirs(self, trial_id: str) -> list[str]:
-        """The directories Ray Tune made for the trial (`run_trial_<id>_…`). The run directory's listing is
-        remembered, so a sweep's per-result work lists it again only when a trial it has not seen reports."""
-        prefix = f"run_trial_{trial_id}_"
-        found = [name for name in self._trial_dirs if name.startswith(prefix)]
+        """The directories Ray Tune made for the trial (`<trainable>_<id>_<index>_…`: `run_trial_…`, or
+        `simulated_trial_…` in a simulated sweep). The run directory's listing is remembered, so a sweep's
+        per-result work lists it again only when a trial it has not seen reports."""
+        mine = re.compile(rf"^[A-Za-z]\w*?_{re.escape(trial_id)}_\d+(_|$)")
+        found = [name for name in self._trial_dirs if mine.match(name)]
         if not found:
-            self._trial_dirs = [
-                e.base_name
-                for e in self.loc.listdir()
-                if e.type == pafs.FileType.Directory and e.base_name.startswith("run_trial_")
-            ]
-            found = [name for name in self._trial_dirs if name.startswith(prefix)]
+            self._trial_dirs = [e.base_name for e in self.loc.listdir() if e.type == pafs.FileType.Directory]
+            found = [name for name in self._trial_dirs if mine.match(name)]
         return found
 
     def trial_checkpoints(self, trial_id: str) -> list[tuple[str, int]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from xstilts.search.journal import Journal
+from xstilts.search.lease import clock, holder_of
 from xstilts.search.rundir import RunDir
 
 TRIAL_STATES = ("complete", "stopped", "error", "running", "not started")
@@ -38,6 +39,7 @@ def run_status(run_dir: RunDir) -> dict[str, Any]:
     done = len(run_dir.parts()) if winners else 0
     failed_jobs = [e for e in journal.failed_jobs() if not all(run_dir.has_part(*p) for p in e["parts"])]
     report = f"{run_dir.report_dir}/report.md"
+    holder = holder_of(run_dir)
     return {
         "run_dir": run_dir.uri,
         "experiment": meta.get("name"),
@@ -61,6 +63,9 @@ def run_status(run_dir: RunDir) -> dict[str, Any]:
             "failed_jobs": [{"job": e["job"], "reason": e["reason"]} for e in failed_jobs],
         },
         "report": report if run_dir.loc.is_file("report/report.md") else None,
+        "driver": None
+        if holder is None
+        else {"command": holder.command, "host": holder.host, "pid": holder.pid, "since": holder.since},
     }
 
 
@@ -92,4 +97,10 @@ def status_lines(status: dict[str, Any]) -> list[str]:
     else:
         lines.append("evaluation: not started")
     lines.append(f"report: {status['report'] or 'not written yet'}")
+    driver = status["driver"]
+    if driver:
+        since = clock(driver["since"])
+        lines.append(f"driver: xstilts {driver['command']} (host {driver['host']}, pid {driver['pid']}, since {since})")
+    else:
+        lines.append("driver: none (the run directory is free)")
     return lines

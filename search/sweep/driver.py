@@ -253,6 +253,7 @@ def _sweep(
             raise
         trainable = tune.with_resources(tune.with_parameters(simulated_trial, sim=simulate), resources)
         source, low_resource = simulate.label, simulate.low_resource
+        os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # trackers off: nor Ray's CSV / JSON / TensorBoard
     else:
         tracker_environment(exp, run_dir.name)
         # resources checked and every split featurised before anything is written; the driver keeps no features

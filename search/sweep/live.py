@@ -32,6 +32,9 @@ END_STATE = {"stopped": "stopped (ASHA)", "complete": "done", "error": "error"} 
 STATE_STYLE = {"pending": "dim", "running": "cyan", "done": "green", "stopped (ASHA)": "yellow", "error": "red"}
 
 
+SCAN_EVERY_S = 5.0  # how often the view looks at every trial Ray holds (new trials: at every step)
+
+
 class ProgressView(TrialProgressCallback):
     """Per trial: intermediate task, step, latest mean / low-resource / worst score, state; best so far."""
 
@@ -156,14 +159,26 @@ class ProgressView(TrialProgressCallback):
 
     # -- Ray Tune hooks --------------------------------------------------------------------------
     def on_step_begin(self, iteration: int, trials: list[Trial], **info) -> None:
-        for trial in trials:  # trials restored from a snapshot appear here first
+        """Ray calls this at every step of its loop, with every trial: the trials not seen yet (Ray appends them;
+        restored ones come first) are taken in at once, all of them only every few seconds (trials that
+        ended without a callback), so a step's work does not grow with the sweep."""
+        now = time.monotonic()
+        full = now - getattr(self, "_scanned_at", -math.inf) >= SCAN_EVERY_S
+        start = 0 if full else min(getattr(self, "_scanned", 0), len(trials))
+        for trial in trials[start:]:
             row = self._row(trial)
             if row["step"] is None and trial.last_result:
                 self._update_scores(trial, trial.last_result)
             if trial.status == Trial.TERMINATED and row["state"] in ("pending", "running"):
                 row["state"] = self._finished_state(trial)
-        self._check_resources(sum(t.status == Trial.PENDING for t in trials))
-        self._refresh()
+        self._scanned = len(trials)
+        if full:
+            self._scanned_at = now
+        if self.request is not None and now - self._checked >= 2.0:
+            self._check_resources(sum(t.status == Trial.PENDING for t in trials))
+        if now - getattr(self, "_refreshed_at", -math.inf) >= 0.5:  # rich's Live redraws twice a second
+            self._refreshed_at = now
+            self._refresh()
 
     def _check_resources(self, pending: int) -> None:
         """Say "waiting for resources" while trials are pending that the cluster's free CPUs / GPUs cannot

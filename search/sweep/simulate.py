@@ -38,7 +38,7 @@ from xstilts.tasks.registry import BASELINE
 
 SYNTHETIC = "synthetic"
 CPUS_PER_GPU = 8  # what each fake GPU's node share declares (a GPU node of 8 GPUs has about 64 cores)
-STATE = "simulated.json"  # a simulated checkpoint: the step it was taken at
+STATE = "state.json"  # a simulated checkpoint: the step it was taken at, where a real one records it
 
 
 def _unit(*parts: object) -> float:

@@ -2,7 +2,9 @@
 from the run directory alone (a sweep in progress: no Ray, no lock)."""
 
 import json
+import os
 
+import pytest
 from typer.testing import CliRunner
 
 from xstilts.search.cli import app
@@ -53,6 +55,20 @@ def test_status_of_a_running_sweep(tmp_path):
     assert "trials: 5 of 6 started: 2 complete, 1 stopped, 1 error, 1 running, 1 not started" in lines
     assert any(line.startswith("best mean: 47.50 by mnli") and "+7.50 vs none" in line for line in lines)
     assert "evaluation: not started" in lines
+    assert s["driver"] is None and "driver: none (the run directory is free)" in lines
+
+
+def test_status_names_the_driver_holding_the_run_directory_without_taking_its_lease(tmp_path):
+    from xstilts.search.lease import Holder, LeaseHeld, LocalLease, hold
+
+    run_dir = running_sweep(tmp_path)
+    with hold(run_dir, "sweep"):
+        s = run_status(run_dir)
+        assert s["driver"]["command"] == "sweep" and s["driver"]["pid"] == os.getpid()
+        assert any(line.startswith("driver: xstilts sweep (host ") for line in status_lines(s))
+        with pytest.raises(LeaseHeld):  # status took nothing: the lease is still the sweep's
+            LocalLease(run_dir, Holder.me("evaluate")).acquire(break_lease=False)
+    assert run_status(run_dir)["driver"] is None
 
 
 def test_status_counts_evaluation_parts_and_lists_failed_jobs_until_rerun(tmp_path):

@@ -1,0 +1,106 @@
+"""One driver per run directory, with real drivers (`xstilts sweep --simulate`: the real driver, trials that cost
+nothing): a second sweep and an `evaluate` started during a sweep are refused with one line naming it, while
+`status` reads the run; a SIGKILLed driver's rerun, started at once, resumes; every trial is journaled once.
+On local disk and on moto's S3 server."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import sweep_up, write_experiments
+from xstilts.search.rundir import RunDir
+
+pytestmark = pytest.mark.e2e
+SMALL = {
+    "intermediate": {"steps": [100, 200, 300], "milestone_every": 100},
+    "target": {"tasks": ["xnli"]},
+    "search": {"num_samples": 14, "max_concurrent": 2},
+}
+
+
+def xstilts(*args):
+    return [sys.executable, "-m", "xstilts", *map(str, args)]
+
+
+def start(path):
+    return subprocess.Popen(
+        xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for_results(run_dir: RunDir, proc, n: int) -> list[dict]:
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        events = run_dir.read_ledger() if run_dir.has_ledger() else []
+        if sum(e["event"] == "result" for e in events) >= n:
+            return events
+        time.sleep(0.1)
+    raise AssertionError(f"the sweep ended or stalled before {n} results: {proc.poll()} {proc.stderr.read()[-2000:]}")
+
+
+def refused(cmd, holder_pid, env=None) -> None:
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1, out.stderr[-2000:]
+    assert f"is in use by xstilts sweep (host " in lines[0] and f"pid {holder_pid}, since " in lines[0], lines[0]
+
+
+def check_journaled_once(run_dir: RunDir, n: int) -> None:
+    events = run_dir.read_ledger()
+    results = [(e["trial_id"], e["step"]) for e in events if e["event"] == "result"]
+    assert len(results) == len(set(results)), "a milestone journaled twice"
+    configs = {}
+    for e in events:
+        if e["event"] == "result":
+            configs.setdefault(e["trial_id"], e["config"]["seed"])
+    assert len(configs) == n and sorted(configs.values()) == list(range(n)), "every trial once, no extra one"
+    assert len({e["trial_id"] for e in events if e["event"] == "end"}) == n
+
+
+def test_a_second_driver_and_an_evaluate_are_refused_and_a_sigkilled_driver_s_rerun_resumes(tmp_path):
+    path = write_experiments(tmp_path, SMALL)
+    run_dir = RunDir(tmp_path / "runs" / "offline.simulated")
+    first = start(path)
+    try:
+        wait_for_results(run_dir, first, 2)
+        refused(xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4), first.pid)
+        refused(xstilts("evaluate", run_dir.path), first.pid)
+        status = subprocess.run(xstilts("status", run_dir.path), capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0 and f"driver: xstilts sweep (host " in status.stdout  # read-only: no lease
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        sweep_up(first)
+    rerun = subprocess.run(
+        xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4), capture_output=True, text=True, timeout=300
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]  # not refused: the dead driver's lease is free at once
+    check_journaled_once(run_dir, 14)
+    assert not (run_dir.path / "driver.lease").exists()
+
+
+def test_on_s3_a_second_driver_is_refused_and_a_sigkilled_driver_s_rerun_resumes(tmp_path, s3_store):
+    path = write_experiments(tmp_path, {**SMALL, "storage_path": s3_store.uri("leased")})
+    run_dir = RunDir(s3_store.uri("leased/offline.simulated"))
+    first = start(path)
+    try:
+        wait_for_results(run_dir, first, 2)
+        refused(xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4), first.pid)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        sweep_up(first)
+    rerun = subprocess.run(
+        xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4), capture_output=True, text=True, timeout=300
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]  # same host, dead pid: taken over at once
+    check_journaled_once(run_dir, 14)
+    assert not run_dir.loc.exists("driver.lease")
