@@ -50,7 +50,7 @@ def refused(cmd, holder_pid, env=None) -> None:
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1, out.stderr[-2000:]
-    assert f"is in use by xstilts sweep (host " in lines[0] and f"pid {holder_pid}, since " in lines[0], lines[0]
+    assert "is in use by xstilts sweep (host " in lines[0] and f"pid {holder_pid}, since " in lines[0], lines[0]
 
 
 def check_journaled_once(run_dir: RunDir, n: int) -> None:
@@ -74,7 +74,7 @@ def test_a_second_driver_and_an_evaluate_are_refused_and_a_sigkilled_driver_s_re
         refused(xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4), first.pid)
         refused(xstilts("evaluate", run_dir.path), first.pid)
         status = subprocess.run(xstilts("status", run_dir.path), capture_output=True, text=True, timeout=60)
-        assert status.returncode == 0 and f"driver: xstilts sweep (host " in status.stdout  # read-only: no lease
+        assert status.returncode == 0 and "driver: xstilts sweep (host " in status.stdout  # read-only: no lease
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
     finally:
