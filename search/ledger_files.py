@@ -1,5 +1,11 @@
 """The ledger's files (the journal's storage, `search/journal.py` reads it): appended, fsynced JSON lines on a
-local filesystem; one whole object per event on an object store, which has no append. A mixin of `RunDir`."""
+local filesystem; one whole object per event on an object store, which has no append. A mixin of `RunDir`.
+
+On an object store a reader would GET every event object (10,000 events: a minute on a local S3 server), so the
+writer also leaves, every SEGMENT_EVERY events, a segment: one object holding every event object it knows, by
+name. A reader GETs the newest segment, LISTs the event objects and GETs only those the segment lacks. The
+segment is only a cache of objects that stay in place: whatever it misses is read from the objects.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ from xstilts.tasks.storage import Location
 
 LEDGER_NAME = "xstilts-ledger.jsonl"
 LEDGER_OBJECTS = "xstilts-ledger"
+LEDGER_SEGMENTS = "xstilts-ledger-segments"
+SEGMENT_EVERY = 500  # events between two segments
 
 
 class LedgerFiles:
@@ -24,6 +32,7 @@ class LedgerFiles:
     loc: Location
     _events: dict[str, dict | None]  # object-store ledger: object name -> event (None: invalid)
     _last_ns: int
+    _unsegmented = 0  # events this process wrote since it last wrote a segment
 
     @property
     def local(self) -> bool:
@@ -93,6 +102,9 @@ class LedgerFiles:
                 name = ledger_object_name(self._last_ns, data)
                 self.loc.write_bytes(f"{LEDGER_OBJECTS}/{name}", data)
                 self._events[name] = event  # this process's own event: never fetched back
+            self._unsegmented += len(written)
+            if self._unsegmented >= SEGMENT_EVERY:
+                self._write_segment()
             return written
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.ledger_path, "a+b") as fh:
@@ -106,7 +118,35 @@ class LedgerFiles:
             os.fsync(fh.fileno())
         return written
 
+    def _write_segment(self) -> None:
+        """A segment of every event object this process knows (then older segments are removed)."""
+        known = sorted((n, e) for n, e in self._events.items() if e is not None)
+        data = "".join(json.dumps({"name": n, "event": e}) + "\n" for n, e in known).encode("utf-8")
+        name = f"{int(known[-1][0].split('-', 1)[0]):020d}-{hashlib.sha256(data).hexdigest()[:16]}.jsonl"
+        self.loc.write_bytes(f"{LEDGER_SEGMENTS}/{name}", data)
+        self._unsegmented = 0
+        for old in self.loc.listdir(LEDGER_SEGMENTS):
+            if old.base_name < name:
+                self.loc.fs.delete_file(old.path)
+
+    def _read_segment(self) -> None:
+        """Seed the events read from the newest whole segment, if there is one."""
+        names = sorted(i.base_name for i in self.loc.listdir(LEDGER_SEGMENTS) if i.type == pafs.FileType.File)
+        for name in reversed(names):
+            try:
+                data = self.loc.read_bytes(f"{LEDGER_SEGMENTS}/{name}")
+            except OSError:  # removed by a newer segment's writer since the listing
+                continue
+            if hashlib.sha256(data).hexdigest()[:16] != name.removesuffix(".jsonl").partition("-")[2]:
+                continue  # not whole
+            for line in data.decode("utf-8").splitlines():
+                record = json.loads(line)
+                self._events.setdefault(record["name"], record["event"])
+            return
+
     def _read_ledger_objects(self) -> list[dict]:
+        if not self._events:
+            self._read_segment()
         names = [i.base_name for i in self.loc.listdir(LEDGER_OBJECTS) if i.type == pafs.FileType.File]
         new = [n for n in names if n not in self._events]
         with ThreadPoolExecutor(max_workers=16) as pool:  # object GETs are latency-bound

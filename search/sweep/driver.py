@@ -95,6 +95,7 @@ def _new_tuner(exp: Experiment, trainable, run_dir: RunDir, progress, trackers: 
         points_to_evaluate=_first_points(exp),
         baseline_runs=exp.search.baseline_runs,
         seed_base=exp.seed,
+        run_dir=run_dir,
     )
     searcher = ConcurrencyLimiter(optuna_search, max_concurrent=exp.search.max_concurrent)
     scheduler = PersistentASHA(

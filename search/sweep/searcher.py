@@ -10,6 +10,11 @@ OptunaSearch reports at `training_iteration`), and a trial that ended before its
 TPE ranks pruned trials by their last intermediate value, below the complete ones. A trial that reached its
 own step count, and the baseline (one report, at step 0), are COMPLETE.
 
+A resumed sweep's searcher comes from Ray's last experiment snapshot, which may lag the journal: a trial that
+ended just before a driver kill is ended again on resume with the result of that older snapshot. With the run
+directory, a trial's end is told with its last journaled milestone instead, so TPE learns what an uninterrupted
+sweep would have told it.
+
 Each suggestion also carries the trial's `seed`: the experiment seed plus the suggestion's index, so a
 sweep run again draws the same seeds (Ray's trial ids are random); the searcher's state, counter included,
 is saved with Ray's experiment and restored with it.
@@ -22,14 +27,19 @@ import math
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from xstilts.search.journal import journal_of
+from xstilts.search.rundir import RunDir
 from xstilts.tasks.registry import BASELINE
 
 MAX_REDRAWS = 50
 
 
 class OptunaWithBaseline(OptunaSearch):
-    def __init__(self, *args, baseline_runs: int = 1, seed_base: int = 0, **kwargs):
+    run_dir: RunDir | None = None  # class default: searchers pickled without one
+
+    def __init__(self, *args, baseline_runs: int = 1, seed_base: int = 0, run_dir: RunDir | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.run_dir = run_dir
         self._seed_base, self._suggested = seed_base, 0
         self._baseline_runs = baseline_runs
         self._baseline_ids: list[str] = []
@@ -72,7 +82,17 @@ class OptunaWithBaseline(OptunaSearch):
         self._ot_trials[trial_id].report(value, step)
         self._reported[trial_id].add(step)
 
+    def _journaled(self, trial_id: str, result: dict | None) -> dict | None:
+        """The trial's last journaled milestone's metrics when they are later than `result` (a snapshot's)."""
+        if self.run_dir is None:
+            return result
+        mine = journal_of(self.run_dir).milestones({trial_id})
+        if not mine or (result is not None and result.get("step") is not None and result["step"] >= mine[-1]["step"]):
+            return result
+        return {**(result or {}), **mine[-1]["metrics"], "step": mine[-1]["step"]}
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        result = self._journaled(trial_id, result)
         if trial_id in self._baseline_ids and result and result.get(self.metric) is not None:
             self._baseline_value = result[self.metric]
         step, final = (result or {}).get("step"), self._final_step.get(trial_id)

@@ -134,3 +134,21 @@ def test_pruning_on_s3(s3_store):
     """The same decisions as locally (tests/unit/search/test_selection.py), on an object store."""
     run_dir = RunDir(s3_store.uri("runs/offline"))
     prune_decisions(run_dir)
+
+
+def test_a_reader_gets_the_newest_segment_and_only_the_events_after_it(s3_store, monkeypatch):
+    from xstilts.search import ledger_files
+
+    monkeypatch.setattr(ledger_files, "SEGMENT_EVERY", 3)
+    writer = RunDir(s3_store.uri("segments/run"))
+    for step in range(8):  # segments after events 3 and 6; the first is removed when the second is written
+        writer.append_event({"event": "result", "trial_id": "a", "step": step})
+    assert len(writer.loc.listdir(ledger_files.LEDGER_SEGMENTS)) == 1
+    reader = RunDir(s3_store.uri("segments/run"))
+    fetched = []
+    read = reader.loc.__class__.read_bytes
+    monkeypatch.setattr(reader.loc.__class__, "read_bytes", lambda loc, rel: fetched.append(rel) or read(loc, rel))
+    assert [e["step"] for e in reader.read_ledger()] == list(range(8))
+    assert [rel.split("/")[0] for rel in fetched] == [ledger_files.LEDGER_SEGMENTS] + [LEDGER_OBJECTS] * 2
+    writer.append_event({"event": "end", "trial_id": "a", "how": "complete"})
+    assert [e["event"] for e in reader.read_ledger()][-1] == "end"  # the objects after it, still read

@@ -110,3 +110,29 @@ def test_every_intermediate_task_is_tried_before_tpe_proposes():
     s.set_search_properties("mean", "max", _param_space(exp))
     suggested = [s.suggest(f"t{i}")["intermediate_task"] for i in range(11)]
     assert sorted(suggested) == sorted(exp.intermediate.tasks)  # in Ray's order: each choice once
+
+
+def test_a_trial_ended_after_the_snapshot_is_told_with_its_last_journaled_milestone(tmp_path):
+    """A resumed sweep ends a trial with the result of Ray's older snapshot; the journal has its later
+    milestones, and TPE is told those, as an uninterrupted sweep would have told it."""
+    from xstilts.search.journal import open_journal
+    from xstilts.search.rundir import RunDir
+
+    run_dir = RunDir(tmp_path / "run")
+    s = searcher()
+    s.run_dir = run_dir
+    s.suggest("base")
+    config = next_real(s, "stopped")
+    s.on_trial_result("stopped", {"step": 100, "mean": 20.0})
+    journal = open_journal(run_dir)
+    for step, mean in [(100, 20.0), (200, 26.0)]:  # 200: journaled, then the driver was killed
+        journal.append(
+            {"event": "result", "trial_id": "stopped", "step": step, "config": config, "metrics": {"mean": mean}}
+        )
+    journal.append({"event": "end", "trial_id": "stopped", "how": "stopped"})
+    s.on_trial_complete("stopped", {"step": 100, "mean": 20.0})  # the snapshot's last result
+    told = by_number(s)[s._ot_trials["stopped"].number]
+    if config["intermediate_steps"] > 200:
+        assert told.state == TrialState.PRUNED and told.intermediate_values == {100: 20.0, 200: 26.0}
+    else:  # it had reached its own step count
+        assert told.state == TrialState.COMPLETE and told.value == 26.0
