@@ -47,6 +47,7 @@ class PersistentASHA(AsyncHyperBandScheduler):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_loaded"], state["_board"] = False, None  # rebuilt from the journal on restore
+        state["_restored_checked"] = False
         return state
 
     @property
@@ -81,11 +82,14 @@ class PersistentASHA(AsyncHyperBandScheduler):
         super().on_trial_add(tune_controller, trial)
 
     def choose_trial_to_run(self, tune_controller) -> Trial | None:
-        """Before anything runs, terminate restored trials that the ledger says had already ended."""
+        """Before anything runs, terminate restored trials that the ledger says had already ended (once per
+        driver: trials added later have not ended, and Ray asks this at every step)."""
         self._load()
-        for trial in list(tune_controller.get_trials()):
-            if trial.trial_id in self.journal.ends and trial.status in (Trial.PENDING, Trial.PAUSED):
-                tune_controller.stop_trial(trial)
+        if not getattr(self, "_restored_checked", False):
+            self._restored_checked = True
+            for trial in list(tune_controller.get_trials()):
+                if trial.trial_id in self.journal.ends and trial.status in (Trial.PENDING, Trial.PAUSED):
+                    tune_controller.stop_trial(trial)
         return super().choose_trial_to_run(tune_controller)
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
