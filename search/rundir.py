@@ -189,9 +189,13 @@ class RunDir(LedgerFiles):
 
     def known_trials(self) -> set[str]:
         """Trial ids in Ray's latest experiment snapshot (ledger trials outside it were orphaned by a kill)."""
+        return self.snapshot_trials() or set()
+
+    def snapshot_trials(self) -> set[str] | None:
+        """Trial ids in Ray's latest experiment snapshot, or None when Ray has written none."""
         snapshots = [i.base_name for i in self.loc.listdir() if i.base_name.startswith("experiment_state-")]
         if not snapshots:
-            return set()
+            return None
         state = json.loads(self.loc.read_text(sorted(s for s in snapshots if s.endswith(".json"))[-1]))
         return {json.loads(trial)["trial_id"] for trial, _meta in state["trial_data"]}
 

@@ -58,15 +58,20 @@ class PersistentASHA(AsyncHyperBandScheduler):
         if self._loaded:
             return
         self._loaded = True
+        # a trial a driver kill orphaned (it reported before Ray's snapshot named it) runs again under a new id
+        # with the same configuration and seed: its results must not count twice in the rungs or the winners
+        known = self._run_dir.snapshot_trials() if self.journal.results else None
         for (trial_id, step), event in self.journal.results.items():
-            if step < self._max_t:  # mirrors on_trial_result: the last rung is not recorded
+            if (
+                known is None or trial_id in known
+            ) and step < self._max_t:  # as on_trial_result: the last rung is not recorded
                 self._brackets[0].on_result(
                     cast(Trial, SimpleNamespace(trial_id=trial_id)),  # the bracket reads trial_id only
                     step,
                     self._metric_op * event["metrics"][self._metric],
                 )
         if self._retention is not None:
-            self._board = WinnerBoard(self._retention.select, self._retention.durations, self.journal.milestones())
+            self._board = WinnerBoard(self._retention.select, self._retention.durations, self.journal.milestones(known))
 
     def ended(self) -> dict[str, str]:
         """trial id -> 'stopped' (by ASHA), 'complete' or 'error', as journaled."""

@@ -249,3 +249,26 @@ def test_a_trial_ray_recovers_is_not_journaled_as_ended(tmp_path):
     final = SimpleNamespace(**{**vars(recovering), "status": Trial.RUNNING, "should_recover": lambda: False})
     sched.on_trial_error(FakeController([]), final)  # out of retries: Ray calls it while RUNNING
     assert sched.ended() == {"t2": "error"}
+
+
+def test_an_orphaned_trial_s_results_do_not_count_in_the_resumed_rungs(tmp_path):
+    """A trial that reported before Ray's snapshot named it runs again under a new id (same config and seed):
+    its journaled results must not count twice in ASHA's rungs."""
+    import json
+
+    trials = {t: fake_trial(t) for t in "abcdef"}
+    ctrl = FakeController(list(trials.values()))
+    first = scheduler(tmp_path)
+    for t in trials.values():
+        first.on_trial_add(ctrl, t)
+    run(first, ctrl, STREAM[:6], trials)
+    orphan = fake_trial("z")
+    first.on_trial_add(ctrl, orphan)
+    first.on_trial_result(ctrl, orphan, {"step": 100, "mean": 99.0, "worst_lang": "de"})  # then the kill
+    snapshot = {"trial_data": [[json.dumps({"trial_id": t}), {}] for t in trials]}  # Ray's: z not in it
+    (tmp_path / "experiment_state-2026-01-01_00-00-00.json").write_text(json.dumps(snapshot))
+    resumed = scheduler(tmp_path)
+    for t in trials.values():
+        resumed.on_trial_add(ctrl, t)
+    assert all("z" not in rung for _, rung in resumed._brackets[0]._rungs)
+    assert any("z" in rung for _, rung in first._brackets[0]._rungs)  # it had counted before the kill
