@@ -1,6 +1,6 @@
 """The driver killed at three points of a simulated sweep (`xstilts sweep --simulate`: the real driver, trials
 that cost nothing), each time rerun at once: the sweep ends with the same (configuration, seed, step) results as
-an uninterrupted one, none twice. The default suite runs 16 trials of up to 8 milestones, one at a time (the
+an uninterrupted one, none twice. The default suite runs 10 trials of up to 8 milestones, one at a time (the
 order of results decides ASHA's and TPE's choices, so only a serial sweep has one right answer to compare
 with); `benchmarks/scale.py` runs the same driver at 2,000 trials."""
 
@@ -17,7 +17,7 @@ from tests.conftest import write_experiments
 from xstilts.search.rundir import RunDir
 
 pytestmark = pytest.mark.e2e
-N = 16
+N = 10
 SERIAL = {
     "intermediate": {"steps": [200, 400, 800], "milestone_every": 100},
     "target": {"tasks": ["xnli", "xquad"]},
