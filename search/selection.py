@@ -200,6 +200,9 @@ def prune(
             running.add(m["trial_id"])
     removed = []
     for trial_id in sorted(journaled):
+        newest = sorted(journaled[trial_id], reverse=True)[: 2 if trial_id in running else 1]
+        if not journaled[trial_id] - keep.get(trial_id, set()) - set(newest):
+            continue  # every journaled step is kept or the newest: nothing to remove, nothing to list
         checkpoints = run_dir.trial_checkpoints(trial_id)
         # the latest; for a trial still running also the one before, which Ray's experiment snapshot (written
         # at most every second) may still name as the trial's checkpoint when the driver is killed
