@@ -128,12 +128,12 @@ class LocalLease:
         self.run_dir, self.holder = run_dir, holder
         self.path = run_dir.path / LEASE
         self._fd: int | None = None
-        self._made_dir = False
+        self._made: list[Path] = []  # the directories the lease made, deepest first
 
     def acquire(self, break_lease: bool) -> None:
-        if not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._made_dir = True
+        missing = [d for d in [self.path.parent, *self.path.parent.parents] if not d.exists()]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._made = missing
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -175,10 +175,12 @@ class LocalLease:
         self._undo_dir()
 
     def _undo_dir(self) -> None:
-        """Remove the run directory the lease made, if nothing else was written to it."""
-        if self._made_dir:
-            with contextlib.suppress(OSError):
-                self.path.parent.rmdir()  # only if empty
+        """Remove the directories the lease made (the run directory, `runs/`), if nothing else was written."""
+        for made in self._made:
+            try:
+                made.rmdir()  # only if empty
+            except OSError:
+                break
 
 
 # -- object stores -------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_a_directory_made_for_the_lease_alone_is_removed_with_it(tmp_path):
     run_dir = RunDir(tmp_path / "runs" / "offline")
     with pytest.raises(ValueError), hold(run_dir, "sweep"):
         raise ValueError("bad input found after the lease")
-    assert not run_dir.path.exists()  # refused input leaves nothing
+    assert not run_dir.path.exists() and not run_dir.path.parent.exists()  # refused input leaves nothing
     with hold(run_dir, "sweep"):
         (run_dir.path / "ledger.jsonl").write_text("{}\n")
     assert sorted(p.name for p in run_dir.path.iterdir()) == ["ledger.jsonl"]  # work kept, lease gone
