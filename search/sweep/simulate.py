@@ -30,6 +30,7 @@ from pathlib import Path
 from ray import tune
 
 from xstilts.search.config import ConfigError, Experiment
+from xstilts.search.journal import Journal
 from xstilts.search.rundir import RunDir
 from xstilts.search.sweep.trial import trial_seed
 from xstilts.tasks.aggregate import probe_key, split_probe_key, summarize_probe
@@ -108,8 +109,6 @@ def simulation_of(exp: Experiment, curves: str, base: Path, gpus: int = 64) -> S
     low = list(low_resource_langs(exp.target.languages, exp.target.low_resource_max_class))
     recorded: dict[str, list[dict]] = {}
     if curves != SYNTHETIC:
-        from xstilts.search.journal import Journal
-
         run_dir = RunDir(curves if "://" in curves else (base / curves).resolve())
         if not run_dir.has_ledger():
             raise ConfigError(f"--simulate {curves}: not `synthetic` and not a run directory with milestones")
