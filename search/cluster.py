@@ -53,7 +53,8 @@ STORAGE_SETTINGS = (
 # Test-only settings (environment variables), read by trials: never set in real runs.
 # XSTILTS_TEST_FAULT="<task>@<step>": a trial of that task raises at that milestone (search/sweep/trial.py);
 # XSTILTS_TEST_FAULT_ONCE=<path>: only while <path> does not exist (the fault creates it), so a retry passes.
-TEST_SETTINGS = ("XSTILTS_TEST_FAULT", "XSTILTS_TEST_FAULT_ONCE")
+# XSTILTS_TEST_SIMULATE_PACE=<seconds>: each simulated milestone takes that long (search/sweep/simulate.py).
+TEST_SETTINGS = ("XSTILTS_TEST_FAULT", "XSTILTS_TEST_FAULT_ONCE", "XSTILTS_TEST_SIMULATE_PACE")
 
 
 def init_ray(address: str | None, exp: Experiment, num_cpus: int | None = None, num_gpus: int | None = None) -> None:

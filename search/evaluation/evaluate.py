@@ -18,7 +18,7 @@ import ray
 
 from xstilts.models.transfer import TargetFineTune
 from xstilts.search.cluster import connect_checked
-from xstilts.search.config import Experiment
+from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.evaluation.jobs import ScoreJob, materialize_encoder, score_job
 from xstilts.search.journal import Journal, open_journal
 from xstilts.search.lease import hold
@@ -92,6 +92,8 @@ def run_evaluation(run_dir: RunDir, *, address: str | None = None, progress=None
 
 def _evaluate(run_dir: RunDir, address: str | None, progress) -> str:
 
+    if simulated := run_dir.read_provenance("sweep").get("simulated"):
+        raise ConfigError(f"{run_dir.uri}: a simulated sweep ({simulated}): its trials trained nothing to evaluate")
     meta = run_dir.read_meta()
     declared = build_registry()
     exp = run_dir.read_experiment(declared)

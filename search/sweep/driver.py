@@ -24,7 +24,7 @@ from xstilts.search.sweep.live import ProgressView
 from xstilts.search.sweep.results import SearchResult, results_table, summarize
 from xstilts.search.sweep.scheduler import PersistentASHA
 from xstilts.search.sweep.searcher import OptunaWithBaseline
-from xstilts.search.sweep.simulate import Simulation, simulated_trial
+from xstilts.search.sweep.simulate import NoTensorBoard, Simulation, simulated_trial
 from xstilts.search.sweep.trackers import MlflowTracker, TensorBoardTracker, WandbTracker
 from xstilts.search.sweep.trial import run_trial
 from xstilts.tasks.registry import BASELINE, TaskSpec
@@ -124,7 +124,7 @@ def _new_tuner(exp: Experiment, trainable, run_dir: RunDir, progress, trackers: 
             storage_path=storage_path,
             storage_filesystem=storage_filesystem,
             verbose=0,
-            callbacks=[progress, *(tracker_callbacks(exp, run_dir.name, run_dir) if trackers else [])],
+            callbacks=[progress, *(tracker_callbacks(exp, run_dir.name, run_dir) if trackers else [NoTensorBoard()])],
             failure_config=tune.FailureConfig(max_failures=exp.max_failures),
             # Ray keeps every checkpoint; PersistentASHA prunes them (search/selection.py)
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
@@ -254,7 +254,6 @@ def _sweep(
             raise
         trainable = tune.with_resources(tune.with_parameters(simulated_trial, sim=simulate), resources)
         source, low_resource = simulate.label, simulate.low_resource
-        os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # trackers off: nor Ray's CSV / JSON / TensorBoard
     else:
         tracker_environment(exp, run_dir.name)
         # resources checked and every split featurised before anything is written; the driver keeps no features

@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ray import tune
+from ray.tune.logger import TBXLoggerCallback
 
 from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.journal import Journal
@@ -129,6 +132,25 @@ def simulation_of(exp: Experiment, curves: str, base: Path, gpus: int = 64) -> S
     )
 
 
+class NoTensorBoard(TBXLoggerCallback):
+    """Trackers are off in a simulated sweep: Ray adds its own TensorBoard logger unless one is present, so
+    this one, which logs nothing, is (Ray's CSV and JSON loggers stay: Tune's ResultGrid reads them)."""
+
+    def log_trial_start(self, trial) -> None:
+        pass
+
+    def log_trial_result(self, iteration, trial, result) -> None:
+        pass
+
+    def log_trial_end(self, trial, failed: bool = False) -> None:
+        pass
+
+
+def pace() -> float:
+    """Test-only: seconds each simulated milestone takes (XSTILTS_TEST_SIMULATE_PACE; 0 in real use)."""
+    return float(os.environ.get("XSTILTS_TEST_SIMULATE_PACE", "0") or 0)
+
+
 def simulated_trial(config: dict, sim: Simulation) -> None:
     """A trial that reports each milestone at once, with a checkpoint of its step (resumed from it)."""
     seed = trial_seed(sim.seed, tune.get_context().get_trial_id(), config)
@@ -143,6 +165,7 @@ def simulated_trial(config: dict, sim: Simulation) -> None:
     every, last = sim.milestone_every, int(config["intermediate_steps"])
     for step in range(start + every, last + 1, every):
         metrics = {"step": step, **sim.scores(config, seed, step), "startup_s": 0.0, "resumed_from_step": start}
+        time.sleep(pace())
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / STATE).write_text(json.dumps({"step": step}))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
