@@ -120,7 +120,6 @@ def in_use(run_dir: RunDir, holder: Holder, free_at: float | None = None) -> Lea
     return LeaseHeld(line)
 
 
-# -- local directories ---------------------------------------------------------------------------
 class LocalLease:
     """`driver.lease` in a local directory, flock-ed while held."""
 
@@ -183,7 +182,6 @@ class LocalLease:
                 break
 
 
-# -- object stores -------------------------------------------------------------------------------
 class Conditional(Exception):
     """A conditional write whose condition failed (HTTP 412) or a conflicting concurrent write (409)."""
 
@@ -361,7 +359,6 @@ def stop_driver() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-# -- the one entry point ------------------------------------------------------------------------
 _HELD: dict[str, int] = {}  # run directory URI -> how many nested `hold`s of this process hold it
 
 
