@@ -74,6 +74,23 @@ def check_journaled_once(run_dir: RunDir, n: int) -> None:
     assert len(per_trial) == n and sorted(per_trial["seed"]) == list(range(n)), "every trial once, no extra one"
 
 
+def kill_then_rerun(first, path, run_dir: RunDir) -> None:
+    """SIGKILL the first driver (still running: the checks were made while it held the lease), then rerun the
+    same command at once: not refused (a dead driver's lease is free at once), it resumes to the end."""
+    try:
+        assert first.poll() is None, "the first driver ended before the others were tried"
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        sweep_up(first)
+    rerun = subprocess.run(
+        xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4), capture_output=True, text=True, timeout=300
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    check_journaled_once(run_dir, 16)
+    assert not run_dir.loc.exists("driver.lease")
+
+
 def test_a_second_driver_and_an_evaluate_are_refused_and_a_sigkilled_driver_s_rerun_resumes(tmp_path):
     path = write_experiments(tmp_path, SMALL)
     run_dir = RunDir(tmp_path / "runs" / "offline.simulated")
@@ -85,16 +102,10 @@ def test_a_second_driver_and_an_evaluate_are_refused_and_a_sigkilled_driver_s_re
         check_one_driver(run_dir.read_ledger())
         status = subprocess.run(xstilts("status", run_dir.path), capture_output=True, text=True, timeout=60)
         assert status.returncode == 0 and "driver: xstilts sweep (host " in status.stdout  # read-only: no lease
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(timeout=30)
-    finally:
+    except BaseException:
         sweep_up(first)
-    rerun = subprocess.run(
-        xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4), capture_output=True, text=True, timeout=300
-    )
-    assert rerun.returncode == 0, rerun.stderr[-3000:]  # not refused: the dead driver's lease is free at once
-    check_journaled_once(run_dir, 16)
-    assert not (run_dir.path / "driver.lease").exists()
+        raise
+    kill_then_rerun(first, path, run_dir)
     simulated = subprocess.run(xstilts("evaluate", run_dir.path), capture_output=True, text=True, timeout=120)
     assert simulated.returncode == 2 and "a simulated sweep" in simulated.stderr  # nothing to evaluate
 
@@ -107,14 +118,7 @@ def test_on_s3_a_second_driver_is_refused_and_a_sigkilled_driver_s_rerun_resumes
         wait_for_results(run_dir, first, 2)
         refused(xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4), first.pid)
         check_one_driver(run_dir.read_ledger())
-        assert first.poll() is None, "the first driver ended before the others were tried"
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(timeout=30)
-    finally:
+    except BaseException:
         sweep_up(first)
-    rerun = subprocess.run(
-        xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4), capture_output=True, text=True, timeout=300
-    )
-    assert rerun.returncode == 0, rerun.stderr[-3000:]  # same host, dead pid: taken over at once
-    check_journaled_once(run_dir, 16)
-    assert not run_dir.loc.exists("driver.lease")
+        raise
+    kill_then_rerun(first, path, run_dir)  # same host, dead pid: the S3 lease is taken over at once
