@@ -9,14 +9,22 @@ STAMP := $(VENV)/.xstilts-installed
 
 XSTILTS_REALBENCH ?= ../shared/realbench
 
-.PHONY: run test test-real lint install bench bench-real clean
+# pytest-xdist workers for the default suite (its e2e tests spend much of their time waiting on Ray and on
+# subprocesses, so two workers fit 2 cores); `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
+
+.PHONY: run test suite test-slow test-real lint ruff typecheck install bench bench-real clean
 
 run: install
 	$(BIN)/xstilts prepare experiments.yaml
 	$(BIN)/xstilts run experiments.yaml
 
-test: lint
-	$(BIN)/python -m pytest -q
+# ruff first (seconds), then mypy beside the suite (mypy is one process; the suite's workers often wait)
+test: ruff
+	$(MAKE) --no-print-directory -j2 typecheck suite
+
+suite: install
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # the fault tests beyond the default run's budget (a lost node, an errored trial, stop signals, kills on S3)
 test-slow: install
@@ -27,9 +35,13 @@ test-real: install
 
 # ruff (lint and format check) and mypy, which sees the repository root as the `xstilts` package through
 # .typecheck/xstilts -> .. (the root is the package; see pyproject.toml).
-lint: install
+lint: ruff typecheck
+
+ruff: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: install
 	mkdir -p .typecheck && ln -sfn .. .typecheck/xstilts
 	$(BIN)/mypy -p xstilts.tasks -p xstilts.models -p xstilts.search
 

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 
 from xstilts.tasks import world_targets, world_tasks
+from xstilts.tasks.files import atomic_path
 from xstilts.tasks.languages import JOSHI_CLASS, SOV
 from xstilts.tasks.loading import WORLD_MANIFEST
 from xstilts.tasks.registry import TaskSpec
@@ -137,9 +135,7 @@ def write_world(spec: WorldSpec, cache_dir: Path, registry: Mapping[str, TaskSpe
     if (root / WORLD_MANIFEST).is_file():
         verify_world(root)
         return root
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".world-", dir=cache_dir))
-    try:
+    with atomic_path(root, directory=True) as tmp:  # two processes preparing one cache: the first copy stands
         sums: dict[str, str] = {}
         for rel, rows in _world_files(spec, registry).items():
             path = tmp / rel
@@ -149,8 +145,4 @@ def write_world(spec: WorldSpec, cache_dir: Path, registry: Mapping[str, TaskSpe
             sums[rel.as_posix()] = _sha256(path)
         manifest = {"spec": asdict(spec), "digest": spec.digest(), "files": sums}
         (tmp / WORLD_MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return root

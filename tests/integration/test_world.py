@@ -28,6 +28,27 @@ def test_world_is_seeded_and_written_once(tmp_path):
     assert manifest["digest"] == SMALL.digest()
 
 
+def test_a_world_another_process_wrote_first_stands(tmp_path, monkeypatch):
+    """Two processes preparing one cache at once: the one that finishes second keeps the first one's world."""
+    import os
+
+    import xstilts.tasks.world as world
+
+    original = world._world_files
+
+    def racing(spec, registry):
+        monkeypatch.setattr(world, "_world_files", original)
+        with monkeypatch.context() as other:  # the other process (another pid) writes the whole world first
+            other.setattr(os, "getpid", lambda: 1)
+            write_world(spec, tmp_path, registry)
+        return original(spec, registry)
+
+    monkeypatch.setattr(world, "_world_files", racing)
+    root = write_world(SMALL, tmp_path, REG)
+    assert verify_world(root)["digest"] == SMALL.digest()
+    assert [p.name for p in tmp_path.iterdir()] == [root.name], "a temporary copy left behind"
+
+
 def test_tampered_file_fails_the_checksum(tmp_path):
     root = write_world(SMALL, tmp_path, REG)
     (root / "nyu-mll/glue/mnli/train.jsonl").write_text("{}\n")

@@ -141,7 +141,7 @@ def test_tasks_listing_says_what_a_local_directory_holds(tmp_path):
     assert "held" not in task_records(REG)[0]  # without a source: the registry alone
     from rich.console import Console
 
-    console = Console(width=300, record=True)
+    console = Console(width=1000, record=True)  # a long tmp_path must not wrap
     console.print(task_table(list(records.values())))
     text = console.export_text()
     assert f"local data ({data}): train 1, test 1 language(s)" in text and f"local data ({data}): no files" in text
