@@ -13,7 +13,7 @@ import torch
 from xstilts.models.heads import quiet_transformers
 from xstilts.models.predict import mlm_collate
 from xstilts.models.train import Snapshot, TrainConfig, train
-from xstilts.tasks.files import atomic_path
+from xstilts.tasks.files import atomic_path, build_lock
 from xstilts.tasks.reporting import report, reporting_now
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # ids 0..4, the XLM-R convention
@@ -69,9 +69,17 @@ def train_tokenizer(lines: list[str], vocab_size: int, max_len: int):
 
 
 def prepare_encoder(text_files: list[Path], out_dir: Path, cfg: EncoderConfig, device: str = "auto") -> Path:
-    """Build tokenizer + tiny MLM-pretrained XLM-R into out_dir (once; atomic); return out_dir."""
+    """Build tokenizer + tiny MLM-pretrained XLM-R into out_dir (once; atomic; of processes building it at once,
+    one builds and the others wait for it); return out_dir."""
     if (out_dir / "encoder.json").is_file():
         return out_dir
+    with build_lock(out_dir):
+        if not (out_dir / "encoder.json").is_file():
+            _build_encoder(text_files, out_dir, cfg, device)
+    return out_dir
+
+
+def _build_encoder(text_files: list[Path], out_dir: Path, cfg: EncoderConfig, device: str) -> None:
     from transformers import AutoModelForMaskedLM, XLMRobertaConfig
 
     quiet_transformers()
@@ -119,4 +127,3 @@ def prepare_encoder(text_files: list[Path], out_dir: Path, cfg: EncoderConfig, d
             "seconds": round(result.seconds, 1),
         }
         (tmp / "encoder.json").write_text(json.dumps(info, indent=1))
-    return out_dir

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from xstilts.tasks.feature_kit import Features
 from xstilts.tasks.features import Part, feature_parts
-from xstilts.tasks.files import atomic_path, write_text
+from xstilts.tasks.files import atomic_path, build_lock, write_text
 from xstilts.tasks.loading import DataError, DataSource, describe, load_split, source_digest
 from xstilts.tasks.registry import TaskSpec
 from xstilts.tasks.reporting import report
@@ -265,12 +265,9 @@ def build_features(
 
     `stats` is the Counter the plan's parts count into (`feature_parts(..., stats=)`); its counts, completed by
     `split_counts`, are written with the features and returned as the table's `stats` on every later open."""
-    from filelock import FileLock
-
     path = Path(path)
     if not (path / META_FILE).is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path.parent / f".{path.name}.lock")):
+        with build_lock(path):
             if not (path / META_FILE).is_file():
                 dataset = load()
                 if len(dataset) == 0:

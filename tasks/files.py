@@ -44,6 +44,18 @@ def atomic_path(target: Path, *, directory: bool = False) -> Iterator[Path]:
             raise
 
 
+@contextmanager
+def build_lock(target: Path) -> Iterator[None]:
+    """Hold a file lock beside `target` (filelock: `flock` on POSIX) while it is built, so that of several
+    processes needing it at once one builds it and the others wait, then find it built (check again inside)."""
+    from filelock import FileLock
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target.parent / f".{target.name}.lock")):
+        yield
+
+
 def write_text(target: Path, text: str) -> None:
     """Write `text` (UTF-8) to `target` through `atomic_path`."""
     with atomic_path(target) as tmp:

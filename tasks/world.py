@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 
 from xstilts.tasks import world_targets, world_tasks
-from xstilts.tasks.files import atomic_path
+from xstilts.tasks.files import atomic_path, build_lock
 from xstilts.tasks.languages import JOSHI_CLASS, SOV
 from xstilts.tasks.loading import WORLD_MANIFEST
 from xstilts.tasks.registry import TaskSpec
@@ -135,14 +135,17 @@ def write_world(spec: WorldSpec, cache_dir: Path, registry: Mapping[str, TaskSpe
     if (root / WORLD_MANIFEST).is_file():
         verify_world(root)
         return root
-    with atomic_path(root, directory=True) as tmp:  # two processes preparing one cache: the first copy stands
-        sums: dict[str, str] = {}
-        for rel, rows in _world_files(spec, registry).items():
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows]
-            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            sums[rel.as_posix()] = _sha256(path)
-        manifest = {"spec": asdict(spec), "digest": spec.digest(), "files": sums}
-        (tmp / WORLD_MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    with build_lock(root):  # processes preparing one cache at once: one writes, the others wait for it
+        if (root / WORLD_MANIFEST).is_file():
+            return root
+        with atomic_path(root, directory=True) as tmp:  # a writer that holds no lock (older code): first one stands
+            sums: dict[str, str] = {}
+            for rel, rows in _world_files(spec, registry).items():
+                path = tmp / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows]
+                path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                sums[rel.as_posix()] = _sha256(path)
+            manifest = {"spec": asdict(spec), "digest": spec.digest(), "files": sums}
+            (tmp / WORLD_MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return root

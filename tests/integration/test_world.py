@@ -28,25 +28,41 @@ def test_world_is_seeded_and_written_once(tmp_path):
     assert manifest["digest"] == SMALL.digest()
 
 
-def test_a_world_another_process_wrote_first_stands(tmp_path, monkeypatch):
-    """Two processes preparing one cache at once: the one that finishes second keeps the first one's world."""
-    import os
+# A process that writes SMALL's world into argv[1], each build slowed by 3 s and counted in argv[1]/calls.
+WRITER = r"""
+import sys, time
+from pathlib import Path
+import xstilts.tasks.world as world
+from xstilts.tasks.registry import build_registry
+from xstilts.tasks.world_spec import WorldSpec
 
-    import xstilts.tasks.world as world
+original = world._world_files
+def counted(spec, registry):
+    with open(Path(sys.argv[1]) / "calls", "a") as f:
+        f.write("x")
+    time.sleep(3)
+    return original(spec, registry)
+world._world_files = counted
+spec = WorldSpec(seed=3, languages=("en", "de", "ru", "sw"), intermediate_train=60, intermediate_dev=20,
+                 target_train=30, target_dev=20, target_test=20, text_class5=80)
+print(world.write_world(spec, Path(sys.argv[1]), build_registry()))
+"""
 
-    original = world._world_files
 
-    def racing(spec, registry):
-        monkeypatch.setattr(world, "_world_files", original)
-        with monkeypatch.context() as other:  # the other process (another pid) writes the whole world first
-            other.setattr(os, "getpid", lambda: 1)
-            write_world(spec, tmp_path, registry)
-        return original(spec, registry)
+def test_processes_preparing_one_cache_at_once_build_the_world_once(tmp_path):
+    import subprocess
+    import sys
 
-    monkeypatch.setattr(world, "_world_files", racing)
-    root = write_world(SMALL, tmp_path, REG)
-    assert verify_world(root)["digest"] == SMALL.digest()
-    assert [p.name for p in tmp_path.iterdir()] == [root.name], "a temporary copy left behind"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    roots = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert (tmp_path / "calls").read_text() == "x", "both processes built the world"
+    assert roots == {str(tmp_path / f"world-{SMALL.digest()}")}
+    assert verify_world(tmp_path / f"world-{SMALL.digest()}")["digest"] == SMALL.digest()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")], "a temporary copy left behind"
 
 
 def test_tampered_file_fails_the_checksum(tmp_path):
@@ -142,3 +158,34 @@ def test_default_spec_generates_every_task_and_a_subset_only_its_own(tmp_path):
     assert "google-research-datasets/paws-x/de/test.jsonl" in files  # de: a PAWS-X language of the spec
     assert not any("/ru/" in f or "/sw/" in f for f in files if "paws-x" in f)  # not PAWS-X languages
     assert {f"text/{lang}.txt" for lang in SMALL.languages} <= files
+
+
+# The same for the offline encoder: a process running prepare_encoder into argv[1]/encoder, its build (the MLM
+# pretraining) replaced by a 3 s stand-in that writes what a build writes and is counted in argv[1]/calls.
+ENCODER_WRITER = r"""
+import sys, time
+from pathlib import Path
+import xstilts.models.pretrain as pretrain
+
+def stand_in(text_files, out_dir, cfg, device):
+    with open(Path(sys.argv[1]) / "calls", "a") as f:
+        f.write("x")
+    time.sleep(3)
+    out_dir.mkdir(parents=True)
+    (out_dir / "encoder.json").write_text("{}")
+pretrain._build_encoder = stand_in
+print(pretrain.prepare_encoder([], Path(sys.argv[1]) / "encoder", pretrain.EncoderConfig()))
+"""
+
+
+def test_processes_preparing_one_cache_at_once_build_the_encoder_once(tmp_path):
+    import subprocess
+    import sys
+
+    procs = [
+        subprocess.Popen([sys.executable, "-c", ENCODER_WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs) and outs == {str(tmp_path / "encoder")}
+    assert (tmp_path / "calls").read_text() == "x", "both processes built the encoder"
