@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 SMALL = {
     "intermediate": {"steps": [100, 200, 300], "milestone_every": 100},
     "target": {"tasks": ["xnli"]},
-    "search": {"num_samples": 16, "max_concurrent": 2},
+    "search": {"num_samples": 8, "max_concurrent": 2},
 }
 
 
@@ -27,14 +27,14 @@ def xstilts(*args):
 
 
 def start(path):
-    """The first driver, its milestones paced (2 s each) so that it is still running while others are tried."""
+    """The first driver, its milestones paced (3 s each) so that it is still running while others are tried."""
     return subprocess.Popen(
         xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        env={**os.environ, "XSTILTS_TEST_SIMULATE_PACE": "2"},
+        env={**os.environ, "XSTILTS_TEST_SIMULATE_PACE": "3"},
     )
 
 
@@ -87,7 +87,7 @@ def kill_then_rerun(first, path, run_dir: RunDir) -> None:
         xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4), capture_output=True, text=True, timeout=300
     )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    check_journaled_once(run_dir, 16)
+    check_journaled_once(run_dir, 8)
     assert not run_dir.loc.exists("driver.lease")
 
 

@@ -1,4 +1,9 @@
-"""Bad data files: one line naming the file and what is wrong; exit status 2; nothing written."""
+"""Bad data files: one line naming the file and what is wrong; exit status 2; nothing written.
+
+Each kind of bad file is checked where the sweep meets it, in the plan it makes before it starts trials
+(`make_plan`: a `DataError`, whose one line the CLI prints with exit status 2); a missing file goes through
+the CLI, which shows that such an error leaves one line, exit status 2 and nothing written (each CLI check
+starts and stops a local Ray, so it is made once)."""
 
 import shutil
 
@@ -6,8 +11,13 @@ import pytest
 
 from tests.conftest import write_experiments
 from tests.unit.search.test_bad_input import assert_rejected, invoke
+from xstilts.search.config import load_experiment
+from xstilts.search.plan import make_plan
+from xstilts.tasks.loading import DataError
+from xstilts.tasks.registry import build_registry
 
 pytestmark = pytest.mark.integration
+REG = build_registry()
 
 
 def test_resume_without_a_sweep(tmp_path, offline_plan):
@@ -31,16 +41,26 @@ def test_missing_data_file(tmp_path, local_copy):
     assert_rejected(invoke("sweep", path), tmp_path, "facebook/xnli/ur/validation.jsonl", "file not found")
 
 
+def plan_rejects(tmp_path, overrides: dict, *needles: str) -> None:
+    """The sweep's plan on this experiment fails with one line holding every needle."""
+    exp, base = load_experiment(write_experiments(tmp_path, overrides), registry=REG)
+    with pytest.raises(DataError) as raised:
+        make_plan(exp, base, REG)
+    line = str(raised.value)
+    assert "\n" not in line, line
+    for needle in needles:
+        assert needle in line, (needle, line)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_unreadable_data_file(tmp_path, local_copy):
     (local_copy / "nyu-mll/glue/mnli/train.jsonl").write_text('{"premise": "a", "hypothesis": \n')
-    path = write_experiments(tmp_path, {"source": str(local_copy)})
-    assert_rejected(invoke("sweep", path), tmp_path, "nyu-mll/glue/mnli/train.jsonl", "unreadable")
+    plan_rejects(tmp_path, {"source": str(local_copy)}, "nyu-mll/glue/mnli/train.jsonl", "unreadable")
 
 
 def test_label_out_of_range(tmp_path, local_copy):
     (local_copy / "facebook/xnli/de/validation.jsonl").write_text('{"premise": "a b", "hypothesis": "a", "label": 7}\n')
-    path = write_experiments(tmp_path, {"source": str(local_copy)})
-    assert_rejected(invoke("sweep", path), tmp_path, "facebook/xnli/de/validation.jsonl", "label 7 outside 0..2")
+    plan_rejects(tmp_path, {"source": str(local_copy)}, "facebook/xnli/de/validation.jsonl", "label 7 outside 0..2")
 
 
 BAD_FILES = {
@@ -69,8 +89,7 @@ def test_bad_data_file_gives_one_line_with_the_file_and_row(tmp_path, local_copy
     rel, content, needles = BAD_FILES[case]
     (local_copy / rel).write_bytes(content)
     tasks = ["ccg", "none"] if rel.startswith("ccgbank") else ["mnli", "none"]
-    path = write_experiments(tmp_path, {"source": str(local_copy), "intermediate": {"tasks": tasks}})
-    assert_rejected(invoke("sweep", path), tmp_path, rel, *needles)
+    plan_rejects(tmp_path, {"source": str(local_copy), "intermediate": {"tasks": tasks}}, rel, *needles)
 
 
 def test_evaluation_checks_every_split_before_ray_starts(tmp_path, local_copy):
