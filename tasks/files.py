@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from filelock import FileLock
+
 
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
@@ -48,8 +50,6 @@ def atomic_path(target: Path, *, directory: bool = False) -> Iterator[Path]:
 def build_lock(target: Path) -> Iterator[None]:
     """Hold a file lock beside `target` (filelock: `flock` on POSIX) while it is built, so that of several
     processes needing it at once one builds it and the others wait, then find it built (check again inside)."""
-    from filelock import FileLock
-
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.parent / f".{target.name}.lock")):
