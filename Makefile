@@ -9,8 +9,9 @@ STAMP := $(VENV)/.xstilts-installed
 
 XSTILTS_REALBENCH ?= ../shared/realbench
 
-# pytest-xdist workers for the default suite (its e2e tests spend much of their time waiting on Ray and on
-# subprocesses, so two workers fit 2 cores); `make test TEST_WORKERS=0` runs it in one process.
+# pytest-xdist workers for the default suite (its e2e tests spend part of their time waiting on Ray, on
+# subprocesses and on timeouts, which a second worker fills on 2 cores); `make test TEST_WORKERS=0` runs it
+# in one process.
 TEST_WORKERS ?= 2
 
 .PHONY: run test suite test-slow test-real lint ruff typecheck install bench bench-real clean

@@ -136,7 +136,8 @@ def write_world(spec: WorldSpec, cache_dir: Path, registry: Mapping[str, TaskSpe
         verify_world(root)
         return root
     with build_lock(root):  # processes preparing one cache at once: one writes, the others wait for it
-        if (root / WORLD_MANIFEST).is_file():
+        if (root / WORLD_MANIFEST).is_file():  # written while this one waited
+            verify_world(root)
             return root
         with atomic_path(root, directory=True) as tmp:  # a writer that holds no lock (older code): first one stands
             sums: dict[str, str] = {}
