@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from xstilts.search.config import Experiment, experiment_from_record
 from xstilts.search.ledger_files import LedgerFiles
+from xstilts.tasks.files import build_lock
 from xstilts.tasks.loading import WORLD_LABEL, DataSource
 from xstilts.tasks.registry import TaskSpec, build_registry
 from xstilts.tasks.storage import Location, check_reachable, location, node_cache
@@ -324,12 +325,9 @@ class RunDir(LedgerFiles):
         made once per node (under a file lock, renamed into place) in the node cache."""
         if self.local:
             return str(self.path / self.encoder_name(winner))
-        from filelock import FileLock
-
         key = hashlib.sha256(self.uri.encode()).hexdigest()[:16]
         target = node_cache("encoders", key, winner)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(target) + ".lock"):
+        with build_lock(target):
             if not target.is_dir():
                 self.loc.get_directory(self.encoder_name(winner), target)
         return str(target)

@@ -44,6 +44,9 @@ class ProgressView(TrialProgressCallback):
     waiting: str | None = None  # "waiting for resources: …" while pending trials do not fit
     patience = 30.0  # seconds a shortage lasts before the view says "waiting for resources"
     _checked = 0.0
+    _scanned = 0  # trials taken in by on_step_begin
+    _scanned_at = -math.inf  # when it last looked at every trial
+    _refreshed_at = -math.inf
     _short_since: float | None = None
     total: int | None = None  # num_samples
     usage: dict[str, tuple[float, float]] | None = None  # CPU / GPU in use and in all, from Ray
@@ -163,8 +166,8 @@ class ProgressView(TrialProgressCallback):
         restored ones come first) are taken in at once, all of them only every few seconds (trials that
         ended without a callback), so a step's work does not grow with the sweep."""
         now = time.monotonic()
-        full = now - getattr(self, "_scanned_at", -math.inf) >= SCAN_EVERY_S
-        start = 0 if full else min(getattr(self, "_scanned", 0), len(trials))
+        full = now - self._scanned_at >= SCAN_EVERY_S
+        start = 0 if full else min(self._scanned, len(trials))
         for trial in trials[start:]:
             row = self._row(trial)
             if row["step"] is None and trial.last_result:
@@ -174,18 +177,18 @@ class ProgressView(TrialProgressCallback):
         self._scanned = len(trials)
         if full:
             self._scanned_at = now
-        if self.request is not None and now - self._checked >= 2.0:
-            self._check_resources(sum(t.status == Trial.PENDING for t in trials))
-        if now - getattr(self, "_refreshed_at", -math.inf) >= 0.5:  # rich's Live redraws twice a second
+        self._check_resources(trials)
+        if now - self._refreshed_at >= 0.5:  # rich's Live redraws twice a second
             self._refreshed_at = now
             self._refresh()
 
-    def _check_resources(self, pending: int) -> None:
+    def _check_resources(self, trials: list[Trial]) -> None:
         """Say "waiting for resources" while trials are pending that the cluster's free CPUs / GPUs cannot
         hold now (asked of Ray at most every 2 s); a plain line when that starts and when it ends."""
         if self.request is None or time.monotonic() - self._checked < 2.0:
             return
         self._checked = time.monotonic()
+        pending = sum(t.status == Trial.PENDING for t in trials)
         try:
             self.usage = (getattr(self, "usage_of", None) or cluster_usage)()
         except Exception:  # no Ray connection (a view rebuilt outside a sweep): the usage stays unknown

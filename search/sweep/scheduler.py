@@ -28,6 +28,7 @@ class PersistentASHA(AsyncHyperBandScheduler):
     `retention`, each reporting trial's checkpoints are pruned after its result is journaled."""
 
     _retention: Retention | None = None  # class defaults: schedulers pickled by older versions have none
+    _restored_checked = False  # restored trials that had ended are stopped once per driver (choose_trial_to_run)
     _board: WinnerBoard | None = None
 
     def __init__(
@@ -90,7 +91,7 @@ class PersistentASHA(AsyncHyperBandScheduler):
         """Before anything runs, terminate restored trials that the ledger says had already ended (once per
         driver: trials added later have not ended, and Ray asks this at every step)."""
         self._load()
-        if not getattr(self, "_restored_checked", False):
+        if not self._restored_checked:
             self._restored_checked = True
             for trial in list(tune_controller.get_trials()):
                 if trial.trial_id in self.journal.ends and trial.status in (Trial.PENDING, Trial.PAUSED):
