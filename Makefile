@@ -14,7 +14,7 @@ XSTILTS_REALBENCH ?= ../shared/realbench
 # in one process.
 TEST_WORKERS ?= 2
 
-.PHONY: run test suite test-slow test-real lint ruff typecheck install bench bench-real clean
+.PHONY: run test suite test-repeat test-slow test-real lint ruff typecheck install bench bench-real clean
 
 run: install
 	$(BIN)/xstilts prepare experiments.yaml
@@ -26,6 +26,11 @@ test: ruff
 
 suite: install
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+
+# the suite N times, then how often each test failed (a flake: failed in some runs, passed in others)
+N ?= 5
+test-repeat: install
+	$(BIN)/python tests/tools/repeat.py $(N) --workers $(TEST_WORKERS)
 
 # the fault tests beyond the default run's budget (a lost node, an errored trial, stop signals, kills on S3)
 test-slow: install

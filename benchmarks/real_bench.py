@@ -94,7 +94,7 @@ def experiment(kit: Path, held: dict) -> dict:
     probed = [t for t in PROBED if t in targets]
     langs = probe_languages(targets)
     evaluated = list(targets)
-    stand_ins = {t: "validation" for t, h in targets.items() if not h.get("test") and h.get("dev")}
+    stand_ins = {t: "dev" for t, h in targets.items() if not h.get("test") and h.get("dev")}
     return {
         "description": f"The real bench on {kit}: a real encoder and real XTREME-format data, sized for 2 cores.",
         "source": str(kit / "data"),

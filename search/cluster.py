@@ -53,8 +53,9 @@ STORAGE_SETTINGS = (
 # Test-only settings (environment variables), read by trials: never set in real runs.
 # XSTILTS_TEST_FAULT="<task>@<step>": a trial of that task raises at that milestone (search/sweep/trial.py);
 # XSTILTS_TEST_FAULT_ONCE=<path>: only while <path> does not exist (the fault creates it), so a retry passes.
-# XSTILTS_TEST_SIMULATE_PACE=<seconds>: each simulated milestone takes that long (search/sweep/simulate.py).
-TEST_SETTINGS = ("XSTILTS_TEST_FAULT", "XSTILTS_TEST_FAULT_ONCE", "XSTILTS_TEST_SIMULATE_PACE")
+# XSTILTS_TEST_SIMULATE_GATE=<dir>: each simulated milestone waits for a token the test grants by writing a count
+# to <dir>/allow, so a test holds a driver at a known point without a clock (search/sweep/simulate.py).
+TEST_SETTINGS = ("XSTILTS_TEST_FAULT", "XSTILTS_TEST_FAULT_ONCE", "XSTILTS_TEST_SIMULATE_GATE")
 
 
 def init_ray(address: str | None, exp: Experiment, num_cpus: int | None = None, num_gpus: int | None = None) -> None:

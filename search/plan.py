@@ -16,8 +16,9 @@ from xstilts.models.transfer import TargetFineTune
 from xstilts.search.config import Experiment
 from xstilts.search.splits import Registry, Split, sweep_splits
 from xstilts.search.stages import Stage, stage_recipes, stage_registry
+from xstilts.tasks.checks import check_splits_readable
 from xstilts.tasks.languages import low_resource_langs
-from xstilts.tasks.loading import DataSource, load_split
+from xstilts.tasks.loading import DataSource
 from xstilts.tasks.registry import TaskSpec
 from xstilts.tasks.world import write_world
 from xstilts.tasks.world_spec import WorldSpec
@@ -120,6 +121,22 @@ def check_splits(splits: Sequence[Split], encoder: str, source: DataSource) -> N
         clear_feature_cache()
 
 
+def check_inputs(
+    exp: Experiment,
+    base: Path,
+    registry: Registry,
+    *,
+    splits: Sequence[Split] | None = None,
+    prepare: bool = True,
+    stage: Stage = "probe",
+) -> None:
+    """Refuse a bad data file among `splits` (default: the sweep's) with one `DataError` line before any work:
+    reads and parses every file and writes nothing (`tasks.checks`); callers run it before Ray starts."""
+    registry = stage_registry(exp, registry, stage)
+    source = resolve_source(exp, base, registry, prepare)
+    check_splits_readable(sweep_splits(exp, registry) if splits is None else splits, source)
+
+
 def make_plan(
     exp: Experiment,
     base: Path,
@@ -128,15 +145,16 @@ def make_plan(
     splits: Sequence[Split] | None = None,
     prepare: bool = True,
     stage: Stage = "probe",
+    checked: bool = False,
 ) -> TrialPlan:
-    """Prepare data and encoder (when `prepare`), check that every split of `splits` (default: the sweep's)
-    loads and featurises, and return the plan; its registry has the `stage`'s sequence lengths."""
+    """Prepare data and encoder (when `prepare`), check that every split of `splits` (default: the sweep's) is
+    readable (`check_inputs`; `checked`: the caller did so already), then that it loads and featurises, and
+    return the plan; its registry has the `stage`'s sequence lengths."""
+    if not checked:
+        check_inputs(exp, base, registry, splits=splits, prepare=prepare, stage=stage)
     registry = stage_registry(exp, registry, stage)
     source = resolve_source(exp, base, registry, prepare)
     splits = sweep_splits(exp, registry) if splits is None else splits
-    if prepare and not encoder_ready(resolve_encoder(exp, base, source, prepare=False)):
-        for spec, split, lang in splits:  # a missing or unreadable file fails before the encoder is built
-            load_split(spec, split, lang, source)
     encoder = resolve_encoder(exp, base, source, prepare)
     check_splits(splits, encoder, source)
     probe = {

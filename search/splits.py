@@ -76,7 +76,7 @@ def evaluation_splits(
                 missing = local_paths(Path(source.root or "."), spec, "test", "en")[0]
                 raise DataError(
                     f"{missing}: file not found (task {task}, test split, language en, and no other language's "
-                    f"test file either); set evaluation.test_split: {{{task}: validation}} to score another split "
+                    f"test file either); set evaluation.test_split: {{{task}: dev}} to score its dev split "
                     "in its place, or leave the task out of evaluation.tasks"
                 )
             splits += [(spec, split, lang) for lang in langs]

@@ -123,7 +123,7 @@ def describe(spec: TaskSpec, split: str, lang: str, source: DataSource) -> str:
     return ", ".join(str(p) for p in local_paths(Path(source.root or "."), spec, split, lang))
 
 
-def _existing(spec: TaskSpec, split: str, lang: str, root: Path) -> list[Path]:
+def existing_files(spec: TaskSpec, split: str, lang: str, root: Path) -> list[Path]:
     paths = local_paths(root, spec, split, lang)
     for path in paths:
         if not path.is_file():
@@ -187,12 +187,12 @@ def _load_files(builder: str, paths: list[Path], cache: str | None) -> Any:
 
 def read_jsonl(spec: TaskSpec, split: str, lang: str, root: Path, cache: str | None) -> Any:
     """The hub's rows as JSON lines (the `datasets` json builder)."""
-    return _load_files("json", _existing(spec, split, lang, root), cache)
+    return _load_files("json", existing_files(spec, split, lang, root), cache)
 
 
 def read_ccg(spec: TaskSpec, split: str, lang: str, root: Path, cache: str | None) -> Any:
     """jiant's CCG lines 'tok tok … TAB tag tag …' (read as text) -> tokens and tag strings."""
-    paths = _existing(spec, split, lang, root)
+    paths = existing_files(spec, split, lang, root)
     ds = _load_files("text", paths, cache)
 
     def split_line(row: dict, index: int) -> dict:
@@ -208,7 +208,7 @@ def read_ccg(spec: TaskSpec, split: str, lang: str, root: Path, cache: str | Non
 
 def read_bucc(root: Path, spec: TaskSpec, split: str, lang: str) -> tuple[dict, dict, set]:
     """BUCC 2018 as XTREME downloads it: xx sentences, en sentences ('id TAB text') and gold id pairs."""
-    xx_path, en_path, gold_path = _existing(spec, split, lang, Path(root))
+    xx_path, en_path, gold_path = existing_files(spec, split, lang, Path(root))
 
     def read(path: Path) -> list[list[str]]:
         rows = []
@@ -286,7 +286,9 @@ def source_digest(spec: TaskSpec, split: str, lang: str, source: DataSource) -> 
     if source.kind == "hub":
         return str(load_split(spec, split, lang, source)._fingerprint)
     h = hashlib.sha256()
-    for rel, path in zip(relative_files(spec, split, lang), _existing(spec, split, lang, Path(source.root or "."))):
+    for rel, path in zip(
+        relative_files(spec, split, lang), existing_files(spec, split, lang, Path(source.root or "."))
+    ):
         h.update(f"{rel}\0{check_utf8(path)}\0".encode())
     return h.hexdigest()
 

@@ -57,7 +57,7 @@ def offline_plan():
 def sweep_up(proc) -> None:
     """After the driver `proc` (started with start_new_session=True) was killed: let Ray's processes notice
     the dead driver, then SIGKILL any stragglers of its session."""
-    time.sleep(5)
+    time.sleep(5)  # a fixed wait is right: a grace period for Ray's own clean-up; stragglers are killed either way
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:

@@ -28,6 +28,7 @@ from xstilts.search.selection import Winner, prune, retention_of, rule_of, selec
 from xstilts.search.splits import evaluation_splits, split_langs
 from xstilts.search.stages import stage_recipes, stage_registry
 from xstilts.search.terminal import JobProgress
+from xstilts.tasks.checks import check_splits_readable
 from xstilts.tasks.registry import Recipe, TaskSpec, build_registry
 
 
@@ -102,13 +103,14 @@ def _evaluate(run_dir: RunDir, address: str | None, progress) -> str:
     winners = find_winners(journal, exp)
     source = resolve_source(exp, Path(meta["base"]), registry, prepare=False)
     splits = evaluation_splits(exp, registry, {w.intermediate_task for w in winners}, source)
+    check_splits_readable(splits, source)  # every data file, before Ray starts
     ev = exp.evaluation
     plan = connect_checked(  # before anything is written
         address,
         exp,
         ev.resources,
         f"{meta.get('name', run_dir.name)}.evaluation.resources",
-        lambda: make_plan(exp, Path(meta["base"]), registry, splits=splits, stage="evaluation"),
+        lambda: make_plan(exp, Path(meta["base"]), registry, splits=splits, stage="evaluation", checked=True),
     )
     run_dir.write_winners([asdict(w) for w in winners], asdict(rule_of(exp)))
     run_dir.write_provenance("evaluation", provenance(plan, splits))

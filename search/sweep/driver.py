@@ -16,7 +16,7 @@ from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.interrupt import Interrupted, stop_on_signals
 from xstilts.search.journal import open_journal
 from xstilts.search.lease import hold
-from xstilts.search.plan import make_plan, provenance
+from xstilts.search.plan import check_inputs, make_plan, provenance
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import prune, retention_of
 from xstilts.search.splits import sweep_splits
@@ -257,7 +257,10 @@ def _sweep(
     else:
         tracker_environment(exp, run_dir.name)
         # resources checked and every split featurised before anything is written; the driver keeps no features
-        plan = connect_checked(address, exp, exp.resources, f"{name}.resources", lambda: make_plan(exp, base, registry))
+        check_inputs(exp, base, registry)  # every data file, before Ray starts
+        plan = connect_checked(
+            address, exp, exp.resources, f"{name}.resources", lambda: make_plan(exp, base, registry, checked=True)
+        )
         trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources)
         source, low_resource = plan.source.label, list(plan.low_resource)
     try:

@@ -146,9 +146,27 @@ class NoTensorBoard(TBXLoggerCallback):
         pass
 
 
-def pace() -> float:
-    """Test-only: seconds each simulated milestone takes (XSTILTS_TEST_SIMULATE_PACE; 0 in real use)."""
-    return float(os.environ.get("XSTILTS_TEST_SIMULATE_PACE", "0") or 0)
+def wait_at_gate() -> None:
+    """Test-only (XSTILTS_TEST_SIMULATE_GATE=<dir>; unset in real use, where this returns at once): a simulated
+    milestone is reported only after taking one of the tokens a test grants, so a test holds the driver at a
+    known point without a clock. `<dir>/allow` holds the number of tokens granted so far; a milestone takes the
+    first free one by creating `<dir>/taken-<i>` exclusively (trials run in separate processes), and polls
+    while none is free."""
+    gate = os.environ.get("XSTILTS_TEST_SIMULATE_GATE")
+    if not gate:
+        return
+    while True:
+        try:
+            allowed = int((Path(gate) / "allow").read_text() or 0)
+        except (FileNotFoundError, ValueError):  # not granted yet, or being rewritten
+            allowed = 0
+        for i in range(allowed):
+            try:
+                os.close(os.open(Path(gate) / f"taken-{i}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return
+            except FileExistsError:
+                continue
+        time.sleep(0.05)
 
 
 def simulated_trial(config: dict, sim: Simulation) -> None:
@@ -160,12 +178,13 @@ def simulated_trial(config: dict, sim: Simulation) -> None:
         with checkpoint.as_directory() as ckpt:
             start = int(json.loads((Path(ckpt) / STATE).read_text())["step"])
     if config["intermediate_task"] == BASELINE:  # the baseline reports once, at step 0, as a real trial
+        wait_at_gate()
         tune.report({"step": 0, **sim.scores(config, seed, 0), "startup_s": 0.0, "resumed_from_step": 0})
         return
     every, last = sim.milestone_every, int(config["intermediate_steps"])
     for step in range(start + every, last + 1, every):
         metrics = {"step": step, **sim.scores(config, seed, step), "startup_s": 0.0, "resumed_from_step": start}
-        time.sleep(pace())
+        wait_at_gate()
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / STATE).write_text(json.dumps({"step": step}))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))

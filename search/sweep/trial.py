@@ -30,7 +30,7 @@ def trial_seed(base: int, trial_id: str, config: dict) -> int:
 
 
 class InjectedFault(RuntimeError):
-    """The test-only fault of XSTILTS_TEST_FAULT (see search/sweep/driver.py TEST_SETTINGS)."""
+    """The test-only fault of XSTILTS_TEST_FAULT (see search/cluster.py TEST_SETTINGS)."""
 
 
 def injected_fault(task: str, step: int) -> None:

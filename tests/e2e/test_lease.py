@@ -20,21 +20,25 @@ SMALL = {
     "target": {"tasks": ["xnli"]},
     "search": {"num_samples": 8, "max_concurrent": 2},
 }
+HELD = 2  # milestones the first driver reports before the gate holds it
 
 
 def xstilts(*args):
     return [sys.executable, "-m", "xstilts", *map(str, args)]
 
 
-def start(path):
-    """The first driver, its milestones paced (3 s each) so that it is still running while others are tried."""
+def start(path, gate):
+    """The first driver, held by the test gate (XSTILTS_TEST_SIMULATE_GATE) after its first HELD milestones, so
+    that it is still running, whatever the machine's load, while the others are tried."""
+    gate.mkdir()
+    (gate / "allow").write_text(str(HELD))
     return subprocess.Popen(
         xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        env={**os.environ, "XSTILTS_TEST_SIMULATE_PACE": "3"},
+        env={**os.environ, "XSTILTS_TEST_SIMULATE_GATE": str(gate)},
     )
 
 
@@ -75,10 +79,10 @@ def check_journaled_once(run_dir: RunDir, n: int) -> None:
 
 
 def kill_then_rerun(first, path, run_dir: RunDir) -> None:
-    """SIGKILL the first driver (still running: the checks were made while it held the lease), then rerun the
-    same command at once: not refused (a dead driver's lease is free at once), it resumes to the end."""
+    """SIGKILL the first driver (still running: the gate held it while the checks were made), then rerun the
+    same command at once, ungated: not refused (a dead driver's lease is free at once), it resumes to the end."""
     try:
-        assert first.poll() is None, "the first driver ended before the others were tried"
+        assert first.poll() is None, "the first driver ended while the gate held it"
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
     finally:
@@ -94,9 +98,9 @@ def kill_then_rerun(first, path, run_dir: RunDir) -> None:
 def test_a_second_driver_and_an_evaluate_are_refused_and_a_sigkilled_driver_s_rerun_resumes(tmp_path):
     path = write_experiments(tmp_path, SMALL)
     run_dir = RunDir(tmp_path / "runs" / "offline.simulated")
-    first = start(path)
+    first = start(path, tmp_path / "gate")
     try:
-        wait_for_results(run_dir, first, 2)
+        wait_for_results(run_dir, first, HELD)
         refused(xstilts("evaluate", run_dir.path), first.pid)
         refused(xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4), first.pid)
         check_one_driver(run_dir.read_ledger())
@@ -113,9 +117,9 @@ def test_a_second_driver_and_an_evaluate_are_refused_and_a_sigkilled_driver_s_re
 def test_on_s3_a_second_driver_is_refused_and_a_sigkilled_driver_s_rerun_resumes(tmp_path, s3_store):
     path = write_experiments(tmp_path, {**SMALL, "storage_path": s3_store.uri("leased")})
     run_dir = RunDir(s3_store.uri("leased/offline.simulated"))
-    first = start(path)
+    first = start(path, tmp_path / "gate")
     try:
-        wait_for_results(run_dir, first, 2)
+        wait_for_results(run_dir, first, HELD)
         refused(xstilts("sweep", path, "--simulate", "synthetic", "--gpus", 4), first.pid)
         check_one_driver(run_dir.read_ledger())
     except BaseException:

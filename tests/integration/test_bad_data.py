@@ -1,9 +1,9 @@
 """Bad data files: one line naming the file and what is wrong; exit status 2; nothing written.
 
 Each kind of bad file is checked where the sweep meets it, in the plan it makes before it starts trials
-(`make_plan`: a `DataError`, whose one line the CLI prints with exit status 2); a missing file goes through
-the CLI, which shows that such an error leaves one line, exit status 2 and nothing written (each CLI check
-starts and stops a local Ray, so it is made once)."""
+(`tasks.checks`, run before any featurisation, encoder build or Ray start): through the CLI on a cold cache,
+each gives one line on stderr naming the file, the task and what is wrong, exit status 2, no run directory
+and an unchanged cache directory; `make_plan` refuses the same files when called on its own."""
 
 import shutil
 
@@ -35,10 +35,15 @@ def local_copy(tmp_path, offline_plan):
     return data
 
 
-def test_missing_data_file(tmp_path, local_copy):
-    (local_copy / "facebook/xnli/ur/validation.jsonl").unlink()
-    path = write_experiments(tmp_path, {"source": str(local_copy)})
-    assert_rejected(invoke("sweep", path), tmp_path, "facebook/xnli/ur/validation.jsonl", "file not found")
+def cli_rejects(tmp_path, overrides: dict, *needles: str) -> None:
+    """`xstilts sweep` on this experiment, with a cold cache, is refused before any work: exit 2, one line on
+    stderr holding every needle and the task, no run directory, and the cache directory as it was (no
+    feature cache, no datasets cache, no encoder)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    result = invoke("sweep", write_experiments(tmp_path, {**overrides, "cache_dir": str(cache)}))
+    assert_rejected(result, tmp_path, *needles)
+    assert list(cache.iterdir()) == [], sorted(p.name for p in cache.rglob("*"))[:20]
 
 
 def plan_rejects(tmp_path, overrides: dict, *needles: str) -> None:
@@ -53,43 +58,55 @@ def plan_rejects(tmp_path, overrides: dict, *needles: str) -> None:
     assert not (tmp_path / "runs").exists()
 
 
-def test_unreadable_data_file(tmp_path, local_copy):
+def test_unreadable_data_file_is_refused_by_the_plan_too(tmp_path, local_copy):
     (local_copy / "nyu-mll/glue/mnli/train.jsonl").write_text('{"premise": "a", "hypothesis": \n')
-    plan_rejects(tmp_path, {"source": str(local_copy)}, "nyu-mll/glue/mnli/train.jsonl", "unreadable")
+    plan_rejects(tmp_path, {"source": str(local_copy)}, "nyu-mll/glue/mnli/train.jsonl", "not valid JSON")
 
 
-def test_label_out_of_range(tmp_path, local_copy):
-    (local_copy / "facebook/xnli/de/validation.jsonl").write_text('{"premise": "a b", "hypothesis": "a", "label": 7}\n')
-    plan_rejects(tmp_path, {"source": str(local_copy)}, "facebook/xnli/de/validation.jsonl", "label 7 outside 0..2")
-
-
+# Each kind of bad file, placed in a task that comes after others in the sweep's splits (so a check that
+# featurised as it went would print a line for the good tasks first and write their caches).
 BAD_FILES = {
     "bytes that are not UTF-8": (
         "nyu-mll/glue/mnli/train.jsonl",
         b'{"premise": "a", "hypothesis": "b", "label": 0}\n{"premise": "caf\xe9", "hypothesis": "b", "label": 1}\n',
-        ["line 2: bytes that are not UTF-8 (0xe9 at byte 17 of the line)"],
+        ["line 2: bytes that are not UTF-8 (0xe9 at byte 17 of the line)", "task mnli"],
     ),
     "a torn JSON line": (
         "facebook/xnli/sw/validation.jsonl",
         b'{"premise": "a", "hypothesis": "b", "label": 0}\n{"premise": "a", "hyp\n',
-        ["line 2: not valid JSON", "column"],
+        ["line 2: not valid JSON", "column", "task xnli"],
     ),
-    "an empty split": ("facebook/xnli/el/validation.jsonl", b"", ["no rows"]),
+    "an empty split": ("facebook/xnli/el/validation.jsonl", b"", ["no rows", "task xnli"]),
     "wrong columns": (
         "nyu-mll/glue/mnli/train.jsonl",
         b'{"sentence1": "a", "sentence2": "b", "label": 0}\n',
         ["missing column(s)", "premise", "task mnli"],
     ),
-    "a CCG line without tags": ("ccgbank/train.txt", b"the cat\tNP/N N\nsat\n", ["line 2: expected 'tokens TAB tags'"]),
+    "a label out of range": (
+        "facebook/xnli/de/validation.jsonl",
+        b'{"premise": "a b", "hypothesis": "a", "label": 1}\n{"premise": "a b", "hypothesis": "a", "label": 7}\n',
+        ["row 2: label 7 outside 0..2", "task xnli"],
+    ),
+    "a CCG line without tags": (
+        "ccgbank/train.txt",
+        b"the cat\tNP/N N\nsat\n",
+        ["line 2: expected 'tokens TAB tags'", "task ccg"],
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
-def test_bad_data_file_gives_one_line_with_the_file_and_row(tmp_path, local_copy, case):
+def test_bad_data_file_is_refused_with_one_line_before_any_work(tmp_path, local_copy, case):
     rel, content, needles = BAD_FILES[case]
     (local_copy / rel).write_bytes(content)
-    tasks = ["ccg", "none"] if rel.startswith("ccgbank") else ["mnli", "none"]
-    plan_rejects(tmp_path, {"source": str(local_copy), "intermediate": {"tasks": tasks}}, rel, *needles)
+    tasks = ["anli", "cosmos_qa", "ccg", "none"] if rel.startswith("ccgbank") else ["anli", "cosmos_qa", "mnli", "none"]
+    cli_rejects(tmp_path, {"source": str(local_copy), "intermediate": {"tasks": tasks}}, rel, *needles)
+
+
+def test_a_missing_file_on_a_cold_cache_is_refused_before_any_work(tmp_path, local_copy):
+    (local_copy / "facebook/xnli/ur/validation.jsonl").unlink()
+    overrides = {"source": str(local_copy), "intermediate": {"tasks": ["anli", "cosmos_qa", "mnli", "none"]}}
+    cli_rejects(tmp_path, overrides, "facebook/xnli/ur/validation.jsonl", "file not found", "task xnli")
 
 
 def test_evaluation_checks_every_split_before_ray_starts(tmp_path, local_copy):

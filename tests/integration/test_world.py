@@ -40,7 +40,7 @@ original = world._world_files
 def counted(spec, registry):
     with open(Path(sys.argv[1]) / "calls", "a") as f:
         f.write("x")
-    time.sleep(3)
+    time.sleep(3)  # a fixed wait is right: a long build lets the other process arrive during it; pass or not, no race
     return original(spec, registry)
 world._world_files = counted
 spec = WorldSpec(seed=3, languages=("en", "de", "ru", "sw"), intermediate_train=60, intermediate_dev=20,
@@ -170,7 +170,7 @@ import xstilts.models.pretrain as pretrain
 def stand_in(text_files, out_dir, cfg, device):
     with open(Path(sys.argv[1]) / "calls", "a") as f:
         f.write("x")
-    time.sleep(3)
+    time.sleep(3)  # a fixed wait is right: a long build lets the other process arrive during it; pass or not, no race
     out_dir.mkdir(parents=True)
     (out_dir / "encoder.json").write_text("{}")
 pretrain._build_encoder = stand_in

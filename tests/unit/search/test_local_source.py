@@ -60,7 +60,7 @@ def test_a_partial_directory_scores_what_it_holds_and_needs_a_stand_in_for_a_mis
         evaluation_splits(exp, stage_registry(exp, REG, "evaluation"), ["none"], source)
     message = str(err.value)
     assert str(data / "google/xtreme/PAN-X.en/test.jsonl") in message and "task panx" in message
-    assert "evaluation.test_split: {panx: validation}" in message and "\n" not in message
+    assert "evaluation.test_split: {panx: dev}" in message and "\n" not in message
 
     exp = exp_on(tmp_path, data, {"evaluation": {"tasks": ["udpos", "panx"], "test_split": {"panx": "validation"}}})
     registry = stage_registry(exp, REG, "evaluation")
