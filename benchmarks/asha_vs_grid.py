@@ -11,6 +11,18 @@ TPE and stops trials with ASHA (grace 100, reduction 2, as the offline default).
 milestone's probe `mean` (each milestone is a (task, step) candidate). Run-to-run noise: the baseline is run
 again under --noise-seeds other seeds and the spread of its score reported beside the gap between the two
 searches. Target: within 0.5 points of the grid's best with at most 1/3 of its steps.
+
+    .venv/bin/python benchmarks/asha_vs_grid.py --replay RUN_DIR [--replay-seeds 5]
+
+Replay mode, no new training: RUN_DIR is a finished, evaluated run (the real bench's). The grid is every
+(task, lr, step) the run's evaluation scored, each point counted as a run of its own steps. ASHA + TPE is the
+run's own sweep, rerun with `xstilts sweep --simulate RUN_DIR` (the real driver; each trial replays the
+run's journaled milestone of the same task nearest in step and lr, moved by seeded noise) under
+--replay-seeds search seeds. Each replay picks its best milestone by the sweep's metric; its regret is the
+evaluation's best (task, lr, step) minus the evaluation of the pick, in points of the low-resource mean and
+of the XTREME-style score (mean over tasks of the mean over languages), test split, averaged over target
+seeds. A pick the evaluation never scored is skipped and counted, never invented. Prints one JSON line with
+the regrets' mean and t-interval over replay seeds and the steps each search spent.
 """
 
 from __future__ import annotations
@@ -38,14 +50,109 @@ def spent(run_dir: Path, metric: str) -> dict:
     return {"best": best, "steps": int(sum(f["step"].max() for f in frames)), "trials": len(frames)}
 
 
+def evaluated_points(run_dir: Path) -> dict[tuple[str, float, int], dict[str, float]]:
+    """(task, lr, step) -> the evaluation's low-resource mean and XTREME-style score of that encoder (test
+    split, headline metric, averaged over target seeds)."""
+    from xstilts.search.pipeline import load_results
+
+    milestones, evaluation = load_results(run_dir)
+    if evaluation.empty:
+        raise SystemExit(f"{run_dir}: no evaluation to replay against (run `xstilts evaluate` first)")
+    configs = milestones.drop_duplicates("trial_id").set_index("trial_id")[["intermediate_task", "lr"]]
+    test = evaluation[evaluation["headline"] & (evaluation["split"] == "test") & (evaluation["lang"] != "en")]
+    per_lang = test.groupby(["trial_id", "step", "target_task", "lang"], observed=True).agg(
+        score=("score", "mean"), low=("low_resource", "first")
+    )
+    out = {}
+    for (trial, step), rows in per_lang.groupby(level=["trial_id", "step"]):
+        task, lr = configs.loc[trial, "intermediate_task"], float(configs.loc[trial, "lr"])
+        by_task = rows.groupby(level="target_task", observed=True)["score"].mean()
+        low = rows[rows["low"].astype(bool)].groupby(level="target_task", observed=True)["score"].mean()
+        out[(str(task), lr, int(step))] = {"low_resource_mean": float(low.mean()), "xtreme": float(by_task.mean())}
+    return out
+
+
+def replay(run_dir: Path, seeds: int, num_samples: int | None) -> dict:
+    """ASHA + TPE replayed on RUN_DIR's milestones under `seeds` search seeds, against the evaluated grid."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    from scipy import stats
+
+    from xstilts.search.rundir import RunDir
+    from xstilts.tasks.registry import BASELINE, build_registry
+
+    run_dir = run_dir.resolve()
+    points = evaluated_points(run_dir)
+    exp = RunDir(run_dir).read_experiment(build_registry())
+    grid_steps = sum(step for (task, _, step) in points if task != BASELINE)
+    best = {k: max(v[k] for v in points.values()) for k in ("low_resource_mean", "xtreme")}
+    tmp = Path(tempfile.mkdtemp(prefix="xstilts-replay-"))
+    raw = exp.model_dump(mode="json")
+    base = Path(RunDir(run_dir).read_meta()["base"])
+    for key in ("source", "model", "cache_dir"):  # the run's paths, relative to its experiments file
+        if raw[key] not in ("offline", "hub"):
+            raw[key] = str((base / raw[key]).resolve())
+    raw["storage_path"] = str(tmp / "runs")
+    regrets: dict[str, list[float]] = {"low_resource_mean": [], "xtreme": []}
+    spent_steps, skipped, picks = [], 0, []
+    for seed in range(seeds):
+        raw["search"] = {**raw["search"], "seed": seed}
+        if num_samples:
+            raw["search"]["num_samples"] = num_samples
+        name = f"replay{seed}"
+        (tmp / f"{name}.yaml").write_text(yaml.safe_dump({name: raw}, sort_keys=False))
+        cmd = [sys.executable, "-m", "xstilts", "sweep", str(tmp / f"{name}.yaml"), "-n", name]
+        done = subprocess.run([*cmd, "--simulate", str(run_dir)], capture_output=True, text=True, cwd=REPO)
+        if done.returncode != 0:
+            raise SystemExit(f"replay {seed} failed: {done.stderr[-2000:]}")
+        table = RunDir(tmp / "runs" / f"{name}.simulated").read_results().drop_duplicates(["trial_id", "step"])
+        spent_steps.append(int(table.groupby("trial_id")["step"].max().sum()))
+        top = table.loc[table[exp.search.metric].idxmax()]
+        pick = (str(top["intermediate_task"]), float(top["lr"]), int(top["step"]))
+        picks.append(list(pick))
+        if pick not in points:
+            skipped += 1
+            continue
+        for k in regrets:
+            regrets[k].append(best[k] - points[pick][k])
+
+    def interval(values: list[float]) -> dict:
+        if not values:
+            return {"mean": None, "low": None, "high": None, "n": 0}
+        mean = float(np.mean(values))
+        if len(values) < 2 or float(np.std(values)) == 0.0:
+            return {"mean": round(mean, 3), "low": round(mean, 3), "high": round(mean, 3), "n": len(values)}
+        low, high = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=stats.sem(values))
+        return {"mean": round(mean, 3), "low": round(float(low), 3), "high": round(float(high), 3), "n": len(values)}
+
+    return {
+        "benchmark": "asha_vs_grid --replay",
+        "run": str(run_dir),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores",
+        "grid": {"points": len(points), "steps": grid_steps},
+        "asha_tpe": {"replay_seeds": seeds, "steps_mean": float(np.mean(spent_steps)), "picks": picks},
+        "skipped_picks_not_evaluated": skipped,
+        "regret_points": {k: interval(v) for k, v in regrets.items()},
+        "ratio_steps_asha_vs_grid": round(float(np.mean(spent_steps)) / grid_steps, 3) if grid_steps else None,
+        "best_evaluated": {k: round(v, 3) for k, v in best.items()},
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--replay", type=Path, help="a finished, evaluated run directory: replay, no training")
+    ap.add_argument("--replay-seeds", type=int, default=5)
     ap.add_argument("--tasks", nargs="+", default=["mnli", "qqp", "sst2", "none"])
     ap.add_argument("--steps", type=int, nargs="+", default=[100, 200, 300])
     ap.add_argument("--lr", type=float, nargs="+", default=[1e-3, 3e-3])
     ap.add_argument("--num-samples", type=int, default=8)
     ap.add_argument("--noise-seeds", type=int, default=3)
     args = ap.parse_args()
+    if args.replay is not None:
+        print(json.dumps(replay(args.replay, args.replay_seeds, None)))
+        return
 
     from ray import tune
     from ray.tune.search import BasicVariantGenerator

@@ -258,7 +258,8 @@ def rank_agreement(head: pd.DataFrame, winners: pd.DataFrame, results: pd.DataFr
 def reference_table(head: pd.DataFrame) -> pd.DataFrame:
     """The baseline's zero-shot score per target task and language (mean over seeds), whether it was read from
     a stand-in split (`evaluation.test_split`), and the published reference points for that task and language
-    (Hu et al. 2020, XTREME: mBERT and XLM-R; tasks/reference_scores.py), as context only."""
+    under the task's primary reference metric, one column per reference model (mBERT and XLM-R Large as
+    XTREME-style baselines, multilingual-e5-small from MTEB; tasks/reference_scores.py), as context only."""
     columns = ["target_task", "lang", "resource_tier", "none", "n_seeds", "stand_in", *REFERENCE_MODELS]
     base = head[head["role"] == "baseline"]
     if base.empty:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from xstilts.tasks.registry import XQUAD_LANGS
 
 pytestmark = pytest.mark.realbench
 
@@ -37,15 +38,17 @@ def bench(kit: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, di
 def test_the_experiment_is_built_from_what_the_kit_holds(bench, kit):
     out, _ = bench
     exp = yaml.safe_load((out / "experiments.yaml").read_text())["realbench"]
-    assert exp["intermediate"]["tasks"] == ["sst2", "none"] and len(exp["search"]["space"]["lrs"]) >= 2
+    assert exp["intermediate"]["tasks"] == ["commonsense_qa", "squad_v2", "sst2", "none"]
     script = [sys.executable, str(REPO / "benchmarks" / "real_bench.py"), str(kit), "--write-only"]
     subprocess.run([*script, "--out", str(out / "full")], capture_output=True, check=True, timeout=120)
     full = yaml.safe_load((out / "full" / "experiments.yaml").read_text())["realbench"]
-    assert len(full["intermediate"]["steps"]) >= 4 and full["evaluation"]["seeds"] >= 3
-    assert full["evaluation"]["every_milestone"] and len(full["search"]["space"]["lrs"]) >= 2
-    assert exp["target"]["tasks"] == ["udpos", "panx", "tatoeba"]
-    assert exp["evaluation"]["tasks"] == ["udpos", "panx", "tatoeba"]  # no SQuAD training file: no xquad
-    assert exp["evaluation"]["test_split"] == {"panx": "validation"}  # the kit has no labelled PAN-X test set
+    assert len(full["intermediate"]["steps"]) >= 3 and full["evaluation"]["seeds"] >= 3
+    assert full["evaluation"]["every_milestone"]
+    assert exp["target"]["tasks"] == ["udpos", "panx", "tatoeba", "xquad"]  # a QA target among the probes
+    # every target the kit can train or score: XNLI and PAWS-X have no English training file here
+    assert exp["evaluation"]["tasks"] == ["udpos", "panx", "xquad", "mlqa", "bucc2018", "tatoeba"]
+    # no labelled PAN-X test set, MLQA validation only, BUCC's zh-en dev set only
+    assert exp["evaluation"]["test_split"] == {"panx": "dev", "mlqa": "dev", "bucc2018": "dev"}
     langs = exp["target"]["languages"]
     assert "en" in langs and {"de", "fr"} <= set(langs) and {"ur", "sw"} <= set(langs)
 
@@ -82,14 +85,20 @@ def test_the_evaluation_scores_every_language_the_kit_holds_and_marks_the_stand_
     test = ev[ev["split"] == "test"]
     assert set(test.loc[test["target_task"] == "udpos", "lang"]) >= {"ar", "hi", "kk", "zh", "ja", "ta"}
     assert len(set(test.loc[test["target_task"] == "tatoeba", "lang"])) == 30
-    assert test.loc[test["target_task"] == "panx", "stand_in"].all()
-    assert not test.loc[test["target_task"] != "panx", "stand_in"].any()
+    stood_in = test["target_task"].isin(["panx", "mlqa", "bucc2018"])
+    assert test.loc[stood_in, "stand_in"].all() and not test.loc[~stood_in, "stand_in"].any()
+    assert set(test.loc[test["target_task"] == "xquad", "lang"]) == set(XQUAD_LANGS)
+    assert set(test.loc[test["target_task"] == "mlqa", "lang"]) == {"en", "es", "de", "ar", "zh"}
+    assert set(test.loc[test["target_task"] == "bucc2018", "lang"]) == {"zh"}
     assert ev[ev["target_task"] == "udpos"].query("split == 'dev'")["lang"].nunique() < 16  # test-only treebanks
-    assert ev["seed"].nunique() == 2 and ev.drop_duplicates(["trial_id", "step"]).shape[0] == 5
+    encoders = 3 * 2 + 1  # each intermediate task at both milestones, and `none`
+    assert ev["seed"].nunique() == 2 and ev.drop_duplicates(["trial_id", "step"]).shape[0] == encoders
     md = (run / "report" / "report.md").read_text()
-    assert "† panx: the 'test' scores" in md and "## The baseline beside published reference points" in md
-    assert {r["n_encoders"] for r in line["rank_agreement"]} == {5}
-    assert set(line["none_test"]) == {"udpos", "panx", "tatoeba"} and "sw" in line["none_test"]["panx"]
+    assert "† bucc2018, mlqa, panx: the 'test' scores" in md
+    assert "## The baseline beside published reference points" in md
+    assert {r["n_encoders"] for r in line["rank_agreement"]} == {encoders}
+    assert set(line["none_test"]) == {"udpos", "panx", "xquad", "mlqa", "bucc2018", "tatoeba"}
+    assert "sw" in line["none_test"]["panx"]
 
 
 def test_provenance_records_the_dtypes_and_the_rows_read(bench):
@@ -148,3 +157,24 @@ def test_a_partial_kit_needs_only_what_a_run_reads_and_names_what_is_missing(kit
         [*CLI, "sweep", str(path), "-n", "partial", "--dry-run"], capture_output=True, text=True, env=ENV
     )
     assert dry.returncode == 0 and "12,544 train examples" in dry.stdout  # panx, xnli ... absent: not required
+
+
+def test_asha_and_tpe_replayed_on_the_bench_s_milestones_against_its_evaluated_grid(bench):
+    """`benchmarks/asha_vs_grid.py --replay RUN_DIR`: no training; regrets against the evaluated grid."""
+    out, _ = bench
+    run = out / "runs" / "realbench"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "asha_vs_grid.py"), "--replay", str(run), "--replay-seeds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=ENV,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    assert line["grid"]["points"] == 3 * 2 + 1 and line["grid"]["steps"] == 3 * (2 + 4)
+    assert len(line["asha_tpe"]["picks"]) == 2
+    scored = line["regret_points"]["low_resource_mean"]["n"]
+    assert scored + line["skipped_picks_not_evaluated"] == 2  # every pick regretted or counted as skipped
+    for summary in line["regret_points"].values():
+        assert summary["n"] == scored and (summary["mean"] is None or summary["mean"] >= 0)

@@ -32,7 +32,7 @@ from xstilts.tasks.span_features import ANSWER_REASONS, answer_reason, featurize
 pytestmark = pytest.mark.realbench
 
 REG = build_registry()
-KIT_TASKS = ("udpos", "panx", "tatoeba", "xquad", "sst2")
+KIT_TASKS = ("udpos", "panx", "tatoeba", "xquad", "mlqa", "sst2", "squad_v2", "commonsense_qa")
 UD_MAX_LEN = REG["udpos"].max_len
 
 
@@ -252,11 +252,13 @@ def test_thai_words_label_their_first_sub_token(kit, tok):
 # ----------------------------------------------------------------------------- XQuAD answers
 
 
-@pytest.mark.parametrize("lang", ["th", "hi", "zh", "ar"])
-def test_xquad_answers_map_to_token_spans_and_back_or_are_counted(kit, kit_encoder, kit_source, tok, lang):
-    rows = kit_rows(kit, "xquad", "dev", lang)
-    feats = as_lists(features_for(kit_encoder, kit_source, REG["xquad"], "dev", lang))
-    stats = split_stats(kit_encoder, kit_source, REG["xquad"], "dev", lang)
+@pytest.mark.parametrize(
+    "task,lang", [("xquad", "th"), ("xquad", "hi"), ("xquad", "zh"), ("xquad", "ar"), ("mlqa", "zh"), ("mlqa", "ar")]
+)
+def test_qa_answers_map_to_token_spans_and_back_or_are_counted(kit, kit_encoder, kit_source, tok, task, lang):
+    rows = kit_rows(kit, task, "dev", lang)
+    feats = as_lists(features_for(kit_encoder, kit_source, REG[task], "dev", lang))
+    stats = split_stats(kit_encoder, kit_source, REG[task], "dev", lang)
     assert sorted(set(feats["example_index"])) == list(range(len(rows)))  # every example has a window
     assert len(feats["gold"]) == stats["rows"] == len(rows) and stats["dropped"] == 0
     assert stats["unanswerable"] == sum(stats[r] for r in ANSWER_REASONS)
@@ -271,9 +273,9 @@ def test_xquad_answers_map_to_token_spans_and_back_or_are_counted(kit, kit_encod
             starts = [o[0] for o in offsets if o is not None]
             assert starts == sorted(starts)
     # Training windows label the same spans, and count the same examples.
-    cols = columns(rows, "xquad")
+    cols = columns(rows, task)
     train_stats: Counter = Counter()
-    train = featurize_span(cols, tok, REG["xquad"].max_len, lang, stats=train_stats)
+    train = featurize_span(cols, tok, REG[task].max_len, lang, stats=train_stats)
     assert {k: train_stats[k] for k in stats} == stats
     for w, ex in enumerate(feats["example_index"]):
         s, e = train["start_positions"][w], train["end_positions"][w]
@@ -342,7 +344,7 @@ def score_split(task: str, lang: str, feats: dict, rows, stats: dict) -> dict[st
     from gold only where the counts say something was lost."""
     spec = REG[task]
     metric = get_metric(spec.metric)
-    if spec.kind == "classification":
+    if spec.kind in ("classification", "multiple_choice"):
         return metric.score(list(feats["labels"]), list(feats["labels"]))
     if spec.kind == "retrieval":
         assert len(feats["src_input_ids"]) == len(feats["tgt_input_ids"]) == stats["rows"]
