@@ -188,20 +188,20 @@ EXPERIMENT_NOTES = """\
 
 def smoke(exp: dict) -> dict:
     """The same experiment at a few steps, rows and seeds: every stage and path of the job in a few minutes
-    (make test-real): 3 intermediate tasks x 2 durations + `none` = 7 encoders, 2 seeds."""
-    exp["intermediate"] |= {"steps": [2, 4], "milestone_every": 2}
+    (make test-real): 3 intermediate tasks x 1 duration + `none` = 4 encoders, 2 seeds."""
+    exp["intermediate"] |= {"steps": [2], "milestone_every": 2}
     for stage in (exp["target"], exp["evaluation"]):
         stage["recipe"] |= {"steps": 2}
         for override in stage["recipes"].values():
             override.pop("steps", None)
     exp["target"]["max_eval_rows"] = 8
-    exp["search"]["asha"]["grace_period"] = 4
+    exp["search"]["asha"]["grace_period"] = 2
     exp["evaluation"]["max_eval_rows"] = 8
     exp["evaluation"]["seeds"] = 2
     return exp
 
 
-def write_experiment(kit: Path, out: Path, small: bool = False) -> Path:
+def write_experiment(kit: Path, out: Path, small: bool = False, cache_dir: Path | None = None) -> Path:
     held = scan(kit)
     if not held["targets"]:
         sys.exit(f"{kit}/data: no target task with data (is it a kit laid out as <hub id>/<config>/<split>.jsonl?)")
@@ -210,6 +210,8 @@ def write_experiment(kit: Path, out: Path, small: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "experiments.yaml"
     exp = smoke(experiment(kit, held)) if small else experiment(kit, held)
+    if cache_dir is not None:
+        exp["cache_dir"] = str(cache_dir.resolve())
     path.write_text(EXPERIMENT_NOTES + yaml.safe_dump({NAME: exp}, sort_keys=False))
     return path
 
@@ -228,10 +230,11 @@ def main() -> None:
     parser.add_argument("kit", type=Path)
     parser.add_argument("--out", type=Path, default=REPO / "bench_out" / "realbench")
     parser.add_argument("--write-only", action="store_true", help="write the experiment and stop")
+    parser.add_argument("--cache-dir", type=Path, help="the experiment's cache_dir (default: .cache beside it)")
     parser.add_argument("--smoke", action="store_true", help="a few steps and rows: checks the job, not the science")
     args = parser.parse_args()
     kit, out = args.kit.resolve(), args.out.resolve()
-    path = write_experiment(kit, out, small=args.smoke)
+    path = write_experiment(kit, out, small=args.smoke, cache_dir=args.cache_dir)
     if args.write_only:
         print(path)
         return

@@ -172,7 +172,7 @@ class Evaluation(Recipes):
     # every (trial, milestone) of the sweep is evaluated too, not only the winners: more points for the rank
     # agreement between the sweep's probe and the evaluation
     every_milestone: bool = False
-    # a split that stands in for a target's test split, e.g. {panx: validation} where a directory of real data
+    # a split that stands in for a target's test split, e.g. {panx: dev} where a directory of real data
     # has no labelled test set; the report marks every such score
     test_split: dict[str, str] = {}
 

@@ -20,11 +20,19 @@ def kit() -> Path:
 
 
 @pytest.fixture(scope="session")
-def kit_source(kit: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The kit's data as a local source, with its datasets and feature caches in a session directory."""
+def kit_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache directory for the session (an experiment's `cache_dir`): the bench's run and the tests that
+    featurise the kit share its content-addressed feature caches."""
+    return tmp_path_factory.mktemp("kit-cache")
+
+
+@pytest.fixture(scope="session")
+def kit_source(kit: Path, kit_cache: Path):
+    """The kit's data as a local source, with its datasets and feature caches where an experiment whose
+    cache_dir is `kit_cache` keeps them."""
     from xstilts.tasks.loading import DataSource
 
-    return DataSource("local", kit / "data", tmp_path_factory.mktemp("kit-cache"))
+    return DataSource("local", kit / "data", kit_cache / "hf")
 
 
 @pytest.fixture(scope="session")
