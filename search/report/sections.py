@@ -158,6 +158,7 @@ def reference_section(ref: pd.DataFrame, stand_ins: list[str]) -> list[tuple]:
             "task": [f"{t} {STAND_IN}" if t in stand_ins else str(t) for t in ref["target_task"]],
             "language": ref["lang"],
             "tier": ref["resource_tier"],
+            "metric": ref["metric"] if "metric" in ref.columns else "",
             "none (this run)": [num(v) for v in ref["none"]],
             **{COLUMN_LABELS[m]: [num(v) for v in ref[m]] for m in REFERENCE_MODELS},
         }
@@ -179,8 +180,8 @@ def reference_section(ref: pd.DataFrame, stand_ins: list[str]) -> list[tuple]:
             "XLM-R Large were fine-tuned on all of the English training data with the full recipe, "
             "multilingual-e5-small is a trained sentence encoder, and all were scored on the full test sets; '–' "
             "where no readable source has a number. Each published column holds the metric named in its source "
-            "line below (F1 for QA); this run's column is the task's headline score (for QA, the mean of EM and "
-            "F1).",
+            "line below; this run's column holds the same metric (column 'metric': F1 for QA, not the headline "
+            "mean of EM and F1), or the task's headline score where nothing is published.",
         ),
         ("table", shown),
     ]

@@ -18,7 +18,7 @@ from xstilts.search.selection import ROLES, WinnerBoard, milestone_score, record
 from xstilts.tasks.aggregate import summarize_probe
 from xstilts.tasks.languages import TIERS
 from xstilts.tasks.reference_scores import MODELS as REFERENCE_MODELS
-from xstilts.tasks.reference_scores import reference_points
+from xstilts.tasks.reference_scores import primary_metric, reference_points
 from xstilts.tasks.registry import BASELINE
 
 
@@ -255,20 +255,33 @@ def rank_agreement(head: pd.DataFrame, winners: pd.DataFrame, results: pd.DataFr
     return pd.DataFrame(rows, columns=columns)
 
 
-def reference_table(head: pd.DataFrame) -> pd.DataFrame:
+def reference_table(head: pd.DataFrame, scored: pd.DataFrame | None = None) -> pd.DataFrame:
     """The baseline's zero-shot score per target task and language (mean over seeds), whether it was read from
     a stand-in split (`evaluation.test_split`), and the published reference points for that task and language
     under the task's primary reference metric, one column per reference model (mBERT and XLM-R Large as
-    XTREME-style baselines, multilingual-e5-small from MTEB; tasks/reference_scores.py), as context only."""
-    columns = ["target_task", "lang", "resource_tier", "none", "n_seeds", "stand_in", *REFERENCE_MODELS]
+    XTREME-style baselines, multilingual-e5-small from MTEB; tasks/reference_scores.py), as context only.
+    `scored`: the split's rows of every metric; the baseline's score is then read under the same metric as the
+    published one (F1 for QA, whose headline is (EM + F1) / 2), named in `metric`."""
+    columns = ["target_task", "lang", "resource_tier", "metric", "none", "n_seeds", "stand_in", *REFERENCE_MODELS]
     base = head[head["role"] == "baseline"]
     if base.empty:
         return pd.DataFrame(columns=columns)
+    base = base.assign(target_task=base["target_task"].astype(str))
+    if "metric" not in base.columns:
+        base = base.assign(metric="")
+    if scored is not None and "metric" in scored.columns:
+        others = scored[scored["role"] == "baseline"].assign(target_task=lambda d: d["target_task"].astype(str))
+        parts = []
+        for task, rows in base.groupby("target_task", sort=False):
+            same = others[(others["target_task"] == task) & (others["metric"] == primary_metric(str(task)))]
+            parts.append(same if len(same) == len(rows) else rows)
+        base = pd.concat(parts, ignore_index=True)
     if "stand_in" not in base.columns:
         base = base.assign(stand_in=False)
     g = base.groupby(["target_task", "lang"], observed=True, sort=True)
     out = g.agg(
         resource_tier=("resource_tier", "first"),
+        metric=("metric", "first"),
         none=("score", "mean"),
         n_seeds=("seed", "nunique"),
         stand_in=("stand_in", "any"),
@@ -338,6 +351,12 @@ def selection_table(milestones: list[dict], select: str) -> pd.DataFrame:
     return out.sort_values("english_dev_rank", kind="stable")[columns].reset_index(drop=True)
 
 
+def scored_rows(run_dir: RunDir, split: str) -> pd.DataFrame:
+    """Every metric's rows of `split` (the headline and the others: F1 and EM for QA, ...)."""
+    ev = run_dir.read_evaluation()
+    return ev[ev["split"] == split]
+
+
 def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame]:
     """Every table of the report, by name (the Parquet file stems); 'headline' is the input, not written."""
     meta = run_dir.read_meta() if run_dir.has_meta() else {}
@@ -375,6 +394,6 @@ def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame
         "selection": selection_table(milestones, select),
         "language_deltas": langs,
         "tier_deltas": with_test(tier_delta_table(langs), boot["tiers"], ["winner", "resource_tier"]),
-        "reference": reference_table(head),
+        "reference": reference_table(head, scored_rows(run_dir, split)),
         "provenance": provenance_table(meta, exp, rule, head, split, run_dir),
     }
