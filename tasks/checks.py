@@ -94,6 +94,7 @@ def check_split(spec: TaskSpec, split: str, lang: str, source: DataSource) -> No
         rows = [row for path in paths for row in reader(path)]
         import datasets  # deferred: importing datasets costs ~0.7 s
 
+        datasets.disable_progress_bars()  # the adapters' in-memory `map` would draw one on stderr
         try:
             ds = datasets.Dataset.from_list(rows)  # in memory: no cache file
         except Exception as exc:  # pyarrow's type inference errors come in several types

@@ -128,3 +128,22 @@ def test_evaluation_checks_every_split_before_ray_starts(tmp_path, local_copy):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "udpos.Greek/test.jsonl" in lines[0] and "file not found" in lines[0]
     assert not (run_dir.path / "evaluation").exists()
+
+
+def test_good_data_passes_the_check_silently_and_writes_nothing(tmp_path, local_copy):
+    """The up-front check of a good directory, in a fresh process as the CLI runs it, prints nothing (no
+    progress bars) and writes no cache."""
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    path = write_experiments(tmp_path, {"source": str(local_copy), "cache_dir": str(cache)})
+    script = (
+        "import sys; from xstilts.search.config import load_experiment; from xstilts.search.plan import check_inputs;"
+        "from xstilts.tasks.registry import build_registry; reg = build_registry();"
+        "exp, base = load_experiment(sys.argv[1], registry=reg); check_inputs(exp, base, reg)"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout == "" and done.stderr == "", done.stderr[-2000:]
+    assert list(cache.iterdir()) == []
