@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -31,13 +32,14 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    from xstilts.models.heads import from_pretrained, transfer_encoder
+    from xstilts.models.heads import from_pretrained, quiet_transformers, transfer_encoder
     from xstilts.models.scoring import evaluate_split
     from xstilts.models.setup import features_for, tokenizer_for
     from xstilts.models.transfer import TargetData, TargetFineTune, fine_tune_target
     from xstilts.tasks.loading import DataSource
     from xstilts.tasks.registry import Recipe, build_registry
 
+    quiet_transformers()
     kit = args.kit.resolve()
     encoder = str(kit / "encoder")
     source = DataSource("local", kit / "data", Path(".cache") / "qa-recipe")
@@ -55,6 +57,7 @@ def main() -> None:
         took = time.perf_counter() - started
         scores = evaluate_split(model, spec, dev["en"], None, "en", pad_id, device="cpu")
         results[f"{lr:g}"] = {k: round(float(v), 2) for k, v in scores.items()} | {"fine_tune_s": round(took, 1)}
+        print(json.dumps({"lr": lr, **results[f"{lr:g}"]}), file=sys.stderr, flush=True)  # each as it ends
     print(
         json.dumps(
             {
