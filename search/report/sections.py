@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from xstilts.search.report.effects import p_text
 from xstilts.search.report.plots import DELTA_LABEL
 from xstilts.search.report.stats import MIN_SEEDS, N_BOOT, TOO_FEW, interval_text
 from xstilts.search.report.tables import SUMMARIES
@@ -230,36 +231,56 @@ def sentence(task: str, d: pd.DataFrame, base: pd.Series) -> str:
     )
 
 
-def effect(row: pd.Series, col: str) -> str:
-    d, lo, hi, p = (row[f"{col}_{k}"] for k in ("delta", "delta_lo", "delta_hi", "delta_p"))
-    text = interval_text(d, lo, hi, bool(row[f"{col}_significant"]))
-    if not np.isfinite(lo):
-        return text
-    shown = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-    return f"{text} ({shown}, {'significant' if row[f'{col}_significant'] else 'not significant'} at 95%)"
-
-
 def longer_section(effects: pd.DataFrame) -> list[tuple]:
-    """The research question, per intermediate task: does training longer change the low-resource mean and
-    the worst language significantly?"""
+    """The research question, answered within trials (search/report/effects.py): per intermediate task, its
+    shortest evaluated milestone against its longest, pooled over the task's trials, on the low-resource mean
+    and the worst language."""
     if effects.empty:
-        return [("p", "Training longer: no intermediate task has winners at two durations or more.")]
-    lines = [
-        f"{r['intermediate_task']}, {r['from_step']} → {r['to_step']} intermediate steps: low-resource mean "
-        f"{effect(r, 'low_resource_mean')}; worst language {effect(r, 'worst')}."
-        for _, r in effects.iterrows()
-    ]
+        return [
+            (
+                "p",
+                "Training longer: no trial has two evaluated milestones, so no duration effect is estimated "
+                "(set evaluation.every_milestone: true). The 'best at each step' rows above compare different "
+                "trials and say nothing causal about duration.",
+            )
+        ]
+    lines = []
+    for task, rows in effects.groupby("intermediate_task", sort=True):
+        lr = "all" if (rows["lr"] == "all").any() else rows["lr"].iloc[0]
+        rows = rows[rows["lr"] == lr]
+        first, last = rows["from_step"].min(), rows["to_step"].max()
+        span = rows[(rows["from_step"] == first) & (rows["to_step"] == last)].set_index("summary")
+        parts = [
+            f"{name} {_effect_text(span.loc[s])}"
+            for s, name in (("low_resource_mean", "low-resource mean"), ("worst", "worst language"))
+            if s in span.index
+        ]
+        n = int(span["n_trials"].iloc[0])
+        lines.append(f"{task}, {first} → {last} steps within trials ({n} trial(s), lr {lr}): " + "; ".join(parts))
     return [
-        ("h", 3, "Does training longer change robustness?"),
+        ("h", 3, "Does training longer change robustness? (within trials)"),
         (
             "p",
-            "Per intermediate task, its longest duration winner minus its shortest (points), paired by seed and "
-            "language, with the 95% paired-bootstrap interval (low-resource mean: over the low-resource "
-            "languages x seeds, tasks weighted equally; worst language: the lowest language score per seed, "
-            "seeds drawn, every language kept); * and 'significant' when the interval excludes 0.",
+            "Each effect compares two milestones of the same trial (same task, configuration and intermediate "
+            "seed; the same target seeds and languages), later minus earlier, in points, pooled over the task's "
+            "trials. The interval is a 95% hierarchical bootstrap that resamples trials (intermediate seeds), "
+            "then target fine-tune seeds, then languages within each target task (the worst language: trials and "
+            "seeds only). p comes from a sign-flip test over the trials, exact below 8 trials (so never below "
+            "2 / 2^n), and is Holm-adjusted within its family: one family per summary (mean, low-resource mean, "
+            "worst language), all (task, lr, milestone pair) rows of report/tables/duration_effects.parquet. "
+            "Robust: adjusted p < 0.05 and the same sign on two disjoint halves of the languages.",
         ),
         ("ul", lines),
     ]
+
+
+def _effect_text(r: pd.Series) -> str:
+    verdict = "robust" if r["robust"] else "significant, not robust" if r["significant"] else "not significant"
+    return (
+        f"{r['estimate']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}] ({p_text(r['p'])}, Holm-adjusted "
+        f"{p_text(r['p_adjusted'])}; {verdict}; sign stability "
+        f"{r['sign_stability']:.2f}; language halves {r['half_a']:+.2f} / {r['half_b']:+.2f})"
+    )
 
 
 def duration_section(dt: pd.DataFrame, effects: pd.DataFrame, low: list[str], plot: str, n_seeds: int) -> list[tuple]:
@@ -288,8 +309,10 @@ def duration_section(dt: pd.DataFrame, effects: pd.DataFrame, low: list[str], pl
             f"mean = the same over the low-resource languages ({', '.join(low) or 'none'}); worst = the "
             "language with the lowest score averaged over the tasks. Per seed, then mean (± sd) over seeds; "
             "Δ in points vs the 'none' baseline (step 0), for the low-resource mean and the worst language with "
-            "the 95% paired-bootstrap interval (as below), * when it excludes 0. Durations use the best trial "
-            "at each step.",
+            "the 95% paired-bootstrap interval, * when it excludes 0. These rows are what the search found: the "
+            "best trial at each step, which may differ in learning rate and seed from step to step, so they "
+            "compare configurations as much as durations; the effect of duration is estimated within trials "
+            "below.",
         ),
         ("ul", [sentence(t, d.sort_values("step"), base) for t, d in rest.groupby("intermediate_task")]),
         ("table", shown),

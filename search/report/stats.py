@@ -128,31 +128,6 @@ def _from_draws(observed: float, stats: np.ndarray, n_seeds: int) -> Delta:
     return Delta(observed, float(lo), float(hi), p, n_seeds)
 
 
-def duration_effects(head: pd.DataFrame, duration: pd.DataFrame) -> pd.DataFrame:
-    """Per intermediate task with two durations or more: the longest duration winner vs the shortest, on the
-    low-resource mean (the low-resource non-English languages, tasks weighted equally) and on the worst
-    language, each a paired bootstrap."""
-    rows = []
-    low = head[head["low_resource"].astype(bool) & (head["lang"] != "en")]
-    for task, d in duration[duration["role"] != "baseline"].groupby("intermediate_task"):
-        if len(d) < 2:
-            continue
-        d = d.sort_values("step")
-        short, long_ = d.iloc[0], d.iloc[-1]
-        lr = bootstrap(paired_strata(low, long_["winner"], short["winner"]))
-        worst = bootstrap_worst(*worst_arrays(head, long_["winner"], short["winner"]))
-        rows.append(
-            {
-                "intermediate_task": task,
-                "from_step": int(short["step"]),
-                "to_step": int(long_["step"]),
-                **{f"low_resource_mean_{k}": v for k, v in lr.row().items()},
-                **{f"worst_{k}": v for k, v in worst.row().items()},
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def duration_deltas(head: pd.DataFrame, duration: pd.DataFrame) -> pd.DataFrame:
     """Per duration winner: Δ vs the baseline of the low-resource mean (paired bootstrap over the low-resource
     non-English languages x seeds, tasks weighted equally) and of the worst language (seeds drawn)."""

@@ -10,9 +10,10 @@ import pandas as pd
 
 from xstilts.search.config import ENGLISH_DEV
 from xstilts.search.journal import Journal
+from xstilts.search.report.effects import duration_effects
 from xstilts.search.report.plots import task_order
 from xstilts.search.report.provenance import provenance_table
-from xstilts.search.report.stats import delta_tables, duration_deltas, duration_effects
+from xstilts.search.report.stats import delta_tables, duration_deltas
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import ROLES, WinnerBoard, milestone_score, recorded_rule, rule_of
 from xstilts.tasks.aggregate import summarize_probe
@@ -389,7 +390,7 @@ def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame
         "duration": duration.merge(duration_deltas(head, duration), on="winner", how="left")
         if len(duration) > 1
         else duration,
-        "duration_effects": duration_effects(head, duration),
+        "duration_effects": duration_effects(head, results),
         "rank_agreement": rank_agreement(head, winners, results),
         "selection": selection_table(milestones, select),
         "language_deltas": langs,

@@ -1,0 +1,116 @@
+"""Within-trial duration effects on small constructed tables: the unit is the trial, the p-values are exact at
+small n, the interval counts intermediate-seed variance, and Holm's correction runs over each family."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xstilts.search.report.effects import (
+    Cells,
+    duration_effects,
+    hierarchical_draws,
+    holm,
+    p_text,
+    sign_flip_p,
+)
+
+LANGS = {"de": False, "fr": False, "sw": True, "ur": True}  # lang -> low-resource
+
+
+def evaluation(trials: dict[str, dict[int, float]], noise: float = 0.0) -> pd.DataFrame:
+    """Headline rows of every milestone of `trials` (trial id -> step -> score), 3 target seeds, 2 target
+    tasks, the languages of LANGS and English."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for trial, steps in trials.items():
+        for step, score in steps.items():
+            for task in ("udpos", "xquad"):
+                for seed in range(3):
+                    for lang, low in {"en": False, **LANGS}.items():
+                        rows.append(
+                            {
+                                "winner": f"{trial}@{step}",
+                                "role": "milestone",
+                                "intermediate_task": "sst2",
+                                "trial_id": trial,
+                                "step": step,
+                                "target_task": task,
+                                "seed": seed,
+                                "lang": lang,
+                                "low_resource": low,
+                                "score": score + noise * rng.standard_normal(),
+                            }
+                        )
+    return pd.DataFrame(rows)
+
+
+def results(lrs: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame([{"trial_id": t, "lr": lr, "seed": i} for i, (t, lr) in enumerate(lrs.items())])
+
+
+def test_the_within_trial_answer_holds_where_the_best_at_each_step_comparison_says_the_opposite():
+    # the probe chose trial a at 30 steps (evaluated 60) and trial b at 120 (evaluated 65): across those
+    # winners, +5 for training longer; within each trial, longer training lost 5 points
+    head = evaluation({"a": {30: 60.0, 120: 55.0}, "b": {30: 70.0, 120: 65.0}})
+    table = duration_effects(head, results({"a": 3e-5, "b": 1e-4}))
+    across = 65.0 - 60.0
+    assert across > 0
+    assert set(table["lr"]) == {"3e-05", "0.0001", "all"}
+    assert np.allclose(table["estimate"], -5.0)
+    pooled = table[(table["lr"] == "all") & (table["summary"] == "low_resource_mean")].iloc[0]
+    assert pooled["n_trials"] == 2 and pooled["n_intermediate_seeds"] == 2 and pooled["n_target_seeds"] == 3
+    assert pooled["n_languages"] == 2 * 2  # sw and ur in each of the 2 target tasks
+
+
+def test_the_exact_sign_flip_test_at_three_units_and_its_resolution():
+    p, resolution, test = sign_flip_p(np.array([1.75, 1.03, 1.76]))
+    assert p == pytest.approx(0.25) and resolution == pytest.approx(0.25) and test.startswith("exact")
+    assert sign_flip_p(np.array([1.0, -0.2, 0.5]))[0] == pytest.approx(0.5)  # 4 of 8 flips as extreme
+    assert p_text(0.25) == "p = 0.25" and p_text(1e-9) == "p < 0.001"
+    p_many, res_many, _ = sign_flip_p(np.full(12, 2.0))
+    assert 0 < res_many <= p_many < 0.001  # random flips: never 0
+
+
+def test_the_interval_widens_when_intermediate_seeds_disagree():
+    agree = np.full((3, 3, 4), 2.0)
+    disagree = agree.copy()
+    disagree[0] += 3.0
+    disagree[1] -= 3.0  # the same mean effect, +5, -1 and +2 by trial
+    widths = []
+    for strata in (agree, disagree):
+        cells = Cells([strata + np.random.default_rng(1).normal(0, 0.3, strata.shape)], np.full((3, 3), 2.0))
+        low, high = np.percentile(hierarchical_draws(cells, "mean"), [2.5, 97.5])
+        widths.append(high - low)
+    assert widths[1] > 3 * widths[0]
+
+
+def test_holm_on_a_fixed_family():
+    # sorted 0.01, 0.03, 0.04 of m = 3: 3 x 0.01 = 0.03; 2 x 0.03 = 0.06; max(1 x 0.04, 0.06) = 0.06
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    adjusted = holm([0.2, math.nan, 0.01])
+    assert adjusted[0] == pytest.approx(0.2) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.02)
+
+
+def test_three_agreeing_trials_are_not_significant_and_the_table_is_adjusted_per_family():
+    head = evaluation({t: {30: 60.0, 120: 62.0} for t in "abc"}, noise=0.2)
+    table = duration_effects(head, results({t: 3e-5 for t in "abc"}))
+    assert set(table["summary"]) == {"mean", "low_resource_mean", "worst"}
+    assert (table["p"] >= 0.25 - 1e-9).all() and not table["significant"].any() and not table["robust"].any()
+    assert (table["low"] < table["estimate"]).all() and (table["estimate"] < table["high"]).all()
+    assert (table["sign_stability"] > 0.9).all() and (np.sign(table[["half_a", "half_b"]]) == 1).all().all()
+    assert table.groupby("summary")["family"].nunique().eq(1).all()
+
+
+def test_the_report_states_the_within_trial_answer_with_its_test_and_family():
+    from xstilts.search.report.render import render_markdown
+    from xstilts.search.report.sections import longer_section
+
+    head = evaluation({"a": {30: 60.0, 120: 55.0}, "b": {30: 70.0, 120: 65.0}})
+    md = render_markdown(longer_section(duration_effects(head, results({"a": 3e-5, "b": 1e-4}))))
+    line = next(x for x in md.splitlines() if x.startswith("- sst2"))
+    assert "sst2, 30 → 120 steps within trials (2 trial(s), lr all)" in line
+    assert "low-resource mean -5.00 [-5.00, -5.00] (p = 0.5, Holm-adjusted p = 1; not significant;" in line
+    assert "Holm-adjusted" in md and "one family per summary" in md and "p = 0 " not in md
+    assert "evaluation.every_milestone" in render_markdown(longer_section(duration_effects(head.iloc[0:0], None)))
