@@ -32,7 +32,8 @@ class TrialPlan:
     source: DataSource
     registry: Registry
     targets: tuple[tuple[str, tuple[str, ...]], ...]  # (target task, its probe languages)
-    low_resource: tuple[str, ...]
+    low_resource: tuple[str, ...]  # the probed languages among them (every language is_low_resource decides)
+    low_resource_max_class: int
     probe: dict[str, TargetFineTune]  # each fine-tuned probe target: its recipe and the dev set that selects it
     milestone_every: int
     multitask_cap: int
@@ -167,6 +168,7 @@ def make_plan(
         registry=registry,
         targets=tuple((t, tuple(exp.target.langs_for(registry[t]))) for t in exp.target.tasks),
         low_resource=tuple(low_resource_langs(exp.target.languages, exp.target.low_resource_max_class)),
+        low_resource_max_class=exp.target.low_resource_max_class,
         probe=probe,
         milestone_every=exp.intermediate.milestone_every,
         multitask_cap=exp.intermediate.multitask_cap,

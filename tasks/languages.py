@@ -62,15 +62,26 @@ SOV = frozenset(["bn", "eu", "fa", "hi", "ja", "ka", "kk", "ko", "mr", "my", "ta
 TIERS = ("high", "mid", "low")
 
 
-def resource_tier(lang: str) -> str:
-    """Return 'high' (classes 4-5), 'mid' (class 3) or 'low' (classes 0-2) for an ISO 639-1 code."""
-    cls = JOSHI_CLASS[lang]
-    return "high" if cls >= 4 else "mid" if cls == 3 else "low"
+DEFAULT_LOW_MAX_CLASS = 2  # Joshi et al. 2020's classes 0-2: the "left-behind" to "hopefuls"
+
+
+def is_low_resource(lang: str, max_class: int = DEFAULT_LOW_MAX_CLASS) -> bool:
+    """The one definition of low-resource: a non-English language of Joshi class at most `max_class` (an
+    experiment's `target.low_resource_max_class`), used by the sweep, the evaluation, the tiers and the plots."""
+    return lang != "en" and JOSHI_CLASS[lang] <= max_class
+
+
+def resource_tier(lang: str, max_class: int = DEFAULT_LOW_MAX_CLASS) -> str:
+    """Return 'low' for a low-resource language (`is_low_resource`), else 'high' for classes 4-5 and 'mid'
+    for the classes between; the 'low' tier is exactly the low-resource set whatever `max_class` is."""
+    if is_low_resource(lang, max_class):
+        return "low"
+    return "high" if JOSHI_CLASS[lang] >= 4 or lang == "en" else "mid"
 
 
 def low_resource_langs(langs: list[str], max_class: int) -> list[str]:
     """Return the languages of `langs` whose Joshi class is at most `max_class`, English excluded."""
-    return [lang for lang in langs if lang != "en" and JOSHI_CLASS[lang] <= max_class]
+    return [lang for lang in langs if is_low_resource(lang, max_class)]
 
 
 # English names used by the `udpos.<Name>` configs of the hub's xtreme data set.

@@ -17,7 +17,7 @@ from xstilts.models.transfer import TargetFineTune
 from xstilts.search.plan import TrialPlan
 from xstilts.search.rundir import RunDir
 from xstilts.search.sweep.trial import intermediate_config, trial_seed
-from xstilts.tasks.languages import resource_tier
+from xstilts.tasks.languages import is_low_resource, resource_tier
 from xstilts.tasks.metrics import get_metric
 from xstilts.tasks.registry import BASELINE, build_registry
 
@@ -107,8 +107,9 @@ def evaluate_targets(plan: TrialPlan, encoder: str, job: ScoreJob) -> list[dict]
                         "target_task": spec.name,
                         "seed": job.seed,
                         "lang": lang,
-                        "resource_tier": resource_tier(lang),
-                        "low_resource": lang in plan.low_resource,
+                        "resource_tier": resource_tier(lang, plan.low_resource_max_class),
+                        # every evaluated language, not only the probed ones (tasks.languages.is_low_resource)
+                        "low_resource": is_low_resource(lang, plan.low_resource_max_class),
                         "split": split,
                         "metric": metric,
                         "score": float(score),

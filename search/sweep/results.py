@@ -87,7 +87,8 @@ def results_table(result: SearchResult, experiment: str, source: str, low_resour
                 "error": m.get("error"),
                 "target_task": target_task,
                 "lang": lang,
-                "resource_tier": resource_tier(lang),
+                # the 'low' tier is the experiment's low-resource set (max class -1: no other language is low)
+                "resource_tier": "low" if lang in low_resource else resource_tier(lang, -1),
                 "low_resource": lang in low_resource,
                 "score": score,
                 **{k: m["metrics"][k] for k in ("mean", "low_resource_mean", "worst", "worst_lang")},

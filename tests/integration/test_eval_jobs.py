@@ -1,12 +1,15 @@
 """The work of `xstilts evaluate`'s Ray tasks, called directly: a winner's encoder retrained to its step, then
 scored."""
 
+import dataclasses
+
 import pytest
 import torch
 
 from xstilts.models.transfer import TargetFineTune
 from xstilts.search.evaluation.jobs import ScoreJob, evaluate_targets, materialize_encoder
 from xstilts.search.rundir import RunDir
+from xstilts.tasks.languages import JOSHI_CLASS
 from xstilts.tasks.registry import Recipe
 
 pytestmark = pytest.mark.integration
@@ -55,6 +58,14 @@ def test_winner_encoder_then_every_language_on_dev_and_test(offline_plan, tmp_pa
         evaluate_targets(offline_plan, enc, ScoreJob(("xquad", "tydiqa"), 0, mixed, recipe, winner, "offline world"))
 
     retrieval = ScoreJob(("tatoeba",), 0, {"tatoeba": both(["de", "sw"])}, None, winner, "offline world")
-    tatoeba = evaluate_targets(offline_plan, enc, retrieval)
+    unprobed = dataclasses.replace(offline_plan, low_resource=())  # sw evaluated but not among the probed
+    tatoeba = evaluate_targets(unprobed, enc, retrieval)
     assert {r["metric"] for r in tatoeba if r["headline"]} == {"accuracy"}
     assert all(r["resource_tier"] in ("high", "mid", "low") and r["source"] == "offline world" for r in tatoeba)
+    # one definition of low-resource for every evaluated language, probed or not (xquad: th, hi, ... are not
+    # probe languages), and the 'low' tier is that set
+    max_class = offline_plan.low_resource_max_class
+    assert any(r["low_resource"] for r in tatoeba)  # sw
+    for r in xquad + tatoeba:
+        low = r["lang"] != "en" and JOSHI_CLASS[r["lang"]] <= max_class
+        assert r["low_resource"] == low and (r["resource_tier"] == "low") == low, r

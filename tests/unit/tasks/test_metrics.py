@@ -3,7 +3,7 @@ import math
 import pytest
 
 from xstilts.tasks.aggregate import summarize_transfer, xtreme_score
-from xstilts.tasks.languages import low_resource_langs, resource_tier
+from xstilts.tasks.languages import is_low_resource, low_resource_langs, resource_tier
 from xstilts.tasks.metrics import (
     METRICS,
     accuracy,
@@ -51,6 +51,9 @@ def test_summary_without_low_resource_language_is_nan():
 def test_resource_groups_follow_joshi_classes():
     assert resource_tier("en") == "high" and resource_tier("ru") == "high"
     assert resource_tier("el") == "mid" and resource_tier("sw") == "low" and resource_tier("jv") == "low"
+    # one definition: with low_resource_max_class 3, class-3 el and ur are low-resource and in the low tier
+    assert resource_tier("el", 3) == "low" and resource_tier("ur", 3) == "low" and resource_tier("de", 3) == "high"
+    assert is_low_resource("ur", 3) and not is_low_resource("ur", 2) and not is_low_resource("en", 5)
     assert low_resource_langs(["en", "de", "el", "sw", "ur"], 2) == ["sw"]
     assert low_resource_langs(["en", "de", "el", "sw", "ur"], 3) == ["el", "sw", "ur"]
 
