@@ -48,8 +48,10 @@ def tested(d: pd.DataFrame) -> list[str]:
 TEST_TEXT = (
     "Δ vs none: the winner minus the baseline, paired by target fine-tune seed and language, with its 95% "
     "paired-bootstrap interval over languages x seeds (seeds drawn with replacement, and languages within each "
-    "task; {n} draws); * marks a difference whose interval excludes 0 (significant at 95%). With fewer than "
-    "{m} seeds: {few}."
+    "task; {n} draws). * marks a difference that is significant after Holm's correction within its family "
+    "(this table's rows): its interval excludes 0 and its Holm-adjusted p is below 0.05, p from a sign-flip "
+    "test over the seeds' differences, exact below 8 seeds (with 3 seeds the smallest possible p is 0.25, so "
+    "nothing is marked: more seeds are needed for a claim). With fewer than {m} seeds: {few}."
 )
 
 

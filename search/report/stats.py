@@ -19,25 +19,32 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from xstilts.search.report.effects import holm, sign_flip_p
+
 MIN_SEEDS = 3
+ALPHA = 0.05
 N_BOOT = 4000
 TOO_FEW = "too few seeds for an interval"
 
 
 @dataclass(frozen=True)
 class Delta:
-    """The observed difference (points), its 95% bootstrap interval, p-value and seeds; NaN bounds and
-    p when there are fewer than MIN_SEEDS paired seeds."""
+    """The observed difference (points), its 95% bootstrap interval, the p-value of the sign-flip test over
+    the seeds' differences (exact below 8 seeds: `effects.sign_flip_p`) and its resolution; NaN bounds and p
+    when there are fewer than MIN_SEEDS paired seeds. `significant` before any multiplicity correction:
+    `adjust` replaces it with the Holm-adjusted verdict of the delta's family."""
 
     delta: float
     lo: float
     hi: float
     p: float
     n_seeds: int
+    p_resolution: float = math.nan
 
     @property
     def significant(self) -> bool:
-        return bool(np.isfinite(self.lo) and (self.lo > 0 or self.hi < 0))
+        excludes = bool(np.isfinite(self.lo) and (self.lo > 0 or self.hi < 0))
+        return excludes and bool(np.isfinite(self.p) and self.p < ALPHA)
 
     def row(self) -> dict:
         return {
@@ -45,9 +52,27 @@ class Delta:
             "delta_lo": self.lo,
             "delta_hi": self.hi,
             "delta_p": self.p,
+            "delta_p_resolution": self.p_resolution,
             "significant": self.significant,
             "n_paired_seeds": self.n_seeds,
         }
+
+
+def adjust(table: pd.DataFrame, prefix: str = "") -> pd.DataFrame:
+    """Holm's correction over one family (every row of `table`): `{prefix}delta_p_adjusted`, and
+    `{prefix}significant` when the adjusted p is below ALPHA and the interval excludes 0."""
+    if table.empty:
+        return table
+    p = table[f"{prefix}delta_p"].to_numpy(dtype=float)
+    adjusted = holm(p)
+    lo, hi = table[f"{prefix}delta_lo"].to_numpy(dtype=float), table[f"{prefix}delta_hi"].to_numpy(dtype=float)
+    excludes = np.isfinite(lo) & ((lo > 0) | (hi < 0))
+    return table.assign(
+        **{
+            f"{prefix}delta_p_adjusted": adjusted,
+            f"{prefix}significant": excludes & (np.nan_to_num(adjusted, nan=1) < ALPHA),
+        }
+    )
 
 
 def paired_strata(head: pd.DataFrame, winner: str, base: str, by_language: bool = False) -> list[np.ndarray]:
@@ -85,7 +110,8 @@ def bootstrap(strata: list[np.ndarray], seed: int = 0, n_boot: int = N_BOOT) -> 
     for s in strata:
         units = rng.integers(0, s.shape[1], size=(n_boot, s.shape[1]))
         stats += s[seeds[:, :, None], units[:, None, :]].mean(axis=(1, 2))
-    return _from_draws(observed, stats / len(strata), n_seeds)
+    per_seed = np.mean([s.mean(axis=1) for s in strata], axis=0)
+    return _from_draws(observed, stats / len(strata), per_seed)
 
 
 def worst_arrays(head: pd.DataFrame, a: str, b: str) -> tuple[np.ndarray, np.ndarray]:
@@ -118,14 +144,17 @@ def bootstrap_worst(a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = N
         return Delta(observed, math.nan, math.nan, math.nan, n_seeds)
     rng = np.random.default_rng(seed)
     seeds = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
-    return _from_draws(observed, a.min(axis=1)[seeds].mean(axis=1) - b.min(axis=1)[seeds].mean(axis=1), n_seeds)
+    per_seed = a.min(axis=1) - b.min(axis=1)
+    return _from_draws(observed, a.min(axis=1)[seeds].mean(axis=1) - b.min(axis=1)[seeds].mean(axis=1), per_seed)
 
 
-def _from_draws(observed: float, stats: np.ndarray, n_seeds: int) -> Delta:
-    """The 95% percentile interval of the bootstrap draws and the two-sided p-value of 0."""
+def _from_draws(observed: float, stats: np.ndarray, per_seed: np.ndarray) -> Delta:
+    """The 95% percentile interval of the bootstrap draws, and the two-sided p of 0 from the sign-flip test
+    over the seeds' differences: a bootstrap over 3 seeds that agree in sign would give p = 0, the exact test
+    gives 0.25."""
     lo, hi = np.percentile(stats, [2.5, 97.5])
-    p = min(1.0, 2 * min(float((stats <= 0).mean()), float((stats >= 0).mean())))
-    return Delta(observed, float(lo), float(hi), p, n_seeds)
+    p, resolution, _ = sign_flip_p(per_seed)
+    return Delta(observed, float(lo), float(hi), p, len(per_seed), resolution)
 
 
 def duration_deltas(head: pd.DataFrame, duration: pd.DataFrame) -> pd.DataFrame:
@@ -146,7 +175,15 @@ def duration_deltas(head: pd.DataFrame, duration: pd.DataFrame) -> pd.DataFrame:
                 **{f"worst_{k}": v for k, v in worst.row().items() if k != "delta"},
             }
         )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)  # two families: the low-resource mean's rows and the worst language's
+    if out.empty:
+        return out
+    for family in ("low_resource_mean", "worst"):
+        cols = {c: c.removeprefix(f"{family}_") for c in out.columns if c.startswith(f"{family}_")}
+        adjusted = adjust(out[list(cols)].rename(columns=cols))
+        out[f"{family}_delta_p_adjusted"] = adjusted["delta_p_adjusted"].to_numpy()
+        out[f"{family}_significant"] = adjusted["significant"].to_numpy()
+    return out
 
 
 def delta_tables(head: pd.DataFrame, winners: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -162,10 +199,10 @@ def delta_tables(head: pd.DataFrame, winners: pd.DataFrame) -> dict[str, pd.Data
         for tier, g in head.groupby("resource_tier", observed=True):
             strata = paired_strata(g, w, base, by_language=True)
             tiers.append({"winner": w, "resource_tier": tier, **bootstrap(strata).row()})
-    return {
-        "overall": pd.DataFrame(overall),
-        "tasks": pd.DataFrame(tasks),
-        "tiers": pd.DataFrame(tiers),
+    return {  # three families, each Holm-corrected over its rows
+        "overall": adjust(pd.DataFrame(overall)),
+        "tasks": adjust(pd.DataFrame(tasks)),
+        "tiers": adjust(pd.DataFrame(tiers)),
     }
 
 

@@ -156,7 +156,9 @@ def test_xtreme_scores_cis_and_deltas(report):
         if winner != "none":  # a delta's one interval: the paired bootstrap's (no t-interval beside it)
             assert "delta_ci95" not in table.columns
             assert got["delta_lo"] <= delta <= got["delta_hi"] and got["n_paired_seeds"] == 3
-            mark = " *" if got["delta_lo"] > 0 or got["delta_hi"] < 0 else ""
+            # 3 seeds: the exact sign-flip p is at least 0.25, so no delta is marked whatever its interval
+            assert got["delta_p"] >= 0.25 and got["delta_p_adjusted"] >= got["delta_p"] and not got["significant"]
+            mark = ""
             dcell = f"{delta:+.2f} [{got['delta_lo']:+.2f}, {got['delta_hi']:+.2f}]{mark}"
             assert f"| {dcell} |" in md and f"<td>{dcell}</td>" in html, winner
     assert "synthetic" in md and "not benchmark numbers" in html

@@ -42,13 +42,23 @@ def head(effects: dict[str, float], seeds=(0, 1, 2), noise=1.0, langs=("de", "sw
     return pd.DataFrame(rows)
 
 
+EIGHT = tuple(range(8))
+
+
 def test_a_real_shift_is_significant_and_no_shift_is_not():
-    h = head({"big": 3.0, "same": 0.0})
+    h = head({"big": 3.0, "same": 0.0}, seeds=EIGHT)
     big = bootstrap(paired_strata(h, "big", "none"))
     same = bootstrap(paired_strata(h, "same", "none"))
     assert big.significant and big.lo > 0 and big.p < 0.01 and big.delta == pytest.approx(3.0, abs=0.5)
     assert not same.significant and same.lo < 0 < same.hi and same.p > 0.05
-    assert big.lo <= big.delta <= big.hi and big.n_seeds == 3
+    assert big.lo <= big.delta <= big.hi and big.n_seeds == 8 and big.p >= big.p_resolution > 0
+
+
+def test_three_seeds_that_agree_give_the_exact_p_of_a_quarter_and_no_claim():
+    big = bootstrap(paired_strata(head({"big": 3.0}), "big", "none"))
+    assert big.lo > 0 and big.n_seeds == 3  # the bootstrap interval excludes 0 ...
+    assert big.p == pytest.approx(0.25) and big.p_resolution == pytest.approx(0.25)  # ... the exact test does not
+    assert not big.significant
 
 
 def test_the_observed_delta_is_the_mean_of_task_means_of_the_paired_differences():
@@ -69,17 +79,17 @@ def test_fewer_than_three_seeds_give_no_interval():
 
 
 def test_worst_language_delta():
-    h = head({"mnli@step100": 0.0, "mnli@step300": 4.0})
+    h = head({"mnli@step100": 0.0, "mnli@step300": 4.0}, seeds=EIGHT)
     h.loc[(h.winner == "mnli@step300") & (h.lang == "ur"), "score"] -= 30  # longer training hurts ur alone
     from xstilts.search.report.stats import worst_arrays
 
     a, b = worst_arrays(h, "mnli@step300", "mnli@step100")
     worst = bootstrap_worst(a, b)
-    assert a.shape == (3, 4) and worst.delta < 0 and worst.significant  # ur became the worst language
+    assert a.shape == (8, 4) and worst.delta < 0 and worst.significant  # ur became the worst language
 
 
-def test_each_duration_winner_s_low_resource_delta_vs_none_is_tested():
-    h = head({"mnli@step100": 0.0, "mnli@step300": 4.0})
+def test_each_duration_winner_s_low_resource_delta_vs_none_is_tested_and_holm_adjusted():
+    h = head({"mnli@step100": 0.0, "mnli@step300": 4.0}, seeds=EIGHT)
     duration = pd.DataFrame(
         [
             {"winner": "none", "role": "baseline", "intermediate_task": "none", "step": 0},
@@ -93,7 +103,9 @@ def test_each_duration_winner_s_low_resource_delta_vs_none_is_tested():
     assert rows.loc["mnli@step300", "low_resource_mean_delta_lo"] > 0
     assert not rows.loc["mnli@step100", "low_resource_mean_significant"]
     assert rows.loc["mnli@step300", "worst_significant"]
-    assert rows.loc["mnli@step300", "low_resource_mean_n_paired_seeds"] == 3
+    assert rows.loc["mnli@step300", "low_resource_mean_n_paired_seeds"] == 8
+    raw, adjusted = rows["low_resource_mean_delta_p"], rows["low_resource_mean_delta_p_adjusted"]
+    assert (adjusted >= raw).all() and adjusted.min() == pytest.approx(min(1.0, 2 * raw.min()))  # Holm, m = 2
 
 
 def test_duration_curves_start_at_the_baseline():
