@@ -23,6 +23,7 @@ from xstilts.search.report.sections import (
     reference_section,
     selection_section,
     task_section,
+    verdict_section,
     xtreme_section,
 )
 from xstilts.search.report.tables import build_tables, duration_winners
@@ -147,6 +148,7 @@ def _write_files(run_dir: RunDir, out: Path, split: str) -> Path:
             f"Config digest: {prov['config digest']}. Provenance at the end.",
         )
     ]
+    blocks += verdict_section(t["duration_effects"], low)
     blocks += xtreme_section(t["xtreme_scores"], prov["selection rule"])
     blocks += selection_section(t["selection"])
     blocks += agreement_section(t["rank_agreement"])

@@ -233,19 +233,9 @@ def sentence(task: str, d: pd.DataFrame, base: pd.Series) -> str:
     )
 
 
-def longer_section(effects: pd.DataFrame) -> list[tuple]:
-    """The research question, answered within trials (search/report/effects.py): per intermediate task, its
-    shortest evaluated milestone against its longest, pooled over the task's trials, on the low-resource mean
-    and the worst language."""
-    if effects.empty:
-        return [
-            (
-                "p",
-                "Training longer: no trial has two evaluated milestones, so no duration effect is estimated "
-                "(set evaluation.every_milestone: true). The 'best at each step' rows above compare different "
-                "trials and say nothing causal about duration.",
-            )
-        ]
+def effect_lines(effects: pd.DataFrame) -> list[str]:
+    """Per intermediate task: its shortest evaluated milestone against its longest, within trials, pooled over
+    the task's trials (lr 'all' when it has several), on the low-resource mean and the worst language."""
     lines = []
     for task, rows in effects.groupby("intermediate_task", sort=True):
         lr = "all" if (rows["lr"] == "all").any() else rows["lr"].iloc[0]
@@ -259,6 +249,58 @@ def longer_section(effects: pd.DataFrame) -> list[tuple]:
         ]
         n = int(span["n_trials"].iloc[0])
         lines.append(f"{task}, {first} → {last} steps within trials ({n} trial(s), lr {lr}): " + "; ".join(parts))
+    return lines
+
+
+def verdict_section(effects: pd.DataFrame, low: list[str]) -> list[tuple]:
+    """The report's opening: the answer to the research question, read from the within-trial duration effects."""
+    if effects.empty:
+        answer = (
+            "No trial has two evaluated milestones, so this run cannot say how the duration of intermediate "
+            "training changes zero-shot transfer (evaluate every milestone: evaluation.every_milestone: true)."
+        )
+        return [("h", 2, "Verdict"), ("p", answer)]
+    robust = effects[effects["robust"]]
+    headline = (
+        f"{len(robust)} of {len(effects)} duration effects are robust (Holm-adjusted p < 0.05 within their family "
+        "and the same sign on two disjoint halves of the languages)"
+        + (
+            ": "
+            + "; ".join(
+                f"{r.intermediate_task} {r.from_step} → {r.to_step} steps (lr {r.lr}) on the "
+                f"{r.summary.replace('_', ' ')}: {r.estimate:+.2f}"
+                for r in robust.itertuples()
+            )
+            if len(robust)
+            else "; none is claimed."
+        )
+    )
+    return [
+        ("h", 2, "Verdict"),
+        (
+            "p",
+            "How does training longer on the English intermediate task change zero-shot transfer, above all for "
+            f"the low-resource languages ({', '.join(low) or 'none evaluated'})? Estimated within trials, "
+            f"later milestone minus earlier: {headline}.",
+        ),
+        ("ul", effect_lines(effects)),
+    ]
+
+
+def longer_section(effects: pd.DataFrame) -> list[tuple]:
+    """The research question, answered within trials (search/report/effects.py): per intermediate task, its
+    shortest evaluated milestone against its longest, pooled over the task's trials, on the low-resource mean
+    and the worst language."""
+    if effects.empty:
+        return [
+            (
+                "p",
+                "Training longer: no trial has two evaluated milestones, so no duration effect is estimated "
+                "(set evaluation.every_milestone: true). The 'best at each step' rows above compare different "
+                "trials and say nothing causal about duration.",
+            )
+        ]
+    lines = effect_lines(effects)
     return [
         ("h", 3, "Does training longer change robustness? (within trials)"),
         (

@@ -114,3 +114,17 @@ def test_the_report_states_the_within_trial_answer_with_its_test_and_family():
     assert "low-resource mean -5.00 [-5.00, -5.00] (p = 0.5, Holm-adjusted p = 1; not significant;" in line
     assert "Holm-adjusted" in md and "one family per summary" in md and "p = 0 " not in md
     assert "evaluation.every_milestone" in render_markdown(longer_section(duration_effects(head.iloc[0:0], None)))
+
+
+def test_the_verdict_opens_with_the_within_trial_answer():
+    from xstilts.search.report.render import render_markdown
+    from xstilts.search.report.sections import verdict_section
+
+    head = evaluation({t: {30: 60.0, 120: 55.0} for t in "abcdefghi"}, noise=0.3)  # 9 trials: random flips
+    table = duration_effects(head, results({t: 3e-5 for t in "abcdefghi"}))
+    md = render_markdown(verdict_section(table, ["sw", "ur"]))
+    assert md.startswith("## Verdict") and "low-resource languages (sw, ur)" in md
+    assert f"{int(table['robust'].sum())} of {len(table)} duration effects are robust" in md
+    assert table["robust"].all() and "sst2 30 → 120 steps (lr 3e-05) on the low resource mean: -5.0" in md
+    empty = render_markdown(verdict_section(table.iloc[0:0], []))
+    assert "cannot say" in empty and "every_milestone" in empty
