@@ -15,9 +15,10 @@ driver's process tree (Ray's GCS, raylet and workers), the probe -> evaluation r
 its bootstrap interval) and `none`'s test scores per task and language. Targets: the whole job in 60 minutes
 and 12 GiB on 2 cores.
 
-`--smoke` runs the same job at a few steps and rows (minutes: `make test-real` runs it); `--write-only` writes
-the experiment and stops (`xstilts sweep DIR/experiments.yaml -n realbench --dry-run`
-then shows its recipes and the kit's training sizes).
+`--seed S` reruns the same job with other seeds (the experiment's and the search's): two runs side by side
+show whether a finding survives a rerun. `--smoke` runs the same job at a few steps and rows (minutes:
+`make test-real` runs it); `--write-only` writes the experiment and stops (`xstilts sweep
+DIR/experiments.yaml -n realbench --dry-run` then shows its recipes and the kit's training sizes).
 """
 
 from __future__ import annotations
@@ -201,7 +202,7 @@ def smoke(exp: dict) -> dict:
     return exp
 
 
-def write_experiment(kit: Path, out: Path, small: bool = False, cache_dir: Path | None = None) -> Path:
+def write_experiment(kit: Path, out: Path, small: bool = False, cache_dir: Path | None = None, seed: int = 0) -> Path:
     held = scan(kit)
     if not held["targets"]:
         sys.exit(f"{kit}/data: no target task with data (is it a kit laid out as <hub id>/<config>/<split>.jsonl?)")
@@ -212,6 +213,8 @@ def write_experiment(kit: Path, out: Path, small: bool = False, cache_dir: Path 
     exp = smoke(experiment(kit, held)) if small else experiment(kit, held)
     if cache_dir is not None:
         exp["cache_dir"] = str(cache_dir.resolve())
+    exp["seed"] = seed  # every seed of the job: trials' intermediate seeds, target fine-tunes, the search's
+    exp["search"]["seed"] = seed
     path.write_text(EXPERIMENT_NOTES + yaml.safe_dump({NAME: exp}, sort_keys=False))
     return path
 
@@ -230,11 +233,12 @@ def main() -> None:
     parser.add_argument("kit", type=Path)
     parser.add_argument("--out", type=Path, default=REPO / "bench_out" / "realbench")
     parser.add_argument("--write-only", action="store_true", help="write the experiment and stop")
+    parser.add_argument("--seed", type=int, default=0, help="rerun the bench with other seeds (a replication)")
     parser.add_argument("--cache-dir", type=Path, help="the experiment's cache_dir (default: .cache beside it)")
     parser.add_argument("--smoke", action="store_true", help="a few steps and rows: checks the job, not the science")
     args = parser.parse_args()
     kit, out = args.kit.resolve(), args.out.resolve()
-    path = write_experiment(kit, out, small=args.smoke, cache_dir=args.cache_dir)
+    path = write_experiment(kit, out, small=args.smoke, cache_dir=args.cache_dir, seed=args.seed)
     if args.write_only:
         print(path)
         return

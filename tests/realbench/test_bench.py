@@ -43,6 +43,9 @@ def test_the_experiment_is_built_from_what_the_kit_holds(bench, kit):
     script = [sys.executable, str(REPO / "benchmarks" / "real_bench.py"), str(kit), "--write-only"]
     subprocess.run([*script, "--out", str(out / "full")], capture_output=True, check=True, timeout=120)
     full = yaml.safe_load((out / "full" / "experiments.yaml").read_text())["realbench"]
+    subprocess.run([*script, "--out", str(out / "s5"), "--seed", "5"], capture_output=True, check=True, timeout=120)
+    rerun = yaml.safe_load((out / "s5" / "experiments.yaml").read_text())["realbench"]
+    assert (rerun["seed"], rerun["search"]["seed"]) == (5, 5) and (full["seed"], full["search"]["seed"]) == (0, 0)
     assert len(full["intermediate"]["steps"]) >= 3 and full["evaluation"]["seeds"] >= 3
     assert full["evaluation"]["every_milestone"]
     assert exp["target"]["tasks"] == ["udpos", "panx", "tatoeba", "xquad"]  # a QA target among the probes
