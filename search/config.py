@@ -97,6 +97,9 @@ class Recipes(Strict):
     # score at most this many rows of each dev/test split: a seeded sample, the same for every encoder (None:
     # every row). For a bench on few cores; a retrieval task then searches a smaller pool (easier).
     max_eval_rows: int | None = Field(default=None, gt=0)
+    # a retrieval task's rows instead (Tatoeba's pairs, BUCC's gold pairs): its candidate pool, which sets how
+    # hard the search is (a pool of 48 lets a weak encoder score 100); None: max_eval_rows
+    retrieval_rows: int | None = Field(default=None, gt=0)
 
     @field_validator("recipes")
     @classmethod

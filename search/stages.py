@@ -53,8 +53,9 @@ def stage_registry(exp: Experiment, registry: Registry, stage: Stage) -> Registr
         max_len = cfg.recipes.get(name, RecipeOverride()).max_len or cfg.recipe.max_len
         if max_len is not None and registry[name].recipe is not None:
             out[name] = replace(out[name], max_len=max_len)
-        if cfg.max_eval_rows is not None:
-            out[name] = replace(out[name], max_eval_rows=cfg.max_eval_rows)
+        rows = cfg.retrieval_rows if registry[name].kind == "retrieval" and cfg.retrieval_rows else cfg.max_eval_rows
+        if rows is not None:
+            out[name] = replace(out[name], max_eval_rows=rows)
     if stage == "evaluation":
         for name, split in exp.evaluation.test_split.items():
             spec = out[name]

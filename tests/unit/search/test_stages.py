@@ -96,3 +96,12 @@ def test_unset_the_probe_is_short_and_the_evaluation_is_published(tmp_path):
     probe, ev = stage_recipes(exp, REG, "probe"), stage_recipes(exp, REG, "evaluation")
     assert (probe["xnli"].steps, probe["xnli"].eval_every, probe["xnli"].lr) == (2000, 0, 1e-5)
     assert ev["xnli"] == REG["xnli"].recipe
+
+
+def test_retrieval_rows_set_a_retrieval_task_s_pool_apart_from_the_other_tasks_rows(tmp_path):
+    exp = exp_with(tmp_path, {"evaluation": {"max_eval_rows": 48, "retrieval_rows": 400}})
+    reg = stage_registry(exp, REG, "evaluation")
+    assert reg["tatoeba"].max_eval_rows == 400 and reg["bucc2018"].max_eval_rows == 400
+    assert reg["xnli"].max_eval_rows == 48 and reg["xquad"].max_eval_rows == 48
+    plain = stage_registry(exp_with(tmp_path, {"evaluation": {"max_eval_rows": 48}}), REG, "evaluation")
+    assert plain["tatoeba"].max_eval_rows == 48
