@@ -8,8 +8,9 @@ model, batches, data and steps, run alternately several times; prints one JSON l
 The bare loop does only what a training step needs (the same collate on the same indices, forward,
 backward, gradient clipping, the LR schedule) with the project's optimizer built the same way (AdamW with
 `fused=True`, falling back to the plain AdamW where the build lacks the fused kernel; weight decay on
-parameters of 2+ dimensions only; the warm-up run checks that both loops' optimizers agree) and, on CUDA, the
-same bf16 autocast (`TrainConfig.bf16`); the ratio is the share of the bare loop's speed that the project's
+parameters of 2+ dimensions only; the warm-up run checks that both loops' optimizers agree) and the same
+autocast (`TrainConfig.precision`, `--precision`: auto is bf16 on CUDA only, bf16 on CPU too); the ratio is
+the share of the bare loop's speed that the project's
 loop keeps (target >= 0.97). `ratio_vs_bare` is on wall time (medians over the repeats; `bare_runs_s` and
 `project_runs_s` are the single runs); `ratio_vs_bare_cpu_time` is the same on process CPU time, which moves
 less when other work shares the machine (on CPU with one thread; on CUDA it is only host time). Seconds per
@@ -156,9 +157,12 @@ def bare_optimizer(m, cfg: TrainConfig) -> torch.optim.Optimizer:
     )
 
 
-def bare_autocast(device: torch.device, bf16: bool):
-    """bf16 autocast on CUDA where supported, as the project's loop does; nothing on CPU."""
-    if device.type == "cuda" and bf16 and torch.cuda.is_bf16_supported():
+def bare_autocast(device: torch.device, precision: str):
+    """The autocast the project's loop uses for `precision`, written out: bf16 on CUDA where supported
+    (auto, bf16), bf16 on CPU with bf16, else nothing."""
+    if precision == "bf16" and device.type == "cpu":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    if device.type == "cuda" and precision != "fp32" and torch.cuda.is_bf16_supported():
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -192,7 +196,7 @@ def bare_loop(m, rows: dict[str, list], cfg: TrainConfig, collate: Collate, chec
     t0, c0 = time.perf_counter(), time.process_time()
     for step in range(cfg.max_steps):
         batch = collate(rows, batch_indices(n, cfg.batch_size, cfg.seed, step), gen)
-        with bare_autocast(device, cfg.bf16):
+        with bare_autocast(device, cfg.precision):
             loss = m(**{k: v.to(device) for k, v in batch.items()}).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.max_grad_norm)
@@ -274,6 +278,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"), help="TrainConfig.precision")
     ap.add_argument("--compile", action="store_true", help="also time the loop with TrainConfig(compile=True)")
     ap.add_argument("--encoder", help="a checkpoint dir: time token classification on it instead of the tiny model")
     ap.add_argument("--shape-only", action="store_true", help="random weights from the encoder's config.json only")
@@ -288,7 +293,9 @@ def main() -> None:
         ap.error("--data needs --encoder DIR (its tokenizer)")
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    cfg = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, lr=1e-3, seed=0, device=args.device)
+    cfg = TrainConfig(
+        max_steps=args.steps, batch_size=args.batch_size, lr=1e-3, seed=0, device=args.device, precision=args.precision
+    )
     setup: dict = {}
     if args.encoder or args.config_json:
         from transformers import AutoTokenizer
@@ -324,7 +331,7 @@ def main() -> None:
     setup.update(
         rows=n, mean_row_len=round(statistics.mean(lengths), 1), mean_batch_width=round(statistics.mean(widths), 1)
     )
-    warm = TrainConfig(max_steps=warmup, batch_size=args.batch_size, device=args.device)
+    warm = TrainConfig(max_steps=warmup, batch_size=args.batch_size, device=args.device, precision=args.precision)
     bare_loop(make(), rows, warm, collate, check=True)
     release_memory()
     if device.type == "cuda":

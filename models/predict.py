@@ -145,7 +145,7 @@ def _outputs(
         sizes = sizes * np.array([len(r) for r in input_ids], dtype=np.int64)
     for rows in length_batches(sizes.tolist(), batch_size):
         ids, mask = pad(take(input_ids, rows), pad_id)
-        with autocast(dev, True):
+        with autocast(dev, "auto"):
             yield rows, model(input_ids=ids.to(dev), attention_mask=mask.to(dev))
 
 

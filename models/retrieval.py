@@ -43,7 +43,7 @@ def embed(
     out = torch.empty((len(input_ids), model.config.hidden_size))
     for rows in length_batches(lengths(input_ids).tolist(), batch_size):
         ids, mask = pad_ids(take(input_ids, rows), pad_id)
-        with autocast(dev, True):
+        with autocast(dev, "auto"):
             hidden = (
                 encoder(input_ids=ids.to(dev), attention_mask=mask.to(dev), output_hidden_states=True)
                 .hidden_states[index]

@@ -42,7 +42,9 @@ class TrainConfig:
     eval_every: int = 0  # 0: only at the end
     patience: int = 0  # early stopping: evaluations without improvement before stopping (0: never; see fine_tune)
     device: str = "auto"  # auto | cpu | cuda
-    bf16: bool = True  # autocast to bf16 where CUDA supports it; fp32 on CPU
+    # auto: bf16 autocast on CUDA devices that support it, fp32 elsewhere; bf16: bf16 autocast on CPU too (AMX
+    # and AVX-512 bf16 CPUs run its matmuls ~1.7x faster); fp32: never. Master weights stay float32.
+    precision: str = "auto"
     group_by_length: bool = False  # batches of similar length (less padding); models/sampling.py
     compile: bool = False  # torch.compile the forward and backward (dynamic shapes: batches are padded per batch)
 
@@ -77,10 +79,20 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def autocast(device: torch.device, bf16: bool):
-    """bf16 autocast on a CUDA device that supports it; a no-op context on CPU (fp32)."""
-    if device.type == "cuda" and bf16 and torch.cuda.is_bf16_supported():
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def autocast(device: torch.device, precision: str = "auto"):
+    """The forward pass's autocast for `precision` (PRECISIONS): bf16 on a CUDA device that supports it
+    (auto, bf16), bf16 on CPU only when asked (bf16), else a no-op context (fp32)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if device.type == "cpu" and precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -225,7 +237,7 @@ def train(
         loss_sum = None
         for batch in batches:
             try:
-                with autocast(device, cfg.bf16):
+                with autocast(device, cfg.precision):
                     loss = forward(**batch).loss
                     if cfg.grad_accum > 1:
                         loss = loss / cfg.grad_accum

@@ -25,7 +25,13 @@ SELECTIONS = ("english_dev", "target_dev")
 
 
 def recipe_config(
-    recipe: Recipe, examples: int, *, seed: int = 0, device: str = "auto", max_micro_batch: int | None = None
+    recipe: Recipe,
+    examples: int,
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    max_micro_batch: int | None = None,
+    precision: str = "auto",
 ) -> TrainConfig:
     """The training run of `recipe` on a training set of `examples` rows (epochs become optimizer steps),
     split into micro-batches of at most `max_micro_batch` (the effective batch is kept)."""
@@ -40,6 +46,7 @@ def recipe_config(
         seed=seed,
         device=device,
         group_by_length=recipe.group_by_length,
+        precision=precision,
     )
     return cap_micro_batch(cfg, max_micro_batch)
 
@@ -148,6 +155,7 @@ class TargetFineTune:
     selection: str = "english_dev"
     device: str = "auto"
     max_micro_batch: int | None = None
+    precision: str = "auto"  # the fine-tune's autocast (models/train.py PRECISIONS)
 
 
 def fine_tune_target(model: Model, target: TargetData, how: TargetFineTune, seed: int) -> Model:
@@ -156,7 +164,12 @@ def fine_tune_target(model: Model, target: TargetData, how: TargetFineTune, seed
     assert target.train is not None, f"{target.spec.name}: no training set to fine-tune on"
     freeze_if(model, how.recipe)
     cfg = recipe_config(
-        how.recipe, rows_of(target.train), seed=seed, device=how.device, max_micro_batch=how.max_micro_batch
+        how.recipe,
+        rows_of(target.train),
+        seed=seed,
+        device=how.device,
+        max_micro_batch=how.max_micro_batch,
+        precision=how.precision,
     )
     select = selection_langs(target.dev, how.selection)
 

@@ -209,6 +209,9 @@ class Experiment(Strict):
     model: str = "offline"  # offline (tiny local encoder) | hub id (xlm-roberta-large) | directory
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # training's autocast: auto = bf16 on CUDA devices that support it, fp32 elsewhere; bf16 = on CPU too (AMX /
+    # AVX-512 bf16 CPUs); fp32 = never. Master weights stay float32 (models/train.py).
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     storage_path: str = "runs"
     cache_dir: str = ".cache"
     max_failures: int = Field(default=2, ge=-1)

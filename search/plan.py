@@ -34,6 +34,7 @@ class TrialPlan:
     targets: tuple[tuple[str, tuple[str, ...]], ...]  # (target task, its probe languages)
     low_resource: tuple[str, ...]  # the probed languages among them (every language is_low_resource decides)
     low_resource_max_class: int
+    precision: str  # training's autocast (Experiment.precision)
     probe: dict[str, TargetFineTune]  # each fine-tuned probe target: its recipe and the dev set that selects it
     milestone_every: int
     multitask_cap: int
@@ -107,8 +108,15 @@ def provenance(plan: TrialPlan, splits: Sequence[Split]) -> dict[str, Any]:
         "data source": plan.source.label,
         "encoder": plan.encoder,
         "checkpoint dtype": checkpoint_dtype(plan.encoder),
-        "training dtype": f"{str(TRAIN_DTYPE).removeprefix('torch.')} master weights; bf16 autocast on CUDA "
-        f"devices that support it (device: {plan.device})",
+        "training dtype": f"{str(TRAIN_DTYPE).removeprefix('torch.')} master weights; precision {plan.precision}: "
+        + (
+            "bf16 autocast on CPU and on CUDA devices that support it"
+            if plan.precision == "bf16"
+            else "fp32"
+            if plan.precision == "fp32"
+            else "bf16 autocast on CUDA devices that support it, fp32 on CPU"
+        )
+        + f" (device: {plan.device})",
         "splits": stats,
     }
 
@@ -159,7 +167,9 @@ def make_plan(
     encoder = resolve_encoder(exp, base, source, prepare)
     check_splits(splits, encoder, source)
     probe = {
-        task: TargetFineTune(recipe, exp.evaluation.selection, exp.device, exp.resources.max_micro_batch)
+        task: TargetFineTune(
+            recipe, exp.evaluation.selection, exp.device, exp.resources.max_micro_batch, precision=exp.precision
+        )
         for task, recipe in stage_recipes(exp, registry, "probe").items()
     }
     return TrialPlan(
@@ -169,6 +179,7 @@ def make_plan(
         targets=tuple((t, tuple(exp.target.langs_for(registry[t]))) for t in exp.target.tasks),
         low_resource=tuple(low_resource_langs(exp.target.languages, exp.target.low_resource_max_class)),
         low_resource_max_class=exp.target.low_resource_max_class,
+        precision=exp.precision,
         probe=probe,
         milestone_every=exp.intermediate.milestone_every,
         multitask_cap=exp.intermediate.multitask_cap,

@@ -119,7 +119,9 @@ def _evaluate(run_dir: RunDir, address: str | None, progress) -> str:
     def how(task: str) -> TargetFineTune | None:
         if task not in recipes:  # retrieval: evaluated from the encoder as it is
             return None
-        return TargetFineTune(recipes[task], ev.selection, exp.device, ev.resources.max_micro_batch)
+        return TargetFineTune(
+            recipes[task], ev.selection, exp.device, ev.resources.max_micro_batch, precision=exp.precision
+        )
 
     seeds = [exp.seed + i for i in range(ev.seeds)]
     view = progress or JobProgress("xstilts evaluate")

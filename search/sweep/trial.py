@@ -54,6 +54,7 @@ def intermediate_config(plan: TrialPlan, config: dict, seed: int) -> TrainConfig
         batch_size=config["batch_size"],
         seed=seed,
         device=plan.device,
+        precision=plan.precision,
         eval_every=plan.milestone_every,
         group_by_length=plan.group_by_length,
         compile=plan.compile,

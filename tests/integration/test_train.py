@@ -91,7 +91,7 @@ def test_resume_from_checkpoint_equals_uninterrupted(tmp_path, grouped):
 def test_cpu_runs_fp32_and_auto_device_falls_back_to_cpu():
     if not torch.cuda.is_available():
         assert resolve_device("auto").type == "cpu"
-    with autocast(torch.device("cpu"), bf16=True):
+    with autocast(torch.device("cpu"), "auto"):
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
 
 
@@ -207,3 +207,19 @@ def test_compiled_training_matches_eager_and_saves_the_plain_model(tmp_path, mon
         assert torch.allclose(p, q, atol=1e-5)
     saved = load_file(str(tmp_path / "c" / "model.safetensors"))
     assert saved and set(saved) <= set(comp.state_dict()) and not any("_orig_mod" in k for k in saved)
+
+
+def test_precision_bf16_autocasts_on_cpu_and_keeps_float32_master_weights():
+    x, layer = torch.randn(4, 8), torch.nn.Linear(8, 8)
+    cpu = torch.device("cpu")
+    with autocast(cpu, "bf16"):
+        assert layer(x).dtype == torch.bfloat16  # the matmul runs in bf16 (AMX / AVX-512 bf16 where present)
+    for precision in ("auto", "fp32"):  # auto: bf16 on CUDA only, fp32 on CPU
+        with autocast(cpu, precision):
+            assert layer(x).dtype == torch.float32
+    with pytest.raises(ValueError, match="precision must be one of"):
+        autocast(cpu, "fp16")
+    model = tiny_model()
+    cfg = TrainConfig(max_steps=120, lr=1e-2, batch_size=8, seed=1, device="cpu", precision="bf16")
+    result = train(model, toy_data(), classification_collate(1), cfg)
+    assert result.final_loss < 0.8 and all(p.dtype == torch.float32 for p in model.parameters())

@@ -25,6 +25,7 @@ def assert_rejected(result, tmp_path, *needles):
 CASES = {
     "unknown field": ({"learning_rate": 0.1}, ["offline.learning_rate", "Extra inputs are not permitted", "0.1"]),
     "wrong type": ({"search": {"num_samples": "many"}}, ["offline.search.num_samples", '"many"']),
+    "unknown precision": ({"precision": "fp16"}, ["offline.precision", '"fp16"']),
     "unknown task": (
         {"intermediate": {"tasks": ["mnli", "mlni"]}},
         ["offline.intermediate.tasks", "Unknown intermediate task 'mlni'", "Did you mean 'mnli'"],
