@@ -90,12 +90,6 @@ def resolve_encoder(exp: Experiment, base: Path, source: DataSource, prepare: bo
     return str(out)
 
 
-def encoder_ready(encoder: str) -> bool:
-    """Whether the encoder needs no building: a hub id or a directory that holds a saved model."""
-    path = Path(encoder)
-    return not path.is_absolute() or (path / "config.json").is_file()
-
-
 def provenance(plan: TrialPlan, splits: Sequence[Split]) -> dict[str, Any]:
     """What a run records about its inputs: the data source, the encoder and the dtypes it trains in, and per
     split read the rows featurised and how many were dropped or truncated (`models.recipe.split_stats`)."""
