@@ -97,6 +97,7 @@ def load_headline(run_dir: RunDir, split: str) -> pd.DataFrame:
         raise ReportError(f"{path}: more than one headline row for {rows[dup].iloc[0][keys].to_dict()} ({split})")
     if not (rows["role"] == "baseline").any():
         raise ReportError(f"{path}: no baseline ('none') winner to compare with")
+    rows = distinct_encoders(rows)
     # Categories keep XTREME's task order and the high -> mid -> low tier order in every table.
     rows = rows.assign(
         step=rows["step"].astype(int),
@@ -107,9 +108,28 @@ def load_headline(run_dir: RunDir, split: str) -> pd.DataFrame:
     return rows.sort_values(keys, kind="mergesort").reset_index(drop=True)
 
 
+def distinct_encoders(rows: pd.DataFrame) -> pd.DataFrame:
+    """One winner per distinct encoder (trial, step): a task's best is often also its best at that step
+    (`anli@best` and `anli@step200`, the same model). The first by role (baseline, best, duration, milestone)
+    keeps the rows, and the others' names go into `also`, so no table counts one model twice."""
+    if "trial_id" not in rows.columns:
+        return rows.assign(also="")
+    rank = rows["role"].map({r: i for i, r in enumerate(ROLES)}).fillna(len(ROLES))
+    names = rows.assign(rank=rank).drop_duplicates("winner").sort_values(["rank", "winner"], kind="mergesort")
+    keep, also = {}, {}
+    for r in names.itertuples():
+        first = keep.setdefault((r.trial_id, r.step), r.winner)
+        if first != r.winner:
+            also.setdefault(first, []).append(r.winner)
+    kept = rows[rows["winner"].isin(set(keep.values()))]
+    return kept.assign(also=kept["winner"].map(lambda w: ", ".join(also.get(w, []))))
+
+
 def winners_table(head: pd.DataFrame, results: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per winner (baseline, best, duration; then task and step) with its trial's lr and batch size."""
-    w = head.drop_duplicates("winner")[["winner", "role", "intermediate_task", "step", "trial_id"]]
+    """One row per winner (baseline, best, duration; then task and step) with its trial's lr and batch size;
+    `also`: the other winners' names for the same encoder (`distinct_encoders`)."""
+    cols = ["winner", "role", "intermediate_task", "step", "trial_id"] + (["also"] if "also" in head.columns else [])
+    w = head.drop_duplicates("winner")[cols]
     w = w.assign(role_rank=w["role"].map({r: i for i, r in enumerate(ROLES)}).fillna(len(ROLES)))
     w = w.sort_values(["role_rank", "intermediate_task", "step", "winner"]).drop(columns="role_rank")
     if results is not None and {"trial_id", "lr", "batch_size"} <= set(results.columns):
@@ -295,10 +315,15 @@ def reference_table(head: pd.DataFrame, scored: pd.DataFrame | None = None) -> p
 
 
 def duration_winners(winners: pd.DataFrame) -> pd.DataFrame:
-    """The duration-curve winners: role 'duration' (an intermediate task without any: its 'best')."""
+    """The duration-curve winners: role 'duration' (an intermediate task without any: its 'best'), and a best
+    that is also its task's duration winner at its step (one encoder, listed once: `distinct_encoders`)."""
     w = winners[winners["role"] != "baseline"]
     has = set(w.loc[w["role"] == "duration", "intermediate_task"])
-    return w[(w["role"] == "duration") | ((w["role"] == "best") & ~w["intermediate_task"].isin(has))]
+    also = w["also"].fillna("") if "also" in w.columns else pd.Series("", index=w.index)
+    stands_for_duration = also.str.contains("@step", regex=False)
+    return w[
+        (w["role"] == "duration") | ((w["role"] == "best") & (~w["intermediate_task"].isin(has) | stands_for_duration))
+    ]
 
 
 def duration_table(robust: pd.DataFrame, winners: pd.DataFrame) -> pd.DataFrame:
