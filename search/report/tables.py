@@ -116,7 +116,8 @@ def distinct_encoders(rows: pd.DataFrame) -> pd.DataFrame:
         return rows.assign(also="")
     rank = rows["role"].map({r: i for i, r in enumerate(ROLES)}).fillna(len(ROLES))
     names = rows.assign(rank=rank).drop_duplicates("winner").sort_values(["rank", "winner"], kind="mergesort")
-    keep, also = {}, {}
+    keep: dict[tuple, str] = {}
+    also: dict[str, list[str]] = {}
     for r in names.itertuples():
         first = keep.setdefault((r.trial_id, r.step), r.winner)
         if first != r.winner:
