@@ -36,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,8 +52,9 @@ def spent(run_dir: Path, metric: str) -> dict:
 
 
 def evaluated_points(run_dir: Path) -> dict[tuple[str, float, int], dict[str, float]]:
-    """(task, lr, step) -> the evaluation's low-resource mean and XTREME-style score of that encoder (test
-    split, headline metric, averaged over target seeds)."""
+    """(task, lr, step) -> the evaluation's low-resource mean and XTREME-style score (test split, headline
+    metric, averaged over target seeds), averaged over the trials of that point (trials that differ only in
+    seed or batch size are one point of the grid)."""
     from xstilts.search.pipeline import load_results
 
     milestones, evaluation = load_results(run_dir)
@@ -63,13 +65,14 @@ def evaluated_points(run_dir: Path) -> dict[tuple[str, float, int], dict[str, fl
     per_lang = test.groupby(["trial_id", "step", "target_task", "lang"], observed=True).agg(
         score=("score", "mean"), low=("low_resource", "first")
     )
-    out = {}
+    per_point: dict[tuple[str, float, int], list[dict[str, float]]] = {}
     for (trial, step), rows in per_lang.groupby(level=["trial_id", "step"]):
         task, lr = configs.loc[trial, "intermediate_task"], float(configs.loc[trial, "lr"])
         by_task = rows.groupby(level="target_task", observed=True)["score"].mean()
         low = rows[rows["low"].astype(bool)].groupby(level="target_task", observed=True)["score"].mean()
-        out[(str(task), lr, int(step))] = {"low_resource_mean": float(low.mean()), "xtreme": float(by_task.mean())}
-    return out
+        scores = {"low_resource_mean": float(low.mean()), "xtreme": float(by_task.mean())}
+        per_point.setdefault((str(task), lr, int(step)), []).append(scores)
+    return {k: {m: float(np.mean([v[m] for v in vs])) for m in vs[0]} for k, vs in per_point.items()}
 
 
 def replay(run_dir: Path, seeds: int, num_samples: int | None) -> dict:
@@ -77,7 +80,6 @@ def replay(run_dir: Path, seeds: int, num_samples: int | None) -> dict:
     import subprocess
     import sys
 
-    import numpy as np
     from scipy import stats
 
     from xstilts.search.rundir import RunDir
@@ -87,6 +89,7 @@ def replay(run_dir: Path, seeds: int, num_samples: int | None) -> dict:
     points = evaluated_points(run_dir)
     exp = RunDir(run_dir).read_experiment(build_registry())
     grid_steps = sum(step for (task, _, step) in points if task != BASELINE)
+    # the best point of the space the search chooses from, `none` included (it is one of the sweep's choices)
     best = {k: max(v[k] for v in points.values()) for k in ("low_resource_mean", "xtreme")}
     tmp = Path(tempfile.mkdtemp(prefix="xstilts-replay-"))
     raw = exp.model_dump(mode="json")
@@ -144,6 +147,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--replay", type=Path, help="a finished, evaluated run directory: replay, no training")
     ap.add_argument("--replay-seeds", type=int, default=5)
+    ap.add_argument(
+        "--replay-num-samples",
+        type=int,
+        help="trials of each replayed search (default: the run's own search.num_samples; raise it to let TPE "
+        "propose past the coverage pass)",
+    )
     ap.add_argument("--tasks", nargs="+", default=["mnli", "qqp", "sst2", "none"])
     ap.add_argument("--steps", type=int, nargs="+", default=[100, 200, 300])
     ap.add_argument("--lr", type=float, nargs="+", default=[1e-3, 3e-3])
@@ -151,7 +160,7 @@ def main() -> None:
     ap.add_argument("--noise-seeds", type=int, default=3)
     args = ap.parse_args()
     if args.replay is not None:
-        print(json.dumps(replay(args.replay, args.replay_seeds, None)))
+        print(json.dumps(replay(args.replay, args.replay_seeds, args.replay_num_samples)))
         return
 
     from ray import tune

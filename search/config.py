@@ -210,7 +210,8 @@ class Experiment(Strict):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # training's autocast: auto = bf16 on CUDA devices that support it, fp32 elsewhere; bf16 = on CPU too (AMX /
-    # AVX-512 bf16 CPUs); fp32 = never. Master weights stay float32 (models/train.py).
+    # AVX-512 bf16 CPUs); fp32 = never. Master weights stay float32 (models/train.py). Scoring is not set here:
+    # it autocasts to bf16 on CUDA devices that support it.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     storage_path: str = "runs"
     cache_dir: str = ".cache"

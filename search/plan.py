@@ -102,7 +102,8 @@ def provenance(plan: TrialPlan, splits: Sequence[Split]) -> dict[str, Any]:
         "data source": plan.source.label,
         "encoder": plan.encoder,
         "checkpoint dtype": checkpoint_dtype(plan.encoder),
-        "training dtype": f"{str(TRAIN_DTYPE).removeprefix('torch.')} master weights; precision {plan.precision}: "
+        "training dtype": f"{str(TRAIN_DTYPE).removeprefix('torch.')} master weights; training precision "
+        f"{plan.precision}: "
         + (
             "bf16 autocast on CPU and on CUDA devices that support it"
             if plan.precision == "bf16"
@@ -110,7 +111,7 @@ def provenance(plan: TrialPlan, splits: Sequence[Split]) -> dict[str, Any]:
             if plan.precision == "fp32"
             else "bf16 autocast on CUDA devices that support it, fp32 on CPU"
         )
-        + f" (device: {plan.device})",
+        + f"; scoring autocasts to bf16 on CUDA devices that support it (device: {plan.device})",
         "splits": stats,
     }
 
@@ -134,7 +135,8 @@ def check_inputs(
     stage: Stage = "probe",
 ) -> None:
     """Refuse a bad data file among `splits` (default: the sweep's) with one `DataError` line before any work:
-    reads and parses every file and writes nothing (`tasks.checks`); callers run it before Ray starts."""
+    reads and parses every file of the data and writes nothing beside it (`tasks.checks`; the offline world,
+    which `prepare` generates, is written or verified first); callers run it before Ray starts."""
     registry = stage_registry(exp, registry, stage)
     source = resolve_source(exp, base, registry, prepare)
     check_splits_readable(sweep_splits(exp, registry) if splits is None else splits, source)

@@ -56,11 +56,19 @@ def _ccg_rows(path: Path) -> list[dict]:
     return rows
 
 
+def _label(y: Any, n: int, where: str) -> int:
+    """Row n's label as an integer index, or a DataError naming it."""
+    try:
+        return int(y)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: row {n}: label {y!r} is not an integer class index") from None
+
+
 def _labels_in_range(ds: Any, spec: TaskSpec, where: str) -> None:
     """The labels featurisation would refuse, found without a tokenizer."""
     if spec.kind == "classification":
         for n, y in enumerate(ds["label"], 1):
-            if not 0 <= int(y) < spec.num_labels:
+            if not 0 <= _label(y, n, where) < spec.num_labels:
                 raise DataError(f"{where}: row {n}: label {y} outside 0..{spec.num_labels - 1}")
     elif spec.kind == "multiple_choice":
         widths = {len(c) for c in ds["choices"]}
@@ -68,11 +76,11 @@ def _labels_in_range(ds: Any, spec: TaskSpec, where: str) -> None:
             raise DataError(f"{where}: rows have different numbers of choices {sorted(widths)}")
         width = widths.pop()
         for n, y in enumerate(ds["label"], 1):
-            if not 0 <= int(y) < width:
+            if not 0 <= _label(y, n, where) < width:
                 raise DataError(f"{where}: row {n}: label {y} outside 0..{width - 1}")
     elif spec.kind == "tagging" and spec.labels:
         for n, tags in enumerate(ds["tags"], 1):
-            bad = [t for t in tags if not isinstance(t, str) and not 0 <= int(t) < spec.num_labels]
+            bad = [t for t in tags if not isinstance(t, str) and not 0 <= _label(t, n, where) < spec.num_labels]
             if bad:
                 raise DataError(f"{where}: row {n}: tag {bad[0]} outside 0..{spec.num_labels - 1}")
 
@@ -88,7 +96,9 @@ def check_split(spec: TaskSpec, split: str, lang: str, source: DataSource) -> No
     where = ", ".join(map(str, paths))
     try:
         if loc.format == "bucc":
-            read_bucc(Path(source.root or "."), spec, split, lang)
+            for path, rows in zip(paths, read_bucc(Path(source.root or "."), spec, split, lang)):
+                if not rows:
+                    raise DataError(f"{path}: no rows (the file is empty)")
             return
         reader = _ccg_rows if loc.format == "ccg" else _jsonl_rows
         rows = [row for path in paths for row in reader(path)]

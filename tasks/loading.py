@@ -247,17 +247,21 @@ def sample_bucc(rows: dict[str, list], pairs: int) -> dict[str, list]:
     """BUCC rows (`bucc_rows`) cut to a seeded sample of `pairs` gold pairs and, on each side, pools of at most
     `BUCC_POOL_PER_PAIR` x `pairs` sentences: the sampled pairs' own sentences and a seeded sample of the
     others as distractors (the same for every encoder). Mining then still searches a pool mostly of sentences
-    without a translation, as BUCC's own (257 gold pairs among 8,624 zh sentences in its zh-en dev set)."""
+    without a translation, as BUCC's own (257 gold pairs among 8,624 zh sentences in its zh-en dev set). The
+    distractors are sentences of no gold pair (an unsampled pair's two sentences in the pools would be a true
+    translation scored as a false match)."""
     import random
 
     gold = [(i, t) for side, i, t in zip(rows["side"], rows["id"], rows["text"]) if side == "gold"]
-    if len(gold) <= pairs:
-        return rows
-    kept = sorted(random.Random(EVAL_SAMPLE_SEED).sample(gold, pairs))
+    kept = sorted(random.Random(EVAL_SAMPLE_SEED).sample(gold, min(pairs, len(gold))))
     out: dict[str, list] = {"side": [], "id": [], "text": []}
-    for side, own in (("src", {a for a, _ in kept}), ("tgt", {b for _, b in kept})):
+    for side, own, linked in (
+        ("src", {a for a, _ in kept}, {a for a, _ in gold}),
+        ("tgt", {b for _, b in kept}, {b for _, b in gold}),
+    ):
         pool = [(i, t) for s, i, t in zip(rows["side"], rows["id"], rows["text"]) if s == side]
-        others = [row for row in pool if row[0] not in own]
+        # distractors: sentences without a gold translation, so an unsampled pair cannot score as a false match
+        others = [row for row in pool if row[0] not in linked]
         room = max(0, BUCC_POOL_PER_PAIR * pairs - len(own))
         extra = set(random.Random(f"{EVAL_SAMPLE_SEED}-{side}").sample(range(len(others)), min(room, len(others))))
         chosen = [row for row in pool if row[0] in own] + [row for n, row in enumerate(others) if n in extra]

@@ -120,8 +120,10 @@ def summary_of(strata: list[np.ndarray]) -> float:
 
 
 def hierarchical_draws(cells: Cells, summary: str, seed: int = 0, n_boot: int = N_BOOT) -> np.ndarray:
-    """Bootstrap draws of the effect: trials with replacement, then target seeds within each drawn trial,
-    then (mean summaries) languages within each task for each drawn (trial, seed)."""
+    """Bootstrap draws of the effect: trials with replacement, then target seeds within each drawn trial, and
+    (mean summaries) languages within each task, one draw per replicate: languages are crossed with trials
+    and seeds (every trial is scored on the same languages), not nested in them, so redrawing them per
+    (trial, seed) would average their variance away."""
     rng = np.random.default_rng(seed)
     n_trials, n_seeds, _ = cells.shape
     trials = rng.integers(0, n_trials, size=(n_boot, n_trials))
@@ -130,27 +132,33 @@ def hierarchical_draws(cells: Cells, summary: str, seed: int = 0, n_boot: int = 
         return cells.worst[trials[:, :, None], seeds].mean(axis=(1, 2))
     draws = np.zeros(n_boot)
     for a in cells.strata:
-        langs = rng.integers(0, a.shape[2], size=(n_boot, n_trials, n_seeds, a.shape[2]))
-        draws += a[trials[:, :, None, None], seeds[:, :, :, None], langs].mean(axis=(1, 2, 3))
+        langs = rng.integers(0, a.shape[2], size=(n_boot, a.shape[2]))
+        draws += a[trials[:, :, None, None], seeds[:, :, :, None], langs[:, None, None, :]].mean(axis=(1, 2, 3))
     return draws / len(cells.strata)
 
 
-def _arrays(diff: pd.DataFrame, value: str = "diff") -> list[np.ndarray]:
-    """Per target task, (trials x seeds x languages) of `value`, languages held by every (trial, seed)."""
+def _arrays(diff: pd.DataFrame, trials: list, seeds: list, value: str = "diff") -> list[np.ndarray]:
+    """Per target task, (trials x seeds x languages) of `value` on the given trials and seeds (the same in
+    every task), the languages held by every one of those (trial, seed) cells."""
     out = []
+    full = pd.MultiIndex.from_product([trials, seeds], names=["trial_id", "seed"])
     for _, g in diff.groupby("target_task", observed=True):
         table = g.pivot_table(index=["trial_id", "seed"], columns="lang", values=value, observed=True)
-        table = table.dropna(axis=1)
-        if table.empty:
-            continue
-        trials = table.index.get_level_values("trial_id").unique()
-        seeds = table.index.get_level_values("seed").unique()
-        full = pd.MultiIndex.from_product([trials, seeds], names=["trial_id", "seed"])
-        table = table.reindex(full)
-        if table.isna().any().any():
-            continue
-        out.append(table.to_numpy().reshape(len(trials), len(seeds), table.shape[1]))
+        table = table.reindex(full).dropna(axis=1)
+        if table.shape[1]:
+            out.append(table.to_numpy().reshape(len(trials), len(seeds), table.shape[1]))
     return out
+
+
+def _common_cells(both: pd.DataFrame) -> tuple[list, list]:
+    """The trials and seeds that every target task holds, each trial with every seed (a balanced design)."""
+    per_task = [set(zip(g["trial_id"], g["seed"])) for _, g in both.groupby("target_task", observed=True)]
+    cells = set.intersection(*per_task) if per_task else set()
+    trials = sorted({t for t, _ in cells})
+    seeds = sorted({s for _, s in cells})
+    seeds = [s for s in seeds if all((t, s) in cells for t in trials)]
+    trials = [t for t in trials if all((t, s) in cells for s in seeds)]
+    return trials, seeds
 
 
 def effect_cells(scores: pd.DataFrame, from_step: int, to_step: int, summary: str) -> Cells | None:
@@ -167,21 +175,26 @@ def effect_cells(scores: pd.DataFrame, from_step: int, to_step: int, summary: st
     if both.empty:
         return None
     both["diff"] = both["b"] - both["a"]
-    strata = _arrays(both)
+    trials, seeds = _common_cells(both)
+    if not trials or not seeds:
+        return None
+    strata = _arrays(both, trials, seeds)
     if not strata:
         return None
-    per = both.groupby(["trial_id", "seed", "lang"], observed=True)[["a", "b"]].mean()  # languages over tasks
+    cells = both[both["trial_id"].isin(trials) & both["seed"].isin(seeds)]
+    per = cells.groupby(["trial_id", "seed", "lang"], observed=True)[["a", "b"]].mean()  # languages over tasks
     worst = per.groupby(level=["trial_id", "seed"]).min()
-    worst = (worst["b"] - worst["a"]).unstack("seed").dropna(axis=1)
-    n_trials, n_seeds = strata[0].shape[:2]
-    if worst.shape != (n_trials, n_seeds):
-        return None
+    worst = (worst["b"] - worst["a"]).unstack("seed").reindex(index=trials, columns=seeds)
     return Cells(strata, worst.to_numpy())
 
 
 def halves(scores: pd.DataFrame, from_step: int, to_step: int, summary: str, seed: int = 0) -> tuple[float, float]:
-    """The effect on two disjoint halves of the languages, split by a seeded shuffle."""
-    langs = sorted(set(scores.loc[scores["lang"] != "en", "lang"]))
+    """The effect on two disjoint halves of the summary's own languages (the low-resource ones for its mean),
+    split by a seeded shuffle; NaN for a half without a language (one language cannot be halved)."""
+    own = scores[scores["lang"] != "en"]
+    if summary == "low_resource_mean":
+        own = own[own["low_resource"].astype(bool)]
+    langs = sorted(set(own["lang"]))
     random.Random(f"halves-{seed}").shuffle(langs)
     out = []
     for half in (langs[: len(langs) // 2], langs[len(langs) // 2 :]):

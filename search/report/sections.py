@@ -240,7 +240,8 @@ def effect_lines(effects: pd.DataFrame) -> list[str]:
     for task, rows in effects.groupby("intermediate_task", sort=True):
         lr = "all" if (rows["lr"] == "all").any() else rows["lr"].iloc[0]
         rows = rows[rows["lr"] == lr]
-        first, last = rows["from_step"].min(), rows["to_step"].max()
+        widest = rows.loc[(rows["to_step"] - rows["from_step"]).idxmax()]  # the widest pair some trial has
+        first, last = widest["from_step"], widest["to_step"]
         span = rows[(rows["from_step"] == first) & (rows["to_step"] == last)].set_index("summary")
         parts = [
             f"{name} {_effect_text(span.loc[s])}"
@@ -323,7 +324,7 @@ def _effect_text(r: pd.Series) -> str:
     return (
         f"{r['estimate']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}] ({p_text(r['p'])}, Holm-adjusted "
         f"{p_text(r['p_adjusted'])}; {verdict}; sign stability "
-        f"{r['sign_stability']:.2f}; language halves {r['half_a']:+.2f} / {r['half_b']:+.2f})"
+        f"{r['sign_stability']:.2f}; language halves {num(r['half_a'], True)} / {num(r['half_b'], True)})"
     )
 
 

@@ -147,3 +147,18 @@ def test_good_data_passes_the_check_silently_and_writes_nothing(tmp_path, local_
     done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout == "" and done.stderr == "", done.stderr[-2000:]
     assert list(cache.iterdir()) == []
+
+
+def test_a_label_that_is_not_an_index_and_an_empty_bucc_file_are_one_line_each(tmp_path, local_copy):
+    from xstilts.tasks.checks import check_split
+    from xstilts.tasks.loading import DataSource
+
+    source = DataSource("local", local_copy)
+    (local_copy / "nyu-mll/glue/sst2/train.jsonl").write_text('{"sentence": "a b", "label": "positive", "idx": 0}\n')
+    with pytest.raises(DataError, match=r"row 1: label 'positive' is not an integer class index.*task sst2"):
+        check_split(REG["sst2"], "train", "en", source)
+    gold = next(local_copy.glob("bucc2018/*.gold"))
+    gold.write_text("")
+    lang = gold.name.split("-")[0]
+    with pytest.raises(DataError, match=r"gold: no rows \(the file is empty\) \(task bucc2018"):
+        check_split(REG["bucc2018"], gold.name.split(".")[1], lang, source)

@@ -128,3 +128,37 @@ def test_the_verdict_opens_with_the_within_trial_answer():
     assert table["robust"].all() and "sst2 30 → 120 steps (lr 3e-05) on the low resource mean: -5.0" in md
     empty = render_markdown(verdict_section(table.iloc[0:0], []))
     assert "cannot say" in empty and "every_milestone" in empty
+
+
+def test_trials_evaluated_at_different_steps_and_tasks_missing_a_trial_give_answers_not_errors():
+    from xstilts.search.report.render import render_markdown
+    from xstilts.search.report.sections import effect_lines
+
+    head = evaluation({"a": {30: 60.0, 60: 61.0}, "b": {60: 70.0, 120: 72.0}})  # no trial has 30 and 120
+    table = duration_effects(head, results({"a": 3e-5, "b": 3e-5}))
+    assert {(r.from_step, r.to_step) for r in table.itertuples()} == {(30, 60), (60, 120)}
+    (line,) = effect_lines(table)
+    assert "60 → 120 steps" in line or "30 → 60 steps" in line
+    assert render_markdown([("ul", [line])])
+    three = evaluation({t: {30: 60.0, 120: 62.0} for t in "abc"})
+    lost = three[~((three["trial_id"] == "c") & (three["target_task"] == "xquad"))]  # xquad lacks trial c
+    table = duration_effects(lost, results({t: 3e-5 for t in "abc"}))
+    assert (table["n_trials"] == 2).all() and np.allclose(table["estimate"], 2.0)
+
+
+def test_languages_are_drawn_once_per_replicate_since_every_trial_has_the_same_ones():
+    # per-language effects +6, +6, -4, -4, the same in every trial and seed: the interval must span the
+    # languages' spread, as drawing 4 languages with replacement does
+    strata = np.tile(np.array([6.0, 6.0, -4.0, -4.0]), (3, 3, 1))
+    cells = Cells([strata], np.zeros((3, 3)))
+    low, high = np.percentile(hierarchical_draws(cells, "mean"), [2.5, 97.5])
+    assert low <= -1.5 and high >= 3.5
+
+
+def test_halves_of_the_low_resource_mean_split_its_own_languages():
+    from xstilts.search.report.effects import halves
+
+    head = evaluation({t: {30: 60.0, 120: 62.0} for t in "abc"})
+    scores = head.assign(trial_id=head["trial_id"], intermediate_seed=0)
+    a, b = halves(scores, 30, 120, "low_resource_mean")
+    assert np.isfinite(a) and np.isfinite(b)  # sw in one half, ur in the other, whatever the shuffle

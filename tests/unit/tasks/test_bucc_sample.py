@@ -28,3 +28,13 @@ def test_sampled_pairs_keep_their_sentences_among_distractors_and_the_sample_is_
 def test_a_split_with_no_more_pairs_than_asked_is_kept_whole():
     rows = pools(30, 40, 5)
     assert sample_bucc(rows, 5) == rows
+
+
+def test_distractors_are_never_half_of_an_unsampled_gold_pair():
+    rows = pools(300, 300, 300)  # every sentence has a translation: dense gold
+    out = sample_bucc(rows, 20)
+    gold = set(side(out, "gold"))
+    src, tgt = {i for i, _ in side(out, "src")}, {i for i, _ in side(out, "tgt")}
+    unmarked = {(a, b) for a, b in side(rows, "gold")} - gold
+    assert not any(a in src and b in tgt for a, b in unmarked)  # no true pair scored as a false match
+    assert len(gold) == 20 and src == {a for a, _ in gold} and tgt == {b for _, b in gold}

@@ -4,7 +4,11 @@ per test, so a flake shows up by name."""
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
 
 FLAKY = """
 from pathlib import Path
