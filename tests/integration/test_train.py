@@ -158,10 +158,12 @@ def test_a_trial_s_sampled_batch_is_capped(tmp_path):
 
     from xstilts.search.sweep.trial import intermediate_config
 
-    plan = SimpleNamespace(device="cpu", milestone_every=100, max_micro_batch=16, group_by_length=True, compile=True)
+    plan = SimpleNamespace(
+        device="cpu", milestone_every=100, max_micro_batch=16, group_by_length=True, compile=True, precision="bf16"
+    )
     cfg = intermediate_config(plan, {"intermediate_steps": 200, "lr": 1e-3, "batch_size": 32}, seed=4)
     assert (cfg.batch_size, cfg.grad_accum, cfg.max_steps, cfg.seed) == (16, 2, 200, 4)
-    assert cfg.group_by_length and cfg.compile
+    assert cfg.group_by_length and cfg.compile and cfg.precision == "bf16"  # the experiment's precision
 
 
 def test_cuda_out_of_memory_names_the_batch_size(monkeypatch):
