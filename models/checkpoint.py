@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 STATE_JSON = "state.json"
 TRAINER_STATE = "trainer_state.pt"
+RESUME_WEIGHTS = "resume"  # a wsd milestone's uncooled model, which a resumed run goes on from
 
 
 @dataclass
@@ -34,10 +35,14 @@ def save_checkpoint(
     scheduler,
     step: int,
     extra: dict | None = None,
+    main: Model | None = None,
 ) -> None:
-    """Write model (save_pretrained -> model.safetensors), trainer state and state.json to out_dir."""
+    """Write model (save_pretrained -> model.safetensors), trainer state and state.json to out_dir; with `main`
+    (a wsd run's uncooled model, when `model` is the milestone's cooled fork) that one to out_dir/resume too."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir), safe_serialization=True)
+    if main is not None:
+        main.save_pretrained(str(out_dir / RESUME_WEIGHTS), safe_serialization=True)
     torch.save(
         {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()},
         out_dir / TRAINER_STATE,
@@ -48,6 +53,13 @@ def save_checkpoint(
 def read_state(ckpt_dir: Path) -> dict:
     """Return the JSON state (step and extras) of a checkpoint."""
     return json.loads((Path(ckpt_dir) / STATE_JSON).read_text())
+
+
+def resume_weights(ckpt_dir: str | Path) -> str:
+    """Where a resumed run's weights are: `resume/` for a wsd milestone (the top level holds its cooled
+    fork), else the checkpoint itself."""
+    main = Path(ckpt_dir) / RESUME_WEIGHTS
+    return str(main if main.is_dir() else ckpt_dir)
 
 
 def load_resume(ckpt_dir: Path) -> Resume:

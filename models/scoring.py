@@ -8,7 +8,7 @@ from typing import Any
 from xstilts.models import retrieval
 from xstilts.models.predict import collate_for, predict_choices, predict_labels, predict_spans, predict_tags
 from xstilts.models.train import Data, Model
-from xstilts.tasks.metrics import get_metric
+from xstilts.tasks.metrics import CHANCE, chance_level, get_metric
 from xstilts.tasks.registry import TaskSpec
 
 __all__ = ["evaluate_split", "collate_for"]
@@ -90,8 +90,10 @@ def evaluate_split(
     labels: tuple[str, ...] | None = None,
     dev: tuple[Data, Any] | None = None,
     layer: int = retrieval.DEFAULT_LAYER,
+    with_chance: bool = False,
 ) -> dict[str, float]:
-    """Predict on eval features (featurize(..., training=False)) and score with the task's metric.
+    """Predict on eval features (featurize(..., training=False)) and score with the task's metric; with
+    `with_chance`, the split's chance score too (`chance_level`, under the key CHANCE) where the metric has one.
 
     `gold` in the metric's format, or None to take it from the features: labels (classification,
     multiple choice), gold (tagging: tag strings per word; span: answer texts per example; BUCC: id
@@ -105,4 +107,7 @@ def evaluate_split(
     if metric.tuned_on_dev and dev is not None:
         dev_preds = predict(model, spec, dev[0], pad_id, device, labels=labels, layer=layer)
         tuned = (_gold(spec, dev[0], dev[1], dev_preds), dev_preds)
-    return metric.score(_gold(spec, features, gold, preds), preds, lang=lang, dev=tuned)
+    gold = _gold(spec, features, gold, preds)
+    scores = metric.score(gold, preds, lang=lang, dev=tuned)
+    chance = chance_level(spec, gold) if with_chance else None
+    return scores if chance is None else {**scores, CHANCE: chance}

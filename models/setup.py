@@ -148,8 +148,9 @@ def score_split(
     device: str,
     layer: int,
 ) -> dict[str, float]:
-    """The task's official scores of one split, with avg_metric where the headline averages several (QA);
-    a metric tuned on dev (BUCC's threshold) is tuned on the dev split when scoring test."""
+    """The task's official scores of one split, with avg_metric where the headline averages several (QA) and
+    the split's chance score where the metric has one (`chance_level`); a metric tuned on dev (BUCC's
+    threshold) is tuned on the dev split when scoring test."""
     metric = get_metric(spec.metric)
     dev = None
     if metric.tuned_on_dev and split != "dev":
@@ -165,5 +166,6 @@ def score_split(
         labels=tag_labels(source, spec),
         dev=dev,
         layer=layer,
+        with_chance=True,
     )
     return metric.with_headline(scores)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import ctypes
 import ctypes.util
+import functools
 import gc
 import math
 import time
@@ -14,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
+from transformers import get_wsd_schedule
 
 from xstilts.models.checkpoint import Resume, save_checkpoint
 from xstilts.models.sampling import Sampler, sampler
@@ -34,8 +37,15 @@ class TrainConfig:
     lr: float = 5e-4
     batch_size: int = 16
     grad_accum: int = 1  # micro-batches per optimizer step
-    # AdamW with linear warm-up then decay, clipped gradients
+    # AdamW, clipped gradients. schedule linear: warm-up over warmup_ratio of max_steps, then linear decay to 0
+    # at max_steps. schedule wsd (warmup-stable-decay; Hägele et al. 2024, arXiv 2405.18392): warm-up over
+    # warmup_steps, then the constant peak rate; each evaluation (a milestone) sees a fork of the model cooled
+    # down for cooldown_fraction of the steps so far (`cool_down`), while the run goes on from the uncooled state.
     warmup_ratio: float = 0.1
+    schedule: str = "linear"  # linear | wsd
+    warmup_steps: int | None = None  # wsd: the fixed warm-up (None: warmup_ratio of max_steps)
+    cooldown_fraction: float = 0.2  # wsd: a milestone's cooldown, as a fraction of the steps before it
+    cooldown_shape: str = "linear"  # wsd: linear | 1-sqrt (transformers.get_wsd_schedule's decay types)
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     seed: int = 0
@@ -119,6 +129,67 @@ def _libc():
 _LIBC = _libc()
 
 
+def cooldown_steps(cfg: TrainConfig, step: int) -> int:
+    """How many steps the wsd cooldown of a milestone at `step` takes (at least one); 0 under linear."""
+    return max(1, round(cfg.cooldown_fraction * step)) if cfg.schedule == "wsd" else 0
+
+
+def spent_steps(cfg: TrainConfig, step: int) -> int:
+    """Optimizer steps a run has spent by its milestone at `step`: the run's own plus every milestone's
+    cooldown so far (milestones every cfg.eval_every steps, and at max_steps)."""
+    milestones = {*range(cfg.eval_every, step + 1, cfg.eval_every)} if cfg.eval_every else set()
+    milestones |= {step} if step in (cfg.max_steps, *milestones) else set()
+    return step + sum(cooldown_steps(cfg, k) for k in milestones)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    """The run's learning-rate schedule: linear warm-up and decay, or wsd's warm-up then a constant rate."""
+    if cfg.schedule == "wsd":
+        warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(cfg.warmup_ratio * cfg.max_steps)
+        # stable for longer than the run: the decay is the cooldown forks' alone
+        return get_wsd_schedule(optimizer, warmup, num_decay_steps=0, num_stable_steps=cfg.max_steps + 1)
+    warmup = int(cfg.warmup_ratio * cfg.max_steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup, cfg.max_steps))
+
+
+@dataclass
+class Cooled:
+    """A milestone's cooled-down fork: the model, its cooldown steps and the learning rate after them (0)."""
+
+    model: Model
+    steps: int
+    lr_after: float
+
+
+def cool_down(
+    model: Model, optimizer: torch.optim.Optimizer, data: Data, collate: Collate, cfg: TrainConfig, step: int
+) -> Cooled:
+    """A copy of `model` (at optimizer step `step` of a wsd run) trained on for `cooldown_steps` more steps on the
+    batches the run would see next, its learning rate decaying from the peak to 0 by `cfg.cooldown_shape`: the
+    model a wsd run of `step + cooldown` steps ends with. `model`, `optimizer` and the RNG states are left as they
+    were (the fork trains a deep copy with a copy of the optimizer's state, on the run's device: while it lasts
+    the device holds a second model and optimizer state)."""
+    steps = cooldown_steps(cfg, step)
+    device = next(model.parameters()).device
+    fork = copy.deepcopy(model).train()
+    fork_opt = _optimizer(fork, cfg, device)
+    # a deep copy: load_state_dict keeps the saved tensors where they already match (the same device and
+    # dtype), so without it the fork's AdamW moments would be the run's own, updated in place
+    fork_opt.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+    for group in fork_opt.param_groups:
+        group["lr"] = group["initial_lr"] = cfg.lr  # the peak (the run's warm-up is over at any milestone)
+    # transformers' wsd lambda: 1 - progress (or 1 - sqrt(progress)) at each of the `steps` steps, 0 after
+    sched = get_wsd_schedule(
+        fork_opt, 0, num_decay_steps=steps, num_stable_steps=0, decay_type=cfg.cooldown_shape, min_lr_ratio=0.0
+    )
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        for batches in _batches(data, collate, cfg, step, step + steps, device):
+            _optimizer_step(fork, batches, cfg, fork_opt, device, step)
+            sched.step()
+    fork.eval()
+    return Cooled(fork, steps, float(fork_opt.param_groups[0]["lr"]))
+
+
 def lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
     """Linear warm-up to 1, then linear decay to 0 at `total`."""
 
@@ -131,11 +202,24 @@ def lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
 
 
 class Snapshot:
-    """What `on_eval` sees: the live model, the last step's loss and a way to checkpoint the training state."""
+    """What `on_eval` sees: the model of this step, the last step's loss and a way to checkpoint the training
+    state. Under the wsd schedule `model` is the milestone's cooled-down fork (made when first asked for,
+    `cool_down`), and `main` the run's own uncooled model, which training goes on from; under linear both are
+    the run's model."""
 
-    def __init__(self, model, optimizer, scheduler, step: int, loss: torch.Tensor | None = None):
-        self.model, self.optimizer, self.scheduler, self.step = model, optimizer, scheduler, step
-        self._loss = loss
+    def __init__(self, model, optimizer, scheduler, step: int, loss: torch.Tensor | None = None, cool=None):
+        self.main, self.optimizer, self.scheduler, self.step = model, optimizer, scheduler, step
+        self._loss, self._cool, self._cooled = loss, cool, None
+        self.cooldown_steps = 0
+
+    @property
+    def model(self) -> Model:
+        if self._cool is None:
+            return self.main
+        if self._cooled is None:
+            cooled = self._cool()
+            self._cooled, self.cooldown_steps = cooled.model, cooled.steps
+        return self._cooled
 
     @property
     def loss(self) -> float:
@@ -143,7 +227,11 @@ class Snapshot:
         return math.nan if self._loss is None else float(self._loss.item())
 
     def save(self, out_dir, extra: dict | None = None) -> None:
-        save_checkpoint(out_dir, self.model, self.optimizer, self.scheduler, self.step, extra)
+        """The checkpoint of this step: the milestone's model at the top (what evaluation, averaging and export
+        read) and, under wsd, the run's uncooled model in `resume/` beside the trainer state it resumes with."""
+        model, main = self.model, self.main if self._cool is not None else None  # model first: it cools down
+        extra = {**(extra or {}), "cooldown_steps": self.cooldown_steps} if main is not None else extra
+        save_checkpoint(out_dir, model, self.optimizer, self.scheduler, self.step, extra, main=main)
 
 
 def _step_batches(data: Data, collate: Collate, cfg: TrainConfig, rows: Sampler, step: int) -> list[Batch]:
@@ -193,6 +281,38 @@ def _optimizer(model: Model, cfg: TrainConfig, device: torch.device) -> torch.op
         return torch.optim.AdamW(groups(), lr=cfg.lr)
 
 
+def _optimizer_step(
+    forward: Model,
+    batches: list[Batch],
+    cfg: TrainConfig,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    step: int,
+    model: Model | None = None,
+) -> torch.Tensor | None:
+    """One optimizer step over `batches` (its micro-batches), clipped; returns the step's loss, left on the
+    device (float64 over micro-batches, so the sum is the one Python floats gave: no host sync per micro-step).
+    `model` is the module whose parameters are clipped (`forward`, unless that is its compiled wrapper)."""
+    loss_sum = None
+    for batch in batches:
+        try:
+            with autocast(device, cfg.precision):
+                loss = forward(**batch).loss
+                if cfg.grad_accum > 1:
+                    loss = loss / cfg.grad_accum
+            loss.backward()
+        except torch.cuda.OutOfMemoryError as exc:
+            raise OutOfMemory(
+                f"CUDA out of memory at batch size {cfg.batch_size} ({cfg.grad_accum} micro-batch(es) a step) "
+                f"at step {step}: lower the batch size, or cap it with resources.max_micro_batch"
+            ) from exc
+        loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach().double()
+    torch.nn.utils.clip_grad_norm_((model or forward).parameters(), cfg.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum
+
+
 def compiled(model: Model) -> Any:
     """`torch.compile` of the model's forward, with dynamic shapes (each batch is padded to its own longest
     row); the model itself (its parameters, save_pretrained) stays the one that is trained and saved."""
@@ -213,14 +333,14 @@ def train(
 
     `stop_at` ends the run after that many steps, with the schedule of the whole run (warm-up and decay
     over cfg.max_steps): the model is then the one a full run had at that step. `on_eval` runs every
-    cfg.eval_every steps and at the last; when it returns True the run stops there (early stopping).
+    cfg.eval_every steps, at `stop_at` and at the last; when it returns True the run stops there (early
+    stopping).
     """
     last = cfg.max_steps if stop_at is None else min(stop_at, cfg.max_steps)
     device = resolve_device(cfg.device)
     model.to(device).train()
     optimizer = _optimizer(model, cfg, device)
-    warmup = int(cfg.warmup_ratio * cfg.max_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup, cfg.max_steps))
+    scheduler = _scheduler(optimizer, cfg)
     step = 0
     torch.manual_seed(cfg.seed)
     if resume is not None:
@@ -232,31 +352,17 @@ def train(
     t0, loss_value = time.perf_counter(), torch.tensor(math.nan, dtype=torch.float64)
     steps = _batches(data, collate, cfg, step, last, device)
     for batches in steps:
-        # the loss stays on the device (float64 over micro-batches, so the sum is the one Python floats
-        # gave): no host sync per micro-step; it is read once, at the end
-        loss_sum = None
-        for batch in batches:
-            try:
-                with autocast(device, cfg.precision):
-                    loss = forward(**batch).loss
-                    if cfg.grad_accum > 1:
-                        loss = loss / cfg.grad_accum
-                loss.backward()
-            except torch.cuda.OutOfMemoryError as exc:
-                raise OutOfMemory(
-                    f"CUDA out of memory at batch size {cfg.batch_size} ({cfg.grad_accum} micro-batch(es) a step) "
-                    f"at step {step}: lower the batch size, or cap it with resources.max_micro_batch"
-                ) from exc
-            loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach().double()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-        optimizer.step()
+        loss_sum = _optimizer_step(forward, batches, cfg, optimizer, device, step, model)
         scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
         step += 1
         loss_value = loss_sum if loss_sum is not None else loss_value
-        if on_eval is not None and (step == cfg.max_steps or (cfg.eval_every and step % cfg.eval_every == 0)):
+        milestone = step in (cfg.max_steps, stop_at) or (cfg.eval_every and step % cfg.eval_every == 0)
+        if on_eval is not None and milestone:
             model.eval()
-            stop = on_eval(Snapshot(model, optimizer, scheduler, step, loss_value))
+            cool = None
+            if cfg.schedule == "wsd":
+                cool = functools.partial(cool_down, model, optimizer, data, collate, cfg, step)
+            stop = on_eval(Snapshot(model, optimizer, scheduler, step, loss_value, cool=cool))
             model.train()
             if stop:
                 steps.close()  # the prefetching thread (CUDA) finishes its step and ends

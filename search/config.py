@@ -43,6 +43,20 @@ class Intermediate(Strict):
     multitask_cap: int = Field(default=2**14, gt=0)  # examples-proportional mixing limit (models/multitask.py)
     group_by_length: bool = False  # batches of rows of similar length (less padding; models/sampling.py)
     compile: bool = False  # torch.compile the intermediate model (models/train.py); benchmarks/README.md
+    # wsd (warmup-stable-decay; Hägele et al. 2024, arXiv 2405.18392): warm-up, then a constant rate; each
+    # milestone is probed, evaluated and checkpointed as a fork cooled down for cooldown_fraction of the steps
+    # so far, while the run goes on uncooled, so a milestone is the model of a run of that length, annealed.
+    # linear: one warm-up and linear decay over the trial's steps (a milestone is then a checkpoint in the middle
+    # of a decaying schedule, and durations differ in their schedules too).
+    schedule: Literal["wsd", "linear"] = "wsd"
+    warmup_steps: int | None = Field(default=None, ge=0)  # wsd's fixed warm-up (None: milestone_every // 10)
+    cooldown_fraction: float = Field(default=0.2, gt=0, le=1)
+    cooldown_shape: Literal["linear", "1-sqrt"] = "linear"
+
+    @property
+    def warmup(self) -> int:
+        """wsd's warm-up steps, the same for every milestone of every trial."""
+        return self.milestone_every // 10 if self.warmup_steps is None else self.warmup_steps
 
     @field_validator("tasks")
     @classmethod
@@ -62,6 +76,11 @@ class Intermediate(Strict):
         bad = [s for s in self.steps if s <= 0 or s % self.milestone_every]
         if bad:
             raise ValueError(f"steps {bad} must be positive multiples of milestone_every ({self.milestone_every})")
+        if self.schedule == "wsd" and self.warmup >= self.milestone_every:
+            raise ValueError(
+                f"warmup_steps ({self.warmup}) must end before the first milestone (milestone_every: "
+                f"{self.milestone_every}), whose cooldown starts from the peak rate"
+            )
         return self
 
 

@@ -45,6 +45,10 @@ class TrialPlan:
     max_micro_batch: int | None = None  # resources.max_micro_batch
     group_by_length: bool = False  # intermediate.group_by_length
     compile: bool = False  # intermediate.compile
+    schedule: str = "linear"  # intermediate.schedule, warmup_steps (resolved), cooldown_fraction and _shape
+    warmup_steps: int | None = None
+    cooldown_fraction: float = 0.2
+    cooldown_shape: str = "linear"
 
     def setup_training(self, spec: TaskSpec, seed: int, checkpoint: str | None = None) -> TrainingSetup:
         """The set-up of an intermediate task (the multi-task mixture: its members) on this plan's
@@ -184,6 +188,10 @@ def make_plan(
         max_micro_batch=exp.resources.max_micro_batch,
         group_by_length=exp.intermediate.group_by_length,
         compile=exp.intermediate.compile,
+        schedule=exp.intermediate.schedule,
+        warmup_steps=exp.intermediate.warmup,
+        cooldown_fraction=exp.intermediate.cooldown_fraction,
+        cooldown_shape=exp.intermediate.cooldown_shape,
         seed=exp.seed,
         device=exp.device,
     )

@@ -323,6 +323,26 @@ def get_metric(name: str) -> Metric:
     return METRICS[name]
 
 
+CHANCE = "chance"  # the key `chance_level` adds to a split's scores
+
+
+def chance_level(spec: TaskSpec, gold: Sequence) -> float | None:
+    """The headline score an encoder that knows nothing gets on this split, where the metric has one: accuracy
+    of always answering the most frequent label (classification, multiple choice), or of picking one of the
+    split's n candidates at random (retrieval: 100 / n). None for F1-scored tasks (tagging, spans, BUCC), whose
+    floor depends on the predictions' count rather than on the split."""
+    if spec.metric != "accuracy" or not len(gold):
+        return None
+    if spec.kind == "retrieval":
+        return 100.0 / len(gold)
+    if spec.kind in ("classification", "multiple_choice"):
+        counts: dict = {}
+        for label in gold:
+            counts[label] = counts.get(label, 0) + 1
+        return 100.0 * max(counts.values()) / len(gold)
+    return None
+
+
 def headline(spec: TaskSpec, scores: Mapping[str, float]) -> float:
     """Return the single number used for mean/worst/low-resource summaries of `spec`'s scores."""
     return get_metric(spec.metric).headline_of(scores)

@@ -12,13 +12,13 @@ import torch
 
 from xstilts.models.heads import quiet_transformers, save_encoder
 from xstilts.models.setup import score_split, target_model
-from xstilts.models.train import train
+from xstilts.models.train import Model, train
 from xstilts.models.transfer import TargetFineTune
 from xstilts.search.plan import TrialPlan
 from xstilts.search.rundir import RunDir
 from xstilts.search.sweep.trial import intermediate_config, trial_seed
 from xstilts.tasks.languages import is_low_resource, resource_tier
-from xstilts.tasks.metrics import get_metric
+from xstilts.tasks.metrics import CHANCE, get_metric
 from xstilts.tasks.registry import BASELINE, build_registry
 
 DECLARED = build_registry()  # the declared splits, against which a stand-in test split is told apart
@@ -39,11 +39,21 @@ def materialize_encoder(plan: TrialPlan, run_dir: RunDir, winner: dict) -> str:
         seed = trial_seed(plan.seed, winner["trial_id"], winner["config"])
         with run_dir.local_copy(ckpt) if ckpt else contextlib.nullcontext(None) as ckpt_dir:
             setup = plan.setup_training(task, seed, checkpoint=str(ckpt_dir) if ckpt_dir else None)
+        model = setup.model
         if ckpt is None:
             cfg = intermediate_config(plan, winner["config"], seed)
-            train(setup.model, setup.data, setup.collate, cfg, stop_at=winner["step"])
+            kept: list[Model] = []  # the milestone's model (under wsd its cooled fork), as the trial had it
+            train(
+                model,
+                setup.data,
+                setup.collate,
+                cfg,
+                stop_at=winner["step"],
+                on_eval=lambda snap: kept.append(snap.model) if snap.step == winner["step"] else None,
+            )
+            model = kept[0]
         with tempfile.TemporaryDirectory(prefix="xstilts-encoder-") as tmp:
-            save_encoder(setup.model, Path(tmp))
+            save_encoder(model, Path(tmp))
             run_dir.put_encoder(Path(tmp), name)
     return run_dir.encoder_on_node(name)
 
@@ -97,6 +107,8 @@ def evaluate_targets(plan: TrialPlan, encoder: str, job: ScoreJob) -> list[dict]
                     scored[same] = score_split(
                         model, spec, split, lang, plan.encoder, plan.source, plan.device, plan.retrieval_layer
                     )
+                scores = dict(scored[same])
+                chance = scores.pop(CHANCE, None)
                 rows += [
                     {
                         "winner": job.winner["name"],
@@ -116,7 +128,9 @@ def evaluate_targets(plan: TrialPlan, encoder: str, job: ScoreJob) -> list[dict]
                         "headline": metric == head,
                         "source": job.source_label,
                         "stand_in": stand_in,  # test scores read from another split (evaluation.test_split)
+                        # the headline an encoder that knows nothing gets on this split (None: no such level)
+                        "chance": chance if metric == head else None,
                     }
-                    for metric, score in scored[same].items()
+                    for metric, score in scores.items()
                 ]
     return rows

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from xstilts.search.config import Experiment
+from xstilts.search.journal import journal_of
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import Rule, describe_rule
 
@@ -40,6 +41,29 @@ def split_counts_text(record: dict) -> str:
     return f"{len(stats)} splits, {total:,} rows" + ("; " + "; ".join(lost) if lost else "; none dropped or truncated")
 
 
+def schedule_text(exp: Experiment) -> str:
+    """The intermediate schedule in a few words."""
+    i = exp.intermediate
+    if i.schedule == "linear":
+        return "linear: warm-up, then linear decay to 0 at each trial's last step (milestones are not annealed)"
+    return (
+        f"wsd: {i.warmup} warm-up steps, then constant; each milestone cooled down for {i.cooldown_fraction:g} "
+        f"of its steps ({i.cooldown_shape}) before it is probed, evaluated and kept"
+    )
+
+
+def spent_text(milestones: list[dict]) -> str:
+    """Intermediate optimizer steps the sweep spent (each trial's last milestone's budget_steps), the wsd
+    cooldowns' among them."""
+    last: dict[str, dict] = {}
+    for m in milestones:
+        if m["step"] >= last.get(m["trial_id"], {"step": -1})["step"]:
+            last[m["trial_id"]] = m
+    spent = sum(int(m["metrics"].get("budget_steps") or m["step"]) for m in last.values())
+    cooling = sum(int(m["metrics"].get("budget_steps") or m["step"]) - int(m["step"]) for m in last.values())
+    return f"{spent:,} over {len(last)} trials ({cooling:,} of them in milestone cooldowns)"
+
+
 def provenance_table(
     meta: dict, exp: Experiment | None, rule: Rule | None, head: pd.DataFrame, split: str, run_dir: RunDir | None = None
 ) -> pd.DataFrame:
@@ -56,7 +80,10 @@ def provenance_table(
         "target fine-tune seeds": ", ".join(map(str, sorted(head["seed"].unique()))),
         "experiment seed": str(exp.seed) if exp is not None else "?",
         "selection rule": describe_rule(rule) if rule is not None else "?",
+        "intermediate schedule": schedule_text(exp) if exp is not None else "?",
     }
+    if run_dir is not None:
+        rows["intermediate steps spent"] = spent_text(journal_of(run_dir).milestones())
     for stage in ("sweep", "evaluation"):
         record = run_dir.read_provenance(stage) if run_dir is not None else {}
         if record:

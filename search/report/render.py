@@ -148,7 +148,7 @@ def _write_files(run_dir: RunDir, out: Path, split: str) -> Path:
             f"Config digest: {prov['config digest']}. Provenance at the end.",
         )
     ]
-    blocks += verdict_section(t["duration_effects"], low)
+    blocks += verdict_section(t["duration_effects"], low, t["chance"])
     blocks += xtreme_section(t["xtreme_scores"], prov["selection rule"])
     blocks += selection_section(t["selection"])
     blocks += agreement_section(t["rank_agreement"])
@@ -159,6 +159,7 @@ def _write_files(run_dir: RunDir, out: Path, split: str) -> Path:
         t["tier_deltas"],
         best["winner"].tolist(),
         {w: p.relative_to(out).as_posix() for w, p in heatmaps.items()},
+        t["chance"],
     )
     blocks += [] if synthetic else reference_section(t["reference"], stand_ins)
     blocks += [("h", 2, "Provenance"), ("table", t["provenance"])]

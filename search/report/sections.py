@@ -12,7 +12,7 @@ import pandas as pd
 from xstilts.search.report.effects import p_text
 from xstilts.search.report.plots import DELTA_LABEL
 from xstilts.search.report.stats import MIN_SEEDS, N_BOOT, TOO_FEW, interval_text
-from xstilts.search.report.tables import SUMMARIES
+from xstilts.search.report.tables import CHANCE_MARGIN, SUMMARIES
 from xstilts.tasks.metrics import XTREME_GROUP2TASK
 from xstilts.tasks.reference_scores import (
     COLUMN_LABELS,
@@ -253,14 +253,31 @@ def effect_lines(effects: pd.DataFrame) -> list[str]:
     return lines
 
 
-def verdict_section(effects: pd.DataFrame, low: list[str]) -> list[tuple]:
-    """The report's opening: the answer to the research question, read from the within-trial duration effects."""
+def chance_text(chance: pd.DataFrame) -> str:
+    """The (task, language) pairs at chance, in one sentence ('' when none is)."""
+    at = chance[chance["at_chance"].astype(bool)] if len(chance) else chance
+    if not len(at):
+        return ""
+    pairs = "; ".join(
+        f"{task} {', '.join(f'{r.lang} ({r.best:.1f})' for r in g.itertuples())} (chance {g['chance'].mean():.1f})"
+        for task, g in at.groupby("target_task", observed=True)
+    )
+    return (
+        f"At chance (even the best encoder within {CHANCE_MARGIN:g} points of the score of knowing nothing, so "
+        f"these scores tell encoders apart by noise alone; best encoder's score in brackets): {pairs}."
+    )
+
+
+def verdict_section(effects: pd.DataFrame, low: list[str], chance: pd.DataFrame | None = None) -> list[tuple]:
+    """The report's opening: the answer to the research question, read from the within-trial duration effects;
+    the languages at chance for a task are named with the low-resource set."""
+    at_chance = chance_text(chance) if chance is not None else ""
     if effects.empty:
         answer = (
             "No trial has two evaluated milestones, so this run cannot say how the duration of intermediate "
             "training changes zero-shot transfer (evaluate every milestone: evaluation.every_milestone: true)."
         )
-        return [("h", 2, "Verdict"), ("p", answer)]
+        return [("h", 2, "Verdict"), ("p", answer)] + [("note", at_chance)] * bool(at_chance)
     robust = effects[effects["robust"]]
     headline = (
         f"{len(robust)} of {len(effects)} duration effects are robust (Holm-adjusted p < 0.05 within their family "
@@ -285,7 +302,7 @@ def verdict_section(effects: pd.DataFrame, low: list[str]) -> list[tuple]:
             f"later milestone minus earlier: {headline}.",
         ),
         ("ul", effect_lines(effects)),
-    ]
+    ] + [("note", at_chance)] * bool(at_chance)
 
 
 def longer_section(effects: pd.DataFrame) -> list[tuple]:
@@ -371,15 +388,19 @@ def duration_section(dt: pd.DataFrame, effects: pd.DataFrame, low: list[str], pl
     ]
 
 
-def language_section(ld: pd.DataFrame, tiers: pd.DataFrame, best: list[str], plots: dict[str, str]) -> list[tuple]:
+def language_section(
+    ld: pd.DataFrame, tiers: pd.DataFrame, best: list[str], plots: dict[str, str], chance: pd.DataFrame | None = None
+) -> list[tuple]:
+    at_chance = chance_text(chance) if chance is not None else ""
     tiers = tiers[tiers["winner"].isin(best)]
     tiers = tiers.assign(cell=[f"{c} ({n})" for c, n in zip(tested(tiers), tiers["n_langs"])])
     blocks = [
         ("h", 2, "Per-language robustness"),
         (
             "p",
-            "Δ vs none per language (points, mean over seeds), grouped by resource tier (Joshi class: high "
-            "4-5, mid 3, low 0-2). Tier cell: mean over the tier's languages of each language's Δ averaged "
+            "Δ vs none per language (points, mean over seeds), grouped by resource tier (low: the "
+            "low-resource languages, Joshi class at most target.low_resource_max_class; high: class 4-5; mid: "
+            "between). Tier cell: mean over the tier's languages of each language's Δ averaged "
             "over tasks, [95% paired-bootstrap interval over the tier's languages x seeds], * when it excludes 0 "
             "(number of languages).",
         ),
@@ -390,7 +411,7 @@ def language_section(ld: pd.DataFrame, tiers: pd.DataFrame, best: list[str], plo
             .fillna("–")
             .reset_index(),
         ),
-    ]
+    ] + [("note", at_chance)] * bool(at_chance)
     for w in best:
         d = ld[ld["winner"] == w]
         wide = d.pivot_table(index=["resource_tier", "lang"], columns="target_task", values="delta")

@@ -384,6 +384,25 @@ def scored_rows(run_dir: RunDir, split: str) -> pd.DataFrame:
     return ev[ev["split"] == split]
 
 
+CHANCE_MARGIN = 2.0  # points: a (task, language) whose best encoder is within this of chance is at chance
+
+
+def chance_table(head: pd.DataFrame) -> pd.DataFrame:
+    """Per (target task, language) with a chance level (tasks.metrics.chance_level: accuracy-scored tasks): the
+    chance score, the best encoder's mean over seeds and `at_chance`, true when even that best encoder is
+    within CHANCE_MARGIN points of chance (its scores there tell encoders apart by noise alone)."""
+    columns = ["target_task", "lang", "chance", "best", "at_chance"]
+    if "chance" not in head.columns or head["chance"].isna().all():
+        return pd.DataFrame(columns=columns)
+    rows = head[head["chance"].notna()]
+    per = rows.groupby(["target_task", "lang", "winner"], observed=True).agg(
+        chance=("chance", "mean"), score=("score", "mean")
+    )
+    out = per.groupby(["target_task", "lang"], observed=True).agg(chance=("chance", "mean"), best=("score", "max"))
+    out["at_chance"] = out["best"] <= out["chance"] + CHANCE_MARGIN
+    return out.reset_index()[columns]
+
+
 def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame]:
     """Every table of the report, by name (the Parquet file stems); 'headline' is the input, not written."""
     meta = run_dir.read_meta() if run_dir.has_meta() else {}
@@ -422,5 +441,6 @@ def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame
         "language_deltas": langs,
         "tier_deltas": with_test(tier_delta_table(langs), boot["tiers"], ["winner", "resource_tier"]),
         "reference": reference_table(head, scored_rows(run_dir, split)),
+        "chance": chance_table(head),
         "provenance": provenance_table(meta, exp, rule, head, split, run_dir),
     }

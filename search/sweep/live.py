@@ -119,6 +119,7 @@ class ProgressView(TrialProgressCallback):
                 "lr": cfg.get("lr"),
                 "batch_size": cfg.get("batch_size"),
                 "step": None,
+                "spent": 0,  # optimizer steps the trial has spent: its own and its milestones' cooldowns
                 "mean": None,
                 "low": None,
                 "worst": None,
@@ -134,6 +135,7 @@ class ProgressView(TrialProgressCallback):
             return
         row.update(
             step=result.get("step"),
+            spent=result.get("budget_steps") or 0,
             mean=result.get("mean"),
             low=result.get("low_resource_mean"),
             worst=result.get("worst"),
@@ -245,9 +247,16 @@ class ProgressView(TrialProgressCallback):
             *([f"failed {c['error']}"] if c["error"] else []),
             f"elapsed {clock(elapsed)}",
             f"ETA {clock(left)}",
+            *([self.spent_text()] if any(r["spent"] for r in self.rows.values()) else []),
             usage_text(self.usage),
         ]
         return "progress: " + " · ".join(parts)
+
+    def spent_text(self) -> str:
+        """Intermediate optimizer steps spent so far, the wsd cooldowns' among them."""
+        spent = sum(r["spent"] for r in self.rows.values())
+        cooling = sum(r["spent"] - (r["step"] or 0) for r in self.rows.values() if r["spent"])
+        return f"steps {spent:,} ({cooling:,} cooldown)"
 
     def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info) -> None:
         self._update_scores(trial, result)

@@ -13,10 +13,18 @@ from pathlib import Path
 import torch
 from ray import tune
 
-from xstilts.models.checkpoint import load_resume, read_state
+from xstilts.models.checkpoint import load_resume, read_state, resume_weights
 from xstilts.models.heads import from_pretrained, quiet_transformers
 from xstilts.models.setup import probe_targets
-from xstilts.models.train import Model, Snapshot, TrainConfig, cap_micro_batch, release_memory, train
+from xstilts.models.train import (
+    Model,
+    Snapshot,
+    TrainConfig,
+    cap_micro_batch,
+    release_memory,
+    spent_steps,
+    train,
+)
 from xstilts.models.transfer import fork_and_evaluate
 from xstilts.search.plan import TrialPlan
 
@@ -58,6 +66,10 @@ def intermediate_config(plan: TrialPlan, config: dict, seed: int) -> TrainConfig
         eval_every=plan.milestone_every,
         group_by_length=plan.group_by_length,
         compile=plan.compile,
+        schedule=plan.schedule,
+        warmup_steps=plan.warmup_steps,
+        cooldown_fraction=plan.cooldown_fraction,
+        cooldown_shape=plan.cooldown_shape,
     )
     return cap_micro_batch(cfg, plan.max_micro_batch)
 
@@ -66,7 +78,9 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     """Train config['intermediate_task'] for config['intermediate_steps'] steps, reporting each milestone.
 
     `step` (ASHA's time attribute) is the intermediate step; the no-intermediate baseline reports once,
-    at step 0. Results carry the scores of `fork_and_evaluate`.
+    at step 0. Results carry the scores of `fork_and_evaluate` on the milestone's model (under the wsd schedule
+    its cooled-down fork), its `cooldown_steps` and `budget_steps` (every optimizer step the trial has spent,
+    the cooldowns' included).
     """
     started = time.perf_counter()
     torch.set_num_threads(plan.threads)  # on 2 cores, 2 threads per trial was 4-10x slower than 1
@@ -80,7 +94,10 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     def report(model: Model, step: int, snapshot: Snapshot | None) -> None:
         injected_fault(task.name, step)
         probed = fork_and_evaluate(model, targets, plan.probe, seed, list(plan.low_resource), plan.device)
-        metrics = {"step": step, **probed, **startup}
+        spent = {"cooldown_steps": 0, "budget_steps": 0}
+        if snapshot is not None:
+            spent = {"cooldown_steps": snapshot.cooldown_steps, "budget_steps": spent_steps(cfg, step)}
+        metrics = {"step": step, **probed, **spent, **startup}
         release_memory()  # the probes' copies are gone; Ray keeps this worker for the next trial
         with tempfile.TemporaryDirectory() as tmp:
             if snapshot is None:
@@ -102,7 +119,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
                 return
             resume = load_resume(Path(ckpt_dir))
             startup["resumed_from_step"] = resume.step  # 0 when the trial started fresh
-        setup = plan.setup_training(task, seed, checkpoint=ckpt_dir)
+        setup = plan.setup_training(task, seed, checkpoint=resume_weights(ckpt_dir) if ckpt_dir else None)
     startup["startup_s"] = time.perf_counter() - started  # data mapped, model loaded: reported with each result
     train(
         setup.model,

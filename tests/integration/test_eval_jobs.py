@@ -61,6 +61,12 @@ def test_winner_encoder_then_every_language_on_dev_and_test(offline_plan, tmp_pa
     unprobed = dataclasses.replace(offline_plan, low_resource=())  # sw evaluated but not among the probed
     tatoeba = evaluate_targets(unprobed, enc, retrieval)
     assert {r["metric"] for r in tatoeba if r["headline"]} == {"accuracy"}
+    # the chance score of each split where the metric has one: Tatoeba, 1 / candidates; QA's F1, none
+    chance = [r["chance"] for r in tatoeba if r["headline"]]
+    candidates = [100 / c for c in chance]  # one of n candidates at random: 100 / n
+    assert all(n >= 10 and abs(n - round(n)) < 1e-9 for n in candidates), chance
+    assert all(r["chance"] is None for r in xquad)
+    assert all(r["chance"] is None for r in tatoeba if not r["headline"])
     assert all(r["resource_tier"] in ("high", "mid", "low") and r["source"] == "offline world" for r in tatoeba)
     # one definition of low-resource for every evaluated language, probed or not (xquad: th, hi, ... are not
     # probe languages), and the 'low' tier is that set

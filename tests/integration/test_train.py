@@ -159,11 +159,14 @@ def test_a_trial_s_sampled_batch_is_capped(tmp_path):
     from xstilts.search.sweep.trial import intermediate_config
 
     plan = SimpleNamespace(
-        device="cpu", milestone_every=100, max_micro_batch=16, group_by_length=True, compile=True, precision="bf16"
-    )
+        device="cpu", milestone_every=100, max_micro_batch=16, group_by_length=True, compile=True, precision="bf16",
+        schedule="wsd", warmup_steps=7, cooldown_fraction=0.3, cooldown_shape="1-sqrt",
+    )  # fmt: skip
     cfg = intermediate_config(plan, {"intermediate_steps": 200, "lr": 1e-3, "batch_size": 32}, seed=4)
     assert (cfg.batch_size, cfg.grad_accum, cfg.max_steps, cfg.seed) == (16, 2, 200, 4)
     assert cfg.group_by_length and cfg.compile and cfg.precision == "bf16"  # the experiment's precision
+    # the experiment's schedule: wsd with its fixed warm-up and cooldowns
+    assert (cfg.schedule, cfg.warmup_steps, cfg.cooldown_fraction, cfg.cooldown_shape) == ("wsd", 7, 0.3, "1-sqrt")
 
 
 def test_cuda_out_of_memory_names_the_batch_size(monkeypatch):

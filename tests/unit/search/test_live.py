@@ -137,3 +137,15 @@ def test_job_progress_lines_say_done_of_all_elapsed_eta_and_cluster_use(capsys):
     jobs.finished("x", ok=True)
     line = capsys.readouterr().out
     assert "done: x (3 of 5 done, running 2 · failed 0 · elapsed 0:30 · ETA 1:00 · CPU 1/2 GPU 0/0)" in line
+
+
+def test_progress_counts_the_cooldowns_in_the_steps_spent(tmp_path):
+    view = ProgressView("mean", RunDir(tmp_path), force_terminal=False)
+    view.setup(num_samples=2, total_num_samples=2)
+    a, b = trial("a"), trial("b")
+    for t in (a, b):
+        view.on_trial_start(0, [], t)
+    assert "steps" not in view.progress_text()  # nothing spent yet (and under linear schedules, never shown)
+    view._update_scores(a, result(100, 50.0) | {"budget_steps": 120})  # 100 steps + a 20-step cooldown
+    view._update_scores(b, result(200, 40.0) | {"budget_steps": 260})  # 200 + 20 + 40
+    assert "steps 380 (80 cooldown)" in view.progress_text()

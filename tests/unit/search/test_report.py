@@ -4,6 +4,7 @@ plain pandas (not the report's functions), and the plots are real, non-blank ima
 import base64
 import json
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -369,3 +370,47 @@ def test_local_data_is_labelled_with_its_directory_and_stand_ins_and_reference_p
 def test_the_offline_world_gets_no_reference_points(tmp_path):
     md = write_report(make_experiment(tmp_path)).read_text()
     assert "published reference points" not in md and "not benchmark numbers" in md
+
+
+def test_provenance_counts_the_cooldowns_in_the_steps_spent():
+    from xstilts.search.config import Intermediate
+    from xstilts.search.report.provenance import schedule_text, spent_text
+
+    def m(trial, step, budget):
+        return {"trial_id": trial, "step": step, "metrics": {"budget_steps": budget}}
+
+    # trial a: milestones 100 and 200 (cooldowns 20 and 40); b stopped at 100; the baseline spends nothing
+    rows = [m("a", 100, 120), m("a", 200, 260), m("b", 100, 120), m("n", 0, 0)]
+    assert spent_text(rows) == "380 over 3 trials (80 of them in milestone cooldowns)"
+    old = [{"trial_id": "a", "step": 200, "metrics": {}}]  # a run from before budget_steps: its steps
+    assert spent_text(old) == "200 over 1 trials (0 of them in milestone cooldowns)"
+    wsd = SimpleNamespace(intermediate=Intermediate(steps=[100, 200]))
+    assert schedule_text(wsd).startswith("wsd: 10 warm-up steps, then constant; each milestone cooled down for 0.2")
+    linear = SimpleNamespace(intermediate=Intermediate(steps=[100], schedule="linear"))
+    assert schedule_text(linear).startswith("linear:")
+
+
+def test_a_language_at_chance_is_marked():
+    from xstilts.search.report.sections import chance_text, verdict_section
+    from xstilts.search.report.tables import chance_table
+
+    rows = []
+    for winner, lift in (("none", 0.0), ("mnli@best", 1.0)):
+        for seed in (0, 1):
+            for lang, score in (("de", 40.0), ("el", 0.5), ("ur", 1.0)):
+                rows.append(
+                    {"winner": winner, "target_task": "tatoeba", "seed": seed, "lang": lang}
+                    | {"score": score + lift, "chance": 0.5}
+                )
+            rows.append(
+                {"winner": winner, "target_task": "udpos", "seed": seed, "lang": "el", "score": 1.0, "chance": None}
+            )
+    table = chance_table(pd.DataFrame(rows)).set_index(["target_task", "lang"])
+    assert ("udpos", "el") not in table.index  # an F1-scored task has no chance level
+    assert table["at_chance"].to_dict() == {("tatoeba", "de"): False, ("tatoeba", "el"): True, ("tatoeba", "ur"): True}
+    assert table.loc[("tatoeba", "ur"), "best"] == 2.0  # the best encoder's mean over seeds
+    text = chance_text(table.reset_index())
+    assert "tatoeba el (1.5), ur (2.0) (chance 0.5)" in text and " de " not in text
+    verdict = verdict_section(pd.DataFrame(), ["el", "ur"], table.reset_index())
+    assert ("note", text) in verdict
+    assert chance_table(pd.DataFrame(rows).drop(columns="chance")).empty  # evaluations from before the column

@@ -272,3 +272,14 @@ def test_xtreme_languages_come_from_the_registry_in_evaluate_py_order():
     assert list(langs) == ["pawsx", "xnli", "panx", "udpos", "bucc2018", "tatoeba", "xquad", "mlqa", "tydiqa"]
     assert langs["xquad"] == ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
     assert all(set(v) == set(REG[t].eval_langs) and list(v) == sorted(v) for t, v in langs.items())
+
+
+def test_chance_is_the_majority_label_or_one_candidate_in_n():
+    from xstilts.tasks.metrics import chance_level
+    from xstilts.tasks.registry import build_registry
+
+    reg = build_registry()
+    assert chance_level(reg["xnli"], [0, 0, 0, 1, 2, 2, 0, 1]) == 50.0  # the most frequent label: 4 of 8
+    assert chance_level(reg["tatoeba"], list(range(200))) == 0.5  # one of 200 candidates
+    assert chance_level(reg["udpos"], [["NOUN"]]) is None and chance_level(reg["bucc2018"], [("a", "b")]) is None
+    assert chance_level(reg["xnli"], []) is None
