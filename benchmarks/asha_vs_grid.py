@@ -12,7 +12,8 @@ milestone's probe `mean` (each milestone is a (task, step) candidate). Run-to-ru
 again under --noise-seeds other seeds and the spread of its score reported beside the gap between the two
 searches. Target: within 0.5 points of the grid's best with at most 1/3 of its steps.
 
-    .venv/bin/python benchmarks/asha_vs_grid.py --replay RUN_DIR [--replay-seeds 5]
+    .venv/bin/python benchmarks/asha_vs_grid.py --replay RUN_DIR [--replay-seeds 5] [--replay-num-samples K]
+        [--replay-grace G]
 
 Replay mode, no new training: RUN_DIR is a finished, evaluated run (the real bench's). The grid is every
 (task, lr, step) the run's evaluation scored, each point counted as a run of its own steps. ASHA + TPE is the
@@ -21,8 +22,10 @@ run's journaled milestone of the same task nearest in step and lr, moved by seed
 --replay-seeds search seeds. Each replay picks its best milestone by the sweep's metric; its regret is the
 evaluation's best (task, lr, step) minus the evaluation of the pick, in points of the low-resource mean and
 of the XTREME-style score (mean over tasks of the mean over languages), test split, averaged over target
-seeds. A pick the evaluation never scored is skipped and counted, never invented. Prints one JSON line with
-the regrets' mean and t-interval over replay seeds and the steps each search spent.
+seeds. A pick the evaluation never scored is skipped and counted, never invented. Steps spent count each
+trial's last milestone's budget_steps (wsd cooldowns included) and, for the grid, each point's steps plus its
+one cooldown. Prints one JSON line with the regrets' mean and t-interval over replay seeds and the steps each
+search spent.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def evaluated_points(run_dir: Path) -> dict[tuple[str, float, int], dict[str, fl
     return {k: {m: float(np.mean([v[m] for v in vs])) for m in vs[0]} for k, vs in per_point.items()}
 
 
-def replay(run_dir: Path, seeds: int, num_samples: int | None) -> dict:
+def replay(run_dir: Path, seeds: int, num_samples: int | None, grace: int | None = None) -> dict:
     """ASHA + TPE replayed on RUN_DIR's milestones under `seeds` search seeds, against the evaluated grid."""
     import subprocess
     import sys
@@ -88,7 +91,11 @@ def replay(run_dir: Path, seeds: int, num_samples: int | None) -> dict:
     run_dir = run_dir.resolve()
     points = evaluated_points(run_dir)
     exp = RunDir(run_dir).read_experiment(build_registry())
-    grid_steps = sum(step for (task, _, step) in points if task != BASELINE)
+    # each grid point a run of its own steps; under wsd plus the one cooldown of its last milestone
+    cooldown = exp.intermediate.cooldown_fraction if exp.intermediate.schedule == "wsd" else 0.0
+    grid_steps = sum(
+        step + (max(1, round(cooldown * step)) if cooldown else 0) for (task, _, step) in points if task != BASELINE
+    )
     # the best point of the space the search chooses from, `none` included (it is one of the sweep's choices)
     best = {k: max(v[k] for v in points.values()) for k in ("low_resource_mean", "xtreme")}
     tmp = Path(tempfile.mkdtemp(prefix="xstilts-replay-"))
@@ -104,6 +111,8 @@ def replay(run_dir: Path, seeds: int, num_samples: int | None) -> dict:
         raw["search"] = {**raw["search"], "seed": seed}
         if num_samples:
             raw["search"]["num_samples"] = num_samples
+        if grace:
+            raw["search"]["asha"] = {**raw["search"].get("asha", {}), "grace_period": grace}
         name = f"replay{seed}"
         (tmp / f"{name}.yaml").write_text(yaml.safe_dump({name: raw}, sort_keys=False))
         cmd = [sys.executable, "-m", "xstilts", "sweep", str(tmp / f"{name}.yaml"), "-n", name]
@@ -111,7 +120,9 @@ def replay(run_dir: Path, seeds: int, num_samples: int | None) -> dict:
         if done.returncode != 0:
             raise SystemExit(f"replay {seed} failed: {done.stderr[-2000:]}")
         table = RunDir(tmp / "runs" / f"{name}.simulated").read_results().drop_duplicates(["trial_id", "step"])
-        spent_steps.append(int(table.groupby("trial_id")["step"].max().sum()))
+        # steps spent: each trial's last milestone's budget_steps (its cooldowns included) where the run has them
+        cost = table["budget_steps"].fillna(table["step"]) if "budget_steps" in table else table["step"]
+        spent_steps.append(int(table.assign(cost=cost).groupby("trial_id")["cost"].max().sum()))
         top = table.loc[table[exp.search.metric].idxmax()]
         pick = (str(top["intermediate_task"]), float(top["lr"]), int(top["step"]))
         picks.append(list(pick))
@@ -135,6 +146,8 @@ def replay(run_dir: Path, seeds: int, num_samples: int | None) -> dict:
         "run": str(run_dir),
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
         "grid": {"points": len(points), "steps": grid_steps},
+        "asha_grace_period": grace or exp.search.asha.grace_period,
+        "num_samples": num_samples or exp.search.num_samples,
         "asha_tpe": {"replay_seeds": seeds, "steps_mean": float(np.mean(spent_steps)), "picks": picks},
         "skipped_picks_not_evaluated": skipped,
         "regret_points": {k: interval(v) for k, v in regrets.items()},
@@ -153,6 +166,12 @@ def main() -> None:
         help="trials of each replayed search (default: the run's own search.num_samples; raise it to let TPE "
         "propose past the coverage pass)",
     )
+    ap.add_argument(
+        "--replay-grace",
+        type=int,
+        help="ASHA's grace period in the replays (default: the run's own search.asha.grace_period; below the "
+        "longest duration ASHA may stop trials early)",
+    )
     ap.add_argument("--tasks", nargs="+", default=["mnli", "qqp", "sst2", "none"])
     ap.add_argument("--steps", type=int, nargs="+", default=[100, 200, 300])
     ap.add_argument("--lr", type=float, nargs="+", default=[1e-3, 3e-3])
@@ -160,7 +179,7 @@ def main() -> None:
     ap.add_argument("--noise-seeds", type=int, default=3)
     args = ap.parse_args()
     if args.replay is not None:
-        print(json.dumps(replay(args.replay, args.replay_seeds, args.replay_num_samples)))
+        print(json.dumps(replay(args.replay, args.replay_seeds, args.replay_num_samples, args.replay_grace)))
         return
 
     from ray import tune

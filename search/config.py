@@ -352,5 +352,9 @@ def config_warnings(exp: Experiment, base: Path, name: str) -> list[str]:
 
 
 def experiment_from_record(config: dict, registry: dict[str, TaskSpec]) -> Experiment:
-    """The experiment a run directory recorded (its config dump), validated again."""
+    """The experiment a run directory recorded (its config dump), validated again. A record from before
+    `intermediate.schedule` existed ran the linear schedule, and is read as such (not as today's default)."""
+    intermediate = config.get("intermediate")
+    if isinstance(intermediate, dict) and "schedule" not in intermediate:
+        config = {**config, "intermediate": {**intermediate, "schedule": "linear"}}
     return Experiment.model_validate(config, context={"registry": registry})

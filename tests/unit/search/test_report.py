@@ -414,3 +414,16 @@ def test_a_language_at_chance_is_marked():
     verdict = verdict_section(pd.DataFrame(), ["el", "ur"], table.reset_index())
     assert ("note", text) in verdict
     assert chance_table(pd.DataFrame(rows).drop(columns="chance")).empty  # evaluations from before the column
+
+
+def test_a_record_from_before_the_schedule_field_reads_as_the_linear_schedule_it_ran():
+    from xstilts.search.config import Experiment, experiment_from_record
+    from xstilts.tasks.registry import build_registry
+
+    reg = build_registry()
+    minimal = {"target": {"tasks": ["xnli"], "languages": ["en", "de", "sw"]}}
+    record = Experiment.model_validate(minimal, context={"registry": reg}).model_dump(mode="json")
+    assert record["intermediate"]["schedule"] == "wsd"  # today's default
+    old = {**record, "intermediate": {k: v for k, v in record["intermediate"].items() if k != "schedule"}}
+    assert experiment_from_record(old, reg).intermediate.schedule == "linear"
+    assert experiment_from_record(record, reg).intermediate.schedule == "wsd"
