@@ -23,9 +23,9 @@ run's journaled milestone of the same task nearest in step and lr, moved by seed
 evaluation's best (task, lr, step) minus the evaluation of the pick, in points of the low-resource mean and
 of the XTREME-style score (mean over tasks of the mean over languages), test split, averaged over target
 seeds. A pick the evaluation never scored is skipped and counted, never invented. Steps spent count each
-trial's last milestone's budget_steps (wsd cooldowns included) and, for the grid, each point's steps plus its
-one cooldown. Prints one JSON line with the regrets' mean and t-interval over replay seeds and the steps each
-search spent.
+trial's steps to its last milestone plus, under the wsd schedule, every milestone's cooldown so far; for the
+grid, each point's steps plus its one cooldown. Prints one JSON line with the regrets' mean and t-interval
+over replay seeds and the steps each search spent.
 """
 
 from __future__ import annotations
@@ -85,17 +85,22 @@ def replay(run_dir: Path, seeds: int, num_samples: int | None, grace: int | None
 
     from scipy import stats
 
+    from xstilts.models.train import TrainConfig, cooldown_steps
+    from xstilts.models.train import spent_steps as steps_spent
     from xstilts.search.rundir import RunDir
     from xstilts.tasks.registry import BASELINE, build_registry
 
     run_dir = run_dir.resolve()
     points = evaluated_points(run_dir)
     exp = RunDir(run_dir).read_experiment(build_registry())
-    # each grid point a run of its own steps; under wsd plus the one cooldown of its last milestone
-    cooldown = exp.intermediate.cooldown_fraction if exp.intermediate.schedule == "wsd" else 0.0
-    grid_steps = sum(
-        step + (max(1, round(cooldown * step)) if cooldown else 0) for (task, _, step) in points if task != BASELINE
+    schedule = TrainConfig(
+        max_steps=max(exp.intermediate.steps),
+        eval_every=exp.intermediate.milestone_every,
+        schedule=exp.intermediate.schedule,
+        cooldown_fraction=exp.intermediate.cooldown_fraction,
     )
+    # each grid point a run of its own steps; under wsd plus the one cooldown of its last milestone
+    grid_steps = sum(step + cooldown_steps(schedule, step) for (task, _, step) in points if task != BASELINE)
     # the best point of the space the search chooses from, `none` included (it is one of the sweep's choices)
     best = {k: max(v[k] for v in points.values()) for k in ("low_resource_mean", "xtreme")}
     tmp = Path(tempfile.mkdtemp(prefix="xstilts-replay-"))
@@ -120,9 +125,9 @@ def replay(run_dir: Path, seeds: int, num_samples: int | None, grace: int | None
         if done.returncode != 0:
             raise SystemExit(f"replay {seed} failed: {done.stderr[-2000:]}")
         table = RunDir(tmp / "runs" / f"{name}.simulated").read_results().drop_duplicates(["trial_id", "step"])
-        # steps spent: each trial's last milestone's budget_steps (its cooldowns included) where the run has them
-        cost = table["budget_steps"].fillna(table["step"]) if "budget_steps" in table else table["step"]
-        spent_steps.append(int(table.assign(cost=cost).groupby("trial_id")["cost"].max().sum()))
+        # steps spent: each trial's own up to its last milestone, plus every milestone's wsd cooldown so far
+        last = table.groupby("trial_id")["step"].max()
+        spent_steps.append(int(sum(steps_spent(schedule, int(step)) for step in last)))
         top = table.loc[table[exp.search.metric].idxmax()]
         pick = (str(top["intermediate_task"]), float(top["lr"]), int(top["step"]))
         picks.append(list(pick))

@@ -31,8 +31,9 @@ END_HOWS = ("complete", "stopped", "error")
 
 def score_keys(result: dict) -> dict:
     """The metrics of a trial result that xstilts journals (step, summary, per-task-language scores, the
-    trial's start-up seconds and the checkpoint step it resumed from)."""
-    kept = ("step", "startup_s", "resumed_from_step", *SUMMARY_KEYS)
+    trial's start-up seconds, the checkpoint step it resumed from, and the optimizer steps it spent: the
+    milestone's wsd cooldown and every step so far, cooldowns included)."""
+    kept = ("step", "startup_s", "resumed_from_step", "cooldown_steps", "budget_steps", *SUMMARY_KEYS)
     return {k: v for k, v in result.items() if k in kept or k.startswith(PROBE_PREFIX)}
 
 

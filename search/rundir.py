@@ -296,7 +296,10 @@ class RunDir(LedgerFiles):
     def collect_parts(self) -> pa.Table:
         """All parts in one table, written to evaluation/evaluation.parquet."""
         parts = self.parts()
-        table = pa.concat_tables([self._read_table(p) for p in parts]) if parts else pa.table({})
+        # "default" promotion: a part whose column is all null (no chance level on any of its rows) or missing
+        # (a part written before the column existed) takes the other parts' type, filled with nulls
+        tables = [self._read_table(p) for p in parts]
+        table = pa.concat_tables(tables, promote_options="default") if parts else pa.table({})
         self._write_table(table, f"{EVAL_DIR}/{EVAL_NAME}")
         return table
 

@@ -119,3 +119,10 @@ def test_a_journal_reads_the_ledger_once_then_only_its_tail(tmp_path):
     assert len(mine.events) == 4 and mine.end_of("b") == "stopped"
     assert mine.milestones() == Journal(run_dir).milestones()
     assert mine.best("mean")["trial_id"] == "b"
+
+
+def test_the_journal_keeps_the_steps_a_milestone_spent():
+    from xstilts.search.journal import score_keys
+
+    result = {"step": 80, "mean": 50.0, "cooldown_steps": 16, "budget_steps": 104, "time_this_iter_s": 3.0}
+    assert score_keys(result) == {"step": 80, "mean": 50.0, "cooldown_steps": 16, "budget_steps": 104}

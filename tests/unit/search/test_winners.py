@@ -109,3 +109,16 @@ def test_english_dev_selection_uses_the_probes_english_scores():
     oracle = {w.name: w for w in select_winners(english, Rule(Evaluation(selection="target_dev").rule, False))}
     assert (strict["mnli@best"].trial_id, strict["mnli@best"].step) == ("b", 100)
     assert (oracle["mnli@best"].trial_id, oracle["mnli@best"].step) == ("a", 200)
+
+
+def test_parts_whose_chance_is_all_null_or_missing_collect_into_one_table(tmp_path):
+    """QA parts have no chance level (all null), Tatoeba's have one, and a part written before the column
+    existed has none: one table, the column a float with nulls."""
+    run_dir = RunDir(tmp_path)
+    base = {"winner": "none", "seed": 0, "lang": "de", "score": 40.0}
+    run_dir.write_part([base | {"target_task": "xquad", "chance": None}], "none", "xquad", 0)
+    run_dir.write_part([base | {"target_task": "tatoeba", "chance": 0.5}], "none", "tatoeba", 0)
+    run_dir.write_part([base | {"target_task": "udpos"}], "none", "udpos", 0)
+    table = run_dir.collect_parts()
+    chance = dict(zip(table["target_task"].to_pylist(), table["chance"].to_pylist()))
+    assert chance == {"xquad": None, "tatoeba": 0.5, "udpos": None}
