@@ -36,15 +36,21 @@ def save_checkpoint(
     step: int,
     extra: dict | None = None,
     main: Model | None = None,
+    rng: torch.Tensor | None = None,
 ) -> None:
     """Write model (save_pretrained -> model.safetensors), trainer state and state.json to out_dir; with `main`
-    (a wsd run's uncooled model, when `model` is the milestone's cooled fork) that one to out_dir/resume too."""
+    (a wsd run's uncooled model, when `model` is the milestone's cooled fork) that one to out_dir/resume too.
+    `rng`: the torch RNG state to resume with (default: the current one)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir), safe_serialization=True)
     if main is not None:
         main.save_pretrained(str(out_dir / RESUME_WEIGHTS), safe_serialization=True)
     torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()},
+        {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state() if rng is None else rng,
+        },
         out_dir / TRAINER_STATE,
     )
     (out_dir / STATE_JSON).write_text(json.dumps({"step": step, **(extra or {})}, indent=1))

@@ -130,8 +130,9 @@ _LIBC = _libc()
 
 
 def cooldown_steps(cfg: TrainConfig, step: int) -> int:
-    """How many steps the wsd cooldown of a milestone at `step` takes (at least one); 0 under linear."""
-    return max(1, round(cfg.cooldown_fraction * step)) if cfg.schedule == "wsd" else 0
+    """How many steps the wsd cooldown of a milestone at `step` takes: cooldown_fraction of it, halves rounded
+    up, at least one; 0 under linear."""
+    return max(1, math.floor(cfg.cooldown_fraction * step + 0.5)) if cfg.schedule == "wsd" else 0
 
 
 def spent_steps(cfg: TrainConfig, step: int) -> int:
@@ -142,14 +143,19 @@ def spent_steps(cfg: TrainConfig, step: int) -> int:
     return step + sum(cooldown_steps(cfg, k) for k in milestones)
 
 
+def _warmup(cfg: TrainConfig) -> int:
+    """Warm-up steps: wsd's fixed count where set, else warmup_ratio of the run."""
+    if cfg.schedule == "wsd" and cfg.warmup_steps is not None:
+        return cfg.warmup_steps
+    return int(cfg.warmup_ratio * cfg.max_steps)
+
+
 def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
     """The run's learning-rate schedule: linear warm-up and decay, or wsd's warm-up then a constant rate."""
     if cfg.schedule == "wsd":
-        warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(cfg.warmup_ratio * cfg.max_steps)
         # stable for longer than the run: the decay is the cooldown forks' alone
-        return get_wsd_schedule(optimizer, warmup, num_decay_steps=0, num_stable_steps=cfg.max_steps + 1)
-    warmup = int(cfg.warmup_ratio * cfg.max_steps)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup, cfg.max_steps))
+        return get_wsd_schedule(optimizer, _warmup(cfg), num_decay_steps=0, num_stable_steps=cfg.max_steps + 1)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(_warmup(cfg), cfg.max_steps))
 
 
 @dataclass
@@ -168,7 +174,8 @@ def cool_down(
     batches the run would see next, its learning rate decaying from the peak to 0 by `cfg.cooldown_shape`: the
     model a wsd run of `step + cooldown` steps ends with. `model`, `optimizer` and the RNG states are left as they
     were (the fork trains a deep copy with a copy of the optimizer's state, on the run's device: while it lasts
-    the device holds a second model and optimizer state)."""
+    the device holds a second model and optimizer state). The fork runs eagerly even when the run is compiled
+    (`cfg.compile`), so there it matches a compiled wsd run up to the compiled kernels' rounding."""
     steps = cooldown_steps(cfg, step)
     device = next(model.parameters()).device
     fork = copy.deepcopy(model).train()
@@ -183,8 +190,15 @@ def cool_down(
         fork_opt, 0, num_decay_steps=steps, num_stable_steps=0, decay_type=cfg.cooldown_shape, min_lr_ratio=0.0
     )
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        for batches in _batches(data, collate, cfg, step, step + steps, device):
-            _optimizer_step(fork, batches, cfg, fork_opt, device, step)
+        for k, batches in enumerate(_batches(data, collate, cfg, step, step + steps, device)):
+            try:
+                _optimizer_step(fork, batches, cfg, fork_opt, device, step + k)
+            except OutOfMemory as exc:
+                raise OutOfMemory(
+                    f"CUDA out of memory in the wsd cooldown of the milestone at step {step}: the cooldown trains a "
+                    "copy of the model and its optimizer state beside the run's, so a trial needs room for two "
+                    "(give each trial a larger share of the GPU, or set intermediate.schedule: linear)"
+                ) from exc
             sched.step()
     fork.eval()
     return Cooled(fork, steps, float(fork_opt.param_groups[0]["lr"]))
@@ -211,6 +225,7 @@ class Snapshot:
         self.main, self.optimizer, self.scheduler, self.step = model, optimizer, scheduler, step
         self._loss, self._cool, self._cooled = loss, cool, None
         self.cooldown_steps = 0
+        self.rng = torch.get_rng_state()  # the run's, before `on_eval` (probes, say) draws from it
 
     @property
     def model(self) -> Model:
@@ -231,7 +246,7 @@ class Snapshot:
         read) and, under wsd, the run's uncooled model in `resume/` beside the trainer state it resumes with."""
         model, main = self.model, self.main if self._cool is not None else None  # model first: it cools down
         extra = {**(extra or {}), "cooldown_steps": self.cooldown_steps} if main is not None else extra
-        save_checkpoint(out_dir, model, self.optimizer, self.scheduler, self.step, extra, main=main)
+        save_checkpoint(out_dir, model, self.optimizer, self.scheduler, self.step, extra, main=main, rng=self.rng)
 
 
 def _step_batches(data: Data, collate: Collate, cfg: TrainConfig, rows: Sampler, step: int) -> list[Batch]:
@@ -337,6 +352,11 @@ def train(
     stopping).
     """
     last = cfg.max_steps if stop_at is None else min(stop_at, cfg.max_steps)
+    if cfg.schedule == "wsd" and cfg.eval_every and _warmup(cfg) > cfg.eval_every:
+        raise ValueError(
+            f"wsd warm-up of {_warmup(cfg)} steps ends after the first milestone (step {cfg.eval_every}), whose "
+            "cooldown starts from the peak rate"
+        )
     device = resolve_device(cfg.device)
     model.to(device).train()
     optimizer = _optimizer(model, cfg, device)
@@ -362,7 +382,10 @@ def train(
             cool = None
             if cfg.schedule == "wsd":
                 cool = functools.partial(cool_down, model, optimizer, data, collate, cfg, step)
-            stop = on_eval(Snapshot(model, optimizer, scheduler, step, loss_value, cool=cool))
+            # whatever on_eval draws (a probe reseeds torch) is undone: the run goes on as if it had not been
+            # evaluated, so a run retrained without evaluations (search/evaluation/jobs.py) is the same run
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                stop = on_eval(Snapshot(model, optimizer, scheduler, step, loss_value, cool=cool))
             model.train()
             if stop:
                 steps.close()  # the prefetching thread (CUDA) finishes its step and ends

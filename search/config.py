@@ -76,7 +76,7 @@ class Intermediate(Strict):
         bad = [s for s in self.steps if s <= 0 or s % self.milestone_every]
         if bad:
             raise ValueError(f"steps {bad} must be positive multiples of milestone_every ({self.milestone_every})")
-        if self.schedule == "wsd" and self.warmup >= self.milestone_every:
+        if self.schedule == "wsd" and self.warmup > self.milestone_every:
             raise ValueError(
                 f"warmup_steps ({self.warmup}) must end before the first milestone (milestone_every: "
                 f"{self.milestone_every}), whose cooldown starts from the peak rate"

@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 
 from xstilts.search.config import Experiment
-from xstilts.search.journal import journal_of
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import Rule, describe_rule
 
@@ -65,10 +64,17 @@ def spent_text(milestones: list[dict]) -> str:
 
 
 def provenance_table(
-    meta: dict, exp: Experiment | None, rule: Rule | None, head: pd.DataFrame, split: str, run_dir: RunDir | None = None
+    meta: dict,
+    exp: Experiment | None,
+    rule: Rule | None,
+    head: pd.DataFrame,
+    split: str,
+    run_dir: RunDir | None = None,
+    milestones: list[dict] | None = None,
 ) -> pd.DataFrame:
     """Key / value rows: experiment, digest, commit, date, data source, split, seeds, the selection rule, the
-    encoder's checkpoint and training dtypes, rows read/dropped/truncated per stage, and package versions."""
+    intermediate schedule and the steps the sweep's `milestones` spent, the encoder's checkpoint and training
+    dtypes, rows read/dropped/truncated per stage, and package versions."""
     installed = {(d.metadata["Name"] or "").lower(): d.version for d in metadata.distributions()}
     rows = {
         "experiment": meta.get("name", "?"),
@@ -82,8 +88,7 @@ def provenance_table(
         "selection rule": describe_rule(rule) if rule is not None else "?",
         "intermediate schedule": schedule_text(exp) if exp is not None else "?",
     }
-    if run_dir is not None:
-        rows["intermediate steps spent"] = spent_text(journal_of(run_dir).milestones())
+    rows["intermediate steps spent"] = spent_text(milestones) if milestones else "?"
     for stage in ("sweep", "evaluation"):
         record = run_dir.read_provenance(stage) if run_dir is not None else {}
         if record:

@@ -399,8 +399,8 @@ def language_section(
         (
             "p",
             "Δ vs none per language (points, mean over seeds), grouped by resource tier (low: the "
-            "low-resource languages, Joshi class at most target.low_resource_max_class; high: class 4-5; mid: "
-            "between). Tier cell: mean over the tier's languages of each language's Δ averaged "
+            "low-resource languages, Joshi class at most target.low_resource_max_class; high: the others of class "
+            "4-5 and English; mid: the rest). Tier cell: mean over the tier's languages of each language's Δ averaged "
             "over tasks, [95% paired-bootstrap interval over the tier's languages x seeds], * when it excludes 0 "
             "(number of languages).",
         ),

@@ -442,5 +442,5 @@ def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame
         "tier_deltas": with_test(tier_delta_table(langs), boot["tiers"], ["winner", "resource_tier"]),
         "reference": reference_table(head, scored_rows(run_dir, split)),
         "chance": chance_table(head),
-        "provenance": provenance_table(meta, exp, rule, head, split, run_dir),
+        "provenance": provenance_table(meta, exp, rule, head, split, run_dir, milestones),
     }

@@ -56,6 +56,9 @@ def _optimizer_at(model) -> torch.optim.Optimizer:
 
 def test_the_cooldown_decays_by_its_shape_over_a_fifth_of_the_steps():
     assert [cooldown_steps(WSD, s) for s in (6, 12, 100)] == [1, 2, 20]
+    assert cooldown_steps(WSD, 13) == 3  # 2.6 -> 3
+    # halves round up (Python's round would give 2 for 2.5)
+    assert cooldown_steps(TrainConfig(max_steps=25, schedule="wsd", cooldown_fraction=0.1), 25) == 3
     assert cooldown_steps(TrainConfig(max_steps=10), 10) == 0  # linear: no forks
     assert spent_steps(WSD, 6) == 7 and spent_steps(WSD, 12) == 12 + 1 + 2
 
@@ -81,3 +84,43 @@ def test_a_wsd_checkpoint_holds_the_cooled_model_and_resumes_the_uncooled_run(tm
     train(resumed, data, collate, WSD, resume=load_resume(ck))
     for (name, p), q in zip(full.named_parameters(), resumed.parameters()):
         assert torch.allclose(p, q, atol=1e-6), name
+
+
+def test_an_evaluation_that_draws_from_the_rng_leaves_the_run_as_if_it_had_not_been_evaluated(tmp_path):
+    """A probe reseeds torch; the run (dropout on) goes on with its own RNG, so a run retrained without
+    evaluations (the evaluation's retrain of a winner) ends with the same weights, and the checkpoint
+    holds the RNG state from before the evaluation."""
+    data, collate = toy_data(), classification_collate(1)
+    quiet, probed = tiny_model(), tiny_model()
+    train(quiet, data, collate, WSD)
+
+    def on_eval(snap):
+        before = snap.rng.clone()
+        torch.manual_seed(1234)  # what a probe's fine-tune does
+        torch.rand(100)
+        if snap.step == 6:
+            snap.save(tmp_path / "ck")
+            assert torch.equal(load_resume(tmp_path / "ck").torch_rng, before)
+
+    train(probed, data, collate, WSD, on_eval=on_eval)
+    for p, q in zip(quiet.parameters(), probed.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_a_warm_up_past_the_first_milestone_is_refused():
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="warm-up of 8 steps ends after the first milestone"):
+        train(tiny_model(), toy_data(), classification_collate(1), replace(WSD, warmup_steps=8))
+
+
+def test_out_of_memory_in_the_cooldown_says_the_fork_needs_a_second_model(monkeypatch):
+    import xstilts.models.train as train_module
+
+    def out_of_memory(*args, **kwargs):
+        raise train_module.OutOfMemory("CUDA out of memory at batch size 8")
+
+    model = tiny_model()
+    monkeypatch.setattr(train_module, "_optimizer_step", out_of_memory)
+    with pytest.raises(train_module.OutOfMemory, match="cooldown of the milestone at step 6.*copy of the model"):
+        cool_down(model, _optimizer_at(model), toy_data(), classification_collate(1), WSD, 6)
