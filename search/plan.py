@@ -45,6 +45,7 @@ class TrialPlan:
     max_micro_batch: int | None = None  # resources.max_micro_batch
     group_by_length: bool = False  # intermediate.group_by_length
     compile: bool = False  # intermediate.compile
+    replicates: int = 1  # search.replicates
     schedule: str = "linear"  # intermediate.schedule, warmup_steps (resolved), cooldown_fraction and _shape
     warmup_steps: int | None = None
     cooldown_fraction: float = 0.2
@@ -188,6 +189,7 @@ def make_plan(
         max_micro_batch=exp.resources.max_micro_batch,
         group_by_length=exp.intermediate.group_by_length,
         compile=exp.intermediate.compile,
+        replicates=exp.search.replicates,
         schedule=exp.intermediate.schedule,
         warmup_steps=exp.intermediate.warmup,
         cooldown_fraction=exp.intermediate.cooldown_fraction,

@@ -71,6 +71,9 @@ class Search(Strict):
     metric: Literal["mean", "low_resource_mean", "worst"] = "mean"
     max_concurrent: int = Field(default=2, gt=0)
     baseline_runs: int = Field(default=1, ge=0)  # runs of the "none" baseline (seeds differ per trial)
+    # each proposed configuration (the baseline's too) trained this many times with distinct intermediate seeds,
+    # in one trial: ASHA decides on, and TPE is told, the replicates' mean; evaluation scores every replicate
+    replicates: int = Field(default=1, ge=1)
     seed: int = 0
     # checkpoints kept per trial: its best this many by `metric`, its latest, and winners until their evaluation
     # is done; xstilts prunes the rest (search/selection.py)

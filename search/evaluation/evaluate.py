@@ -19,7 +19,7 @@ import ray
 from xstilts.models.transfer import TargetFineTune
 from xstilts.search.cluster import connect_checked
 from xstilts.search.config import ConfigError, Experiment
-from xstilts.search.evaluation.jobs import ScoreJob, materialize_encoder, score_job
+from xstilts.search.evaluation.jobs import ScoreJob, materialize_encoder, replicate_name, replicate_seed, score_job
 from xstilts.search.journal import Journal, open_journal
 from xstilts.search.lease import hold
 from xstilts.search.plan import make_plan, provenance, resolve_source
@@ -29,7 +29,7 @@ from xstilts.search.splits import evaluation_splits, split_langs
 from xstilts.search.stages import stage_recipes, stage_registry
 from xstilts.search.terminal import JobProgress
 from xstilts.tasks.checks import check_splits_readable
-from xstilts.tasks.registry import Recipe, TaskSpec, build_registry
+from xstilts.tasks.registry import BASELINE, Recipe, TaskSpec, build_registry
 
 
 class EvaluationFailed(RuntimeError):
@@ -70,14 +70,20 @@ def jobs_of(
     return jobs
 
 
-def write_job(rows: list[dict], group: list[Winner], tasks: tuple[str, ...], seeds: list[int], run_dir: RunDir) -> None:
-    """One part per (winner, task, seed) the job covers, each row relabelled with that winner and seed."""
+def write_job(
+    rows: list[dict], group: list[Winner], tasks: tuple[str, ...], seeds: list[int], run_dir: RunDir, replicate: int = 0
+) -> None:
+    """One part per (winner, task, seed) the job covers (of the winner's replicate `replicate`), each row
+    relabelled with that winner and seed."""
     for task in tasks:
         task_rows = [r for r in rows if r["target_task"] == task]
         for w in group:
             for seed in seeds:
                 run_dir.write_part(
-                    [{**r, "winner": w.name, "role": w.role, "seed": seed} for r in task_rows], w.name, task, seed
+                    [{**r, "winner": w.name, "role": w.role, "seed": seed} for r in task_rows],
+                    replicate_name(w.name, replicate),
+                    task,
+                    seed,
                 )
 
 
@@ -131,37 +137,44 @@ def _evaluate(run_dir: RunDir, address: str | None, progress) -> str:
         score = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(score_job)
         pending: dict = {}
         jobs = jobs_of([registry[t] for t in ev.tasks], seeds, recipes)
-        for group in encoder_groups(winners):
+        for group, r in (
+            (g, r) for g in encoder_groups(winners) for r in range(replicates_of(g[0], exp.search.replicates))
+        ):
             first = group[0]
             todo = [
                 (tasks, s)
                 for tasks, s in jobs
-                if not all(run_dir.has_part(w.name, t, seed) for t in tasks for w in group for seed in s)
+                if not all(
+                    run_dir.has_part(replicate_name(w.name, r), t, seed) for t in tasks for w in group for seed in s
+                )
             ]
             view.add_done(len(jobs) - len(todo))
             if not todo:
                 continue
-            encoder = encode.remote(plan, run_dir, asdict(first))
+            encoder = encode.remote(plan, run_dir, asdict(first), r)
+            seed_r = None if first.intermediate_task == BASELINE else replicate_seed(plan, asdict(first), r)
             for tasks, job_seeds in todo:
                 langs = {t: {x: split_langs(exp, registry[t], x, plan.source) for x in ("dev", "test")} for t in tasks}
-                job = ScoreJob(tuple(tasks), job_seeds[0], langs, how(tasks[0]), asdict(first), plan.source.label)
+                job = ScoreJob(
+                    tuple(tasks), job_seeds[0], langs, how(tasks[0]), asdict(first), plan.source.label, r, seed_r
+                )
                 ref = score.remote(plan, run_dir, encoder, job)
-                pending[ref] = (group, tasks, job_seeds)
-                view.add_running(_job_name(group, tasks, job_seeds))
+                pending[ref] = (group, tasks, job_seeds, r)
+                view.add_running(_job_name(group, tasks, job_seeds, r))
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
-            group, tasks, job_seeds = pending.pop(done[0])
+            group, tasks, job_seeds, r = pending.pop(done[0])
             try:
-                write_job(ray.get(done[0]), group, tasks, job_seeds, run_dir)
-                view.finished(_job_name(group, tasks, job_seeds), ok=True)
+                write_job(ray.get(done[0]), group, tasks, job_seeds, run_dir, r)
+                view.finished(_job_name(group, tasks, job_seeds, r), ok=True)
             except Exception as exc:  # a failed job is reported, journaled (`xstilts status`) and left for a rerun
                 reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                view.finished(f"{_job_name(group, tasks, job_seeds)}: {reason}", ok=False)
-                parts = [[w.name, t, s] for w in group for t in tasks for s in job_seeds]
+                view.finished(f"{_job_name(group, tasks, job_seeds, r)}: {reason}", ok=False)
+                parts = [[replicate_name(w.name, r), t, s] for w in group for t in tasks for s in job_seeds]
                 journal.append(
                     {
                         "event": "eval_failed",
-                        "job": _job_name(group, tasks, job_seeds),
+                        "job": _job_name(group, tasks, job_seeds, r),
                         "reason": reason,
                         "parts": parts,
                     }
@@ -179,6 +192,13 @@ def _evaluate(run_dir: RunDir, address: str | None, progress) -> str:
     return run_dir.evaluation_path
 
 
-def _job_name(group: list[Winner], tasks: tuple[str, ...], seeds: list[int]) -> str:
+def replicates_of(winner: Winner, replicates: int) -> int:
+    """How many encoders a winner has: one per replicate (search.replicates); the baseline's is the pretrained
+    encoder, one whatever the replicates."""
+    return 1 if winner.intermediate_task == BASELINE else replicates
+
+
+def _job_name(group: list[Winner], tasks: tuple[str, ...], seeds: list[int], replicate: int = 0) -> str:
     seed = f"seed {seeds[0]}" if len(seeds) == 1 else "all seeds"
-    return f"{' = '.join(w.name for w in group)} {' + '.join(tasks)} {seed}"
+    names = " = ".join(replicate_name(w.name, replicate) for w in group)
+    return f"{names} {' + '.join(tasks)} {seed}"

@@ -16,7 +16,7 @@ from xstilts.models.train import Model, train
 from xstilts.models.transfer import TargetFineTune
 from xstilts.search.plan import TrialPlan
 from xstilts.search.rundir import RunDir
-from xstilts.search.sweep.trial import intermediate_config, trial_seed
+from xstilts.search.sweep.trial import intermediate_config, replicate_dir, replicate_seeds, trial_seed
 from xstilts.tasks.languages import is_low_resource, resource_tier
 from xstilts.tasks.metrics import CHANCE, get_metric
 from xstilts.tasks.registry import BASELINE, build_registry
@@ -24,21 +24,32 @@ from xstilts.tasks.registry import BASELINE, build_registry
 DECLARED = build_registry()  # the declared splits, against which a stand-in test split is told apart
 
 
-def materialize_encoder(plan: TrialPlan, run_dir: RunDir, winner: dict) -> str:
-    """The winner's intermediate encoder as a save_pretrained directory in the run directory (the pretrained
-    one for 'none'): from its Ray checkpoint at the winner's step, else retrained to that step with the
-    trial's config and seed (the same batches and schedule as the trial). Returns a local path to it on
-    this node."""
+def replicate_name(name: str, replicate: int) -> str:
+    """A winner's replicate as the evaluation names its encoder and parts (replicate 0: the winner's name)."""
+    return name if replicate == 0 else f"{name}@r{replicate}"
+
+
+def replicate_seed(plan: TrialPlan, winner: dict, replicate: int) -> int:
+    """The intermediate seed of a winner's replicate (search.replicates; replicate 0: the trial's seed)."""
+    return replicate_seeds(trial_seed(plan.seed, winner["trial_id"], winner["config"]), replicate + 1)[replicate]
+
+
+def materialize_encoder(plan: TrialPlan, run_dir: RunDir, winner: dict, replicate: int = 0) -> str:
+    """The winner's intermediate encoder (of replicate `replicate`, search.replicates) as a save_pretrained
+    directory in the run directory (the pretrained one for 'none'): from its Ray checkpoint at the winner's
+    step, else retrained to that step with the trial's config and the replicate's seed (the same batches and
+    schedule as the trial). Returns a local path to it on this node."""
     torch.set_num_threads(plan.threads)
     if winner["intermediate_task"] == BASELINE:
         return plan.encoder
-    name = winner["name"]
+    name = replicate_name(winner["name"], replicate)
     if not run_dir.has_encoder(name):
         task = plan.registry[winner["intermediate_task"]]
         ckpt = run_dir.trial_checkpoint(winner["trial_id"], winner["step"])
-        seed = trial_seed(plan.seed, winner["trial_id"], winner["config"])
+        seed = replicate_seed(plan, winner, replicate)
         with run_dir.local_copy(ckpt) if ckpt else contextlib.nullcontext(None) as ckpt_dir:
-            setup = plan.setup_training(task, seed, checkpoint=str(ckpt_dir) if ckpt_dir else None)
+            where = ckpt_dir / replicate_dir(replicate) if ckpt_dir and plan.replicates > 1 else ckpt_dir
+            setup = plan.setup_training(task, seed, checkpoint=str(where) if where else None)
         model = setup.model
         if ckpt is None:
             cfg = intermediate_config(plan, winner["config"], seed)
@@ -70,13 +81,15 @@ class ScoreJob:
     how: TargetFineTune | None
     winner: dict
     source_label: str
+    replicate: int = 0  # which of the winner's replicates (search.replicates) is scored
+    intermediate_seed: int | None = None  # that replicate's intermediate seed (None: the baseline)
 
 
 def score_job(plan: TrialPlan, run_dir: RunDir, materialized: str, job: ScoreJob) -> list[dict]:
     """`evaluate_targets` on whichever node Ray runs it: `materialized` is what `materialize_encoder`
     returned on its own node, so off a local filesystem the encoder is fetched to this node first."""
     local = run_dir.local or job.winner["intermediate_task"] == BASELINE
-    encoder = materialized if local else run_dir.encoder_on_node(job.winner["name"])
+    encoder = materialized if local else run_dir.encoder_on_node(replicate_name(job.winner["name"], job.replicate))
     return evaluate_targets(plan, encoder, job)
 
 
@@ -128,6 +141,8 @@ def evaluate_targets(plan: TrialPlan, encoder: str, job: ScoreJob) -> list[dict]
                         "headline": metric == head,
                         "source": job.source_label,
                         "stand_in": stand_in,  # test scores read from another split (evaluation.test_split)
+                        "replicate": job.replicate,
+                        "intermediate_seed": job.intermediate_seed,
                         # the headline an encoder that knows nothing gets on this split (None: no such level)
                         "chance": chance if metric == head else None,
                     }

@@ -244,8 +244,11 @@ def effect_row(scores: pd.DataFrame, from_step: int, to_step: int, summary: str,
 def encoder_scores(head: pd.DataFrame, results: pd.DataFrame | None) -> pd.DataFrame:
     """One score per (trial, milestone, target task, target seed, language): the evaluation's headline rows
     of each distinct encoder (a milestone listed under several winners counted once), with its trial's
-    intermediate task, learning rate and intermediate seed from the sweep's results."""
-    keys = ["trial_id", "step", "target_task", "seed", "lang"]
+    intermediate task, learning rate and intermediate seed from the sweep's results. With replicates
+    (search.replicates) each replicate is an intermediate run of its own, `trial_id@r<k>`: the unit the effects
+    resample and pair milestones within, its seed the evaluation rows' `intermediate_seed`."""
+    reps = "replicate" in head.columns and head["replicate"].nunique() > 1
+    keys = ["trial_id", "step", "target_task", "seed", "lang", *(["replicate"] if reps else [])]
     rows = head[head["role"] != "baseline"].drop_duplicates(keys)
     rows = rows.assign(target_task=rows["target_task"].astype(str), lang=rows["lang"].astype(str))
     if results is None or results.empty or "trial_id" not in rows.columns:
@@ -255,11 +258,16 @@ def encoder_scores(head: pd.DataFrame, results: pd.DataFrame | None) -> pd.DataF
         {
             "lr": config["lr"] if "lr" in config.columns else math.nan,
             # a trial's intermediate seed; results without one: each trial its own draw
-            "intermediate_seed": config["seed"] if "seed" in config.columns else config.index,
+            "trial_seed": config["seed"] if "seed" in config.columns else config.index,
         },
         index=config.index,
     )
-    return rows.join(config, on="trial_id", how="inner")
+    rows = rows.join(config, on="trial_id", how="inner")
+    own = rows["intermediate_seed"] if "intermediate_seed" in rows.columns else pd.Series(None, index=rows.index)
+    rows = rows.assign(intermediate_seed=own.astype(object).where(own.notna(), rows["trial_seed"]))
+    if reps:
+        rows = rows.assign(trial_id=rows["trial_id"].astype(str) + "@r" + rows["replicate"].astype(int).astype(str))
+    return rows.drop(columns=["trial_seed"])
 
 
 def duration_effects(head: pd.DataFrame, results: pd.DataFrame | None, seed: int = 0) -> pd.DataFrame:

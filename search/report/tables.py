@@ -84,14 +84,32 @@ def ci95(values: np.ndarray | pd.Series) -> float:
     return math.nan if len(v) < 2 else float(t_quantile_975(len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
 
 
-def load_headline(run_dir: RunDir, split: str) -> pd.DataFrame:
-    """Headline rows of `split`: one per (winner, target_task, seed, lang), sorted; raises on bad input."""
+def replicated(rows: pd.DataFrame) -> bool:
+    """Whether evaluation rows hold several replicates of a winner (search.replicates)."""
+    return "replicate" in rows.columns and rows["replicate"].nunique() > 1
+
+
+def replicate_means(rows: pd.DataFrame) -> pd.DataFrame:
+    """Headline rows with a winner's replicates averaged: one score per (winner, target task, target seed,
+    language), the mean over the winner's intermediate seeds."""
+    keys = ["winner", "target_task", "seed", "lang"]
+    agg: dict[str, str] = {c: "first" for c in rows.columns if c not in [*keys, "score", "replicate"]}
+    out = rows.groupby(keys, as_index=False, sort=False, dropna=False, observed=True).agg({"score": "mean", **agg})
+    return out.drop(columns=["intermediate_seed"], errors="ignore")
+
+
+def load_headline(run_dir: RunDir, split: str, replicates: bool = False) -> pd.DataFrame:
+    """Headline rows of `split`: one per (winner, target_task, seed, lang), sorted (a winner's replicates
+    averaged; `replicates`: one per replicate too, as the duration effects resample them); raises on bad
+    input."""
     path = run_dir.evaluation_path
     ev = run_dir.read_evaluation()
     if split not in set(ev["split"]):
         raise ReportError(f"{path}: no {split!r} rows. Available splits: {', '.join(sorted(set(ev['split'])))}")
     rows = ev[(ev["split"] == split) & ev["headline"].astype(bool)]
-    keys = ["winner", "target_task", "seed", "lang"]
+    if replicated(rows) and not replicates:
+        rows = replicate_means(rows)
+    keys = ["winner", "target_task", "seed", "lang", *(["replicate"] if replicated(rows) else [])]
     dup = rows.duplicated(keys, keep=False)
     if dup.any():
         raise ReportError(f"{path}: more than one headline row for {rows[dup].iloc[0][keys].to_dict()} ({split})")
@@ -412,6 +430,8 @@ def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame
     milestones = Journal(run_dir).milestones(run_dir.known_trials() or None) if run_dir.has_ledger() else []
     results = run_dir.read_results()
     head = load_headline(run_dir, split)
+    # the duration effects resample intermediate seeds: a winner's replicates, each its own unit
+    per_replicate = load_headline(run_dir, split, replicates=True)
     winners = winners_table(head, results)
     per_seed, xt = xtreme_tables(head, winners)
     robust = robustness_per_seed(head, winners)
@@ -435,7 +455,7 @@ def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame
         "duration": duration.merge(duration_deltas(head, duration), on="winner", how="left")
         if len(duration) > 1
         else duration,
-        "duration_effects": duration_effects(head, results),
+        "duration_effects": duration_effects(per_replicate, results),
         "rank_agreement": rank_agreement(head, winners, results),
         "selection": selection_table(milestones, select),
         "language_deltas": langs,

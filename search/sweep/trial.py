@@ -4,7 +4,9 @@ checkpoint reported to Tune at each milestone."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import tempfile
 import time
 import zlib
@@ -13,7 +15,7 @@ from pathlib import Path
 import torch
 from ray import tune
 
-from xstilts.models.checkpoint import load_resume, read_state, resume_weights
+from xstilts.models.checkpoint import STATE_JSON, load_resume, read_state, resume_weights
 from xstilts.models.heads import from_pretrained, quiet_transformers
 from xstilts.models.setup import probe_targets
 from xstilts.models.train import (
@@ -27,6 +29,7 @@ from xstilts.models.train import (
 )
 from xstilts.models.transfer import fork_and_evaluate
 from xstilts.search.plan import TrialPlan
+from xstilts.tasks.aggregate import SUMMARY_KEYS
 
 
 def trial_seed(base: int, trial_id: str, config: dict) -> int:
@@ -106,6 +109,9 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
                 snapshot.save(Path(tmp), extra={"intermediate_task": task.name})
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
+    if plan.replicates > 1:
+        run_replicates(config, plan, task, targets, seed, startup, started)
+        return
     if task.kind == "none":
         quiet_transformers()
         startup["startup_s"] = time.perf_counter() - started
@@ -131,3 +137,102 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     )
     del setup
     release_memory()
+
+
+REPLICATE_STRIDE = 1_000_003  # replicate r of a trial seeded s trains with seed s + r * REPLICATE_STRIDE
+
+
+def replicate_seeds(seed: int, replicates: int) -> list[int]:
+    """The intermediate seeds of a trial's replicates (the first is the trial's own seed)."""
+    return [seed + r * REPLICATE_STRIDE for r in range(replicates)]
+
+
+def replicate_dir(r: int) -> str:
+    """Replicate r's checkpoint inside a replicated trial's checkpoint."""
+    return f"replicate-{r}"
+
+
+def replicate_mean(results: list[dict]) -> dict:
+    """The replicates' probe results as one: every score their mean, `worst_lang` the one most of them share
+    (ties: the first replicate's), `replicate_sd/<summary>` the summaries' spread across replicates."""
+    out: dict = {}
+    for key, value in results[0].items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        values = [float(r[key]) for r in results if key in r]
+        out[key] = sum(values) / len(values)
+    langs = [r.get("worst_lang", "") for r in results]
+    out["worst_lang"] = max(langs, key=langs.count)
+    for key in SUMMARY_KEYS:
+        values = [float(r[key]) for r in results if isinstance(r.get(key), int | float)]
+        if len(values) > 1:
+            mean = sum(values) / len(values)
+            out[f"replicate_sd/{key}"] = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return out
+
+
+def milestones_after(cfg: TrainConfig, step: int) -> list[int]:
+    """The milestones a run passes after `step`: every cfg.eval_every steps, and the last."""
+    every = cfg.eval_every or cfg.max_steps
+    return sorted({*range(step + every - step % every, cfg.max_steps + 1, every), cfg.max_steps} - set(range(step + 1)))
+
+
+def run_replicates(
+    config: dict, plan: TrialPlan, task, targets: list, seed: int, startup: dict, started: float
+) -> None:
+    """A trial of `plan.replicates` runs of one configuration with distinct intermediate seeds, taken in turns
+    milestone by milestone: each replicate trains to the milestone (resumed from its own state, kept on local
+    disk between turns), is probed, and the trial reports the replicates' mean once, with one checkpoint that
+    holds every replicate's (`replicate-<r>/`). ASHA so decides on the mean, and TPE is told it once. The
+    baseline's replicates are probes of the pretrained encoder with distinct seeds."""
+    seeds = replicate_seeds(seed, plan.replicates)
+    low = list(plan.low_resource)
+    if task.kind == "none":
+        quiet_transformers()
+        startup["startup_s"] = time.perf_counter() - started
+        model = from_pretrained("retrieval", plan.encoder)
+        injected_fault(task.name, 0)
+        probed = [fork_and_evaluate(model, targets, plan.probe, s, low, plan.device) for s in seeds]
+        tune.report({"step": 0, **replicate_mean(probed), "cooldown_steps": 0, "budget_steps": 0, **startup})
+        return
+    cfgs = [intermediate_config(plan, config, s) for s in seeds]
+    work = Path(tempfile.mkdtemp(prefix="xstilts-replicates-"))
+    try:
+        step = 0
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is not None:
+            with checkpoint.as_directory() as ckpt_dir:
+                step = read_state(Path(ckpt_dir))["step"]
+                for r in range(len(seeds)):
+                    shutil.copytree(Path(ckpt_dir) / replicate_dir(r), work / replicate_dir(r))
+            startup["resumed_from_step"] = step
+        startup["startup_s"] = time.perf_counter() - started
+        for milestone in milestones_after(cfgs[0], step):
+            probed, cooled = [], []
+            for r, (s, cfg) in enumerate(zip(seeds, cfgs)):
+                here = work / replicate_dir(r)
+                resume = load_resume(here) if here.is_dir() else None
+                setup = plan.setup_training(task, s, checkpoint=resume_weights(here) if resume else None)
+
+                def on_eval(snap: Snapshot, s: int = s, here: Path = here) -> None:
+                    if snap.step != milestone:
+                        return
+                    injected_fault(task.name, milestone)
+                    probed.append(fork_and_evaluate(snap.model, targets, plan.probe, s, low, plan.device))
+                    cooled.append(snap.cooldown_steps)
+                    fresh = here.with_name(here.name + ".new")
+                    snap.save(fresh, extra={"intermediate_task": task.name, "seed": s})
+                    shutil.rmtree(here, ignore_errors=True)
+                    fresh.rename(here)
+
+                train(setup.model, setup.data, setup.collate, cfg, on_eval=on_eval, resume=resume, stop_at=milestone)
+                del setup
+                release_memory()
+            spent = {"cooldown_steps": cooled[0], "budget_steps": len(seeds) * spent_steps(cfgs[0], milestone)}
+            (work / STATE_JSON).write_text(
+                json.dumps({"step": milestone, "intermediate_task": task.name, "replicates": len(seeds)})
+            )
+            metrics = {"step": milestone, **replicate_mean(probed), **spent, "replicates": len(seeds), **startup}
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(work)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -162,3 +162,32 @@ def test_halves_of_the_low_resource_mean_split_its_own_languages():
     scores = head.assign(trial_id=head["trial_id"], intermediate_seed=0)
     a, b = halves(scores, 30, 120, "low_resource_mean")
     assert np.isfinite(a) and np.isfinite(b)  # sw in one half, ur in the other, whatever the shuffle
+
+
+def test_each_replicate_is_an_intermediate_run_of_its_own():
+    """search.replicates: one trial, 3 replicates (distinct intermediate seeds) evaluated at two milestones;
+    the effect pairs milestones within a replicate, its units are the replicates, and their seeds are
+    counted."""
+    frames = []
+    for r, drop in enumerate((-4.0, -6.0, -5.0)):
+        rep = evaluation({"a": {40: 60.0, 80: 60.0 + drop}})
+        frames.append(rep.assign(replicate=r, intermediate_seed=7 + r * 1_000_003))
+    head = pd.concat(frames, ignore_index=True)
+    table = duration_effects(head, results({"a": 3e-5}))
+    mean = table[table["summary"] == "mean"].iloc[0]
+    assert mean["estimate"] == pytest.approx(-5.0)
+    assert mean["n_trials"] == 3 and mean["n_intermediate_seeds"] == 3
+    assert mean["low"] < -5.0 < mean["high"] and mean["high"] < 0  # the replicates' spread is in the interval
+    assert mean["p"] == pytest.approx(0.25)  # exact sign flip over the 3 replicates
+
+
+def test_the_report_averages_a_winner_s_replicates_outside_the_duration_effects():
+    from xstilts.search.report.tables import replicate_means
+
+    rows = pd.concat(
+        [evaluation({"a": {40: 60.0 + r}}).assign(replicate=r, intermediate_seed=r) for r in range(3)],
+        ignore_index=True,
+    )
+    means = replicate_means(rows)
+    assert len(means) == len(rows) // 3 and np.allclose(means["score"], 61.0)
+    assert "replicate" not in means.columns and "intermediate_seed" not in means.columns
