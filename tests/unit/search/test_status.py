@@ -22,11 +22,11 @@ def result(trial, task, step, mean):
     }
 
 
-def running_sweep(tmp_path) -> RunDir:
+def running_sweep(tmp_path, replicates: int = 1) -> RunDir:
     run_dir = RunDir(tmp_path / "offline")
     config = {
         "target": {"tasks": ["xnli"], "languages": ["en", "de", "sw"]},
-        "search": {"num_samples": 6, "metric": "mean"},
+        "search": {"num_samples": 6, "metric": "mean", "replicates": replicates},
         "evaluation": {"seeds": 2, "tasks": ["xnli", "udpos"]},
     }
     run_dir.write_meta("offline", "abc", tmp_path, config)
@@ -73,7 +73,8 @@ def test_status_names_the_driver_holding_the_run_directory_without_taking_its_le
 
 def test_status_counts_evaluation_parts_and_lists_failed_jobs_until_rerun(tmp_path):
     run_dir = running_sweep(tmp_path)
-    run_dir.write_winners([{"name": "none"}, {"name": "mnli@best"}], {"rule": "english_dev"})
+    winners = [{"name": "none", "intermediate_task": "none"}, {"name": "mnli@best", "intermediate_task": "mnli"}]
+    run_dir.write_winners(winners, {"rule": "english_dev"})
     run_dir.write_part([{"score": 1.0}], "none", "xnli", 0)
     run_dir.append_event(
         {
@@ -90,6 +91,14 @@ def test_status_counts_evaluation_parts_and_lists_failed_jobs_until_rerun(tmp_pa
     assert run_status(run_dir)["evaluation"]["failed_jobs"] == []
     out = CliRunner().invoke(app, ["status", str(run_dir.path), "--json"])
     assert out.exit_code == 0 and json.loads(out.stdout)["evaluation"]["parts_done"] == 2
+
+
+def test_status_plans_a_part_per_replicate_and_one_for_the_baseline(tmp_path):
+    run_dir = running_sweep(tmp_path, replicates=3)
+    winners = [{"name": "none", "intermediate_task": "none"}, {"name": "mnli@best", "intermediate_task": "mnli"}]
+    run_dir.write_winners(winners, {"rule": "english_dev"})
+    # (1 baseline encoder + 3 replicates of mnli@best) x 2 tasks x 2 seeds
+    assert run_status(run_dir)["evaluation"]["parts_planned"] == (1 + 3) * 2 * 2
 
 
 def test_status_of_a_directory_without_a_sweep_is_one_line(tmp_path):
