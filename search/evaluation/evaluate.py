@@ -74,11 +74,14 @@ def write_job(
     rows: list[dict], group: list[Winner], tasks: tuple[str, ...], seeds: list[int], run_dir: RunDir, replicate: int = 0
 ) -> None:
     """One part per (winner, task, seed) the job covers (of the winner's replicate `replicate`), each row
-    relabelled with that winner and seed."""
+    relabelled with that winner and seed. A part already written is left as it is: a job rerun after a kill
+    that landed between its parts (a retrieval job writes one per task and seed) redoes only the missing ones."""
     for task in tasks:
         task_rows = [r for r in rows if r["target_task"] == task]
         for w in group:
             for seed in seeds:
+                if run_dir.has_part(replicate_name(w.name, replicate), task, seed):
+                    continue
                 run_dir.write_part(
                     [{**r, "winner": w.name, "role": w.role, "seed": seed} for r in task_rows],
                     replicate_name(w.name, replicate),

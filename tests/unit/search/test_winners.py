@@ -122,3 +122,20 @@ def test_parts_whose_chance_is_all_null_or_missing_collect_into_one_table(tmp_pa
     table = run_dir.collect_parts()
     chance = dict(zip(table["target_task"].to_pylist(), table["chance"].to_pylist()))
     assert chance == {"xquad": None, "tatoeba": 0.5, "udpos": None}
+
+
+def test_a_rerun_job_writes_only_the_parts_a_kill_left_missing(tmp_path):
+    """A retrieval job writes a part per task and seed; killed between them and rerun, it leaves the parts
+    already written as they were (same bytes, same modification time) and writes the rest."""
+    from xstilts.search.evaluation.evaluate import write_job
+    from xstilts.search.selection import Winner
+
+    run_dir = RunDir(tmp_path)
+    none = Winner(name="none", role="baseline", intermediate_task="none", step=0, trial_id="t0", config={})
+    rows = [{"target_task": t, "lang": "de", "score": 40.0} for t in ("bucc2018", "tatoeba")]
+    write_job(rows, [none], ("bucc2018", "tatoeba"), [0], run_dir)  # the run killed after seed 0's parts
+    first = tmp_path / run_dir.part_name("none", "tatoeba", 0)
+    before = (first.read_bytes(), first.stat().st_mtime_ns)
+    write_job(rows, [none], ("bucc2018", "tatoeba"), [0, 1, 2], run_dir)  # the rerun
+    assert (first.read_bytes(), first.stat().st_mtime_ns) == before
+    assert all(run_dir.has_part("none", t, s) for t in ("bucc2018", "tatoeba") for s in (0, 1, 2))
