@@ -290,7 +290,7 @@ def verdict_section(effects: pd.DataFrame, low: list[str], chance: pd.DataFrame 
                 for r in robust.itertuples()
             )
             if len(robust)
-            else "; none is claimed."
+            else "; none is claimed"
         )
     )
     return [
