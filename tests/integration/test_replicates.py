@@ -62,13 +62,22 @@ def small_plan(offline_plan):
     )
 
 
-def test_replicates_report_their_mean_once_per_milestone_and_resume(offline_plan, tmp_path, monkeypatch):
+CONFIG = {"intermediate_task": "sst2", "intermediate_steps": 4, "lr": 1e-3, "batch_size": 4, "seed": 5}
+
+
+def replicated_trial(offline_plan, root: Path, monkeypatch):
+    """Run a 2-replicate SST-2 trial of 4 steps (milestones at 2 and 4); returns its plan and FakeTune."""
     torch.set_num_threads(1)
     plan = small_plan(offline_plan)
-    config = {"intermediate_task": "sst2", "intermediate_steps": 4, "lr": 1e-3, "batch_size": 4, "seed": 5}
-    fake = FakeTune(tmp_path / "a")
+    fake = FakeTune(root)
     monkeypatch.setattr(trial_module, "tune", fake)
-    trial_module.run_trial(config, plan)
+    trial_module.run_trial(CONFIG, plan)
+    return plan, fake
+
+
+def test_replicates_report_their_mean_once_per_milestone_and_resume(offline_plan, tmp_path, monkeypatch):
+    plan, fake = replicated_trial(offline_plan, tmp_path / "a", monkeypatch)
+    config = CONFIG
     assert [m["step"] for m, _ in fake.reports] == [2, 4]
     first, ckpt = fake.reports[0]
     assert first["replicates"] == 2 and "replicate_sd/mean" in first
@@ -105,12 +114,8 @@ def test_the_evaluation_retrains_a_replicate_to_the_model_the_trial_had(offline_
     from xstilts.search.evaluation.jobs import materialize_encoder, replicate_name
     from xstilts.search.rundir import RunDir
 
-    torch.set_num_threads(1)
-    plan = small_plan(offline_plan)
-    config = {"intermediate_task": "sst2", "intermediate_steps": 4, "lr": 1e-3, "batch_size": 4, "seed": 5}
-    fake = FakeTune(tmp_path / "trial")
-    monkeypatch.setattr(trial_module, "tune", fake)
-    trial_module.run_trial(config, plan)
+    plan, fake = replicated_trial(offline_plan, tmp_path / "trial", monkeypatch)
+    config = CONFIG
     ckpt = fake.reports[0][1]
     winner = {"name": "sst2@step2", "role": "duration", "intermediate_task": "sst2", "step": 2, "trial_id": "t0"}
     run_dir = RunDir(tmp_path / "run")
