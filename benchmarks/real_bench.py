@@ -7,13 +7,15 @@ and `encoder/` (a pretrained checkpoint in the XLM-R layout). The script scans w
 experiment for it (`DIR/experiments.yaml`, experiment `realbench`), so a kit with more tasks or languages gets
 them: every intermediate task whose English training file is there, plus `none`; the probed targets udpos,
 panx, tatoeba and xquad in a spread of high- and low-resource languages the kit has; and the evaluation of every
-target it can train or score, in all the languages it holds, with 3 seeds, at every milestone of the sweep
+target it can train or score, in all the languages it holds, at every milestone of the sweep, each
+configuration trained with 3 intermediate seeds (`search.replicates`) and each replicate's target fine-tune
+with its own seed
 (`evaluation.every_milestone`), a target without test files scored on its validation split
 (`evaluation.test_split`, marked in the report). Then it runs `xstilts sweep`, `xstilts evaluate` and
 `xstilts report` on it and prints one JSON line: each stage's wall time, the peak RSS and PSS summed over the
 driver's process tree (Ray's GCS, raylet and workers), the probe -> evaluation rank agreement (Spearman with
 its bootstrap interval) and `none`'s test scores per task and language. Targets: the whole job in 60 minutes
-and 12 GiB on 2 cores.
+and 12 GiB on 2 cores (75 minutes with the replicates).
 
 `--seed S` reruns the same job with other seeds (the experiment's and the search's): two runs side by side
 show whether a finding survives a rerun. `--smoke` runs the same job at a few steps and rows (minutes:
@@ -50,6 +52,7 @@ PROBED = ("udpos", "panx", "tatoeba", "xquad")
 PREFERRED = ("de", "fr", "ru", "zh", "sw", "ur", "el", "hi", "tr", "ar", "fi", "vi")
 PROBE_LANGS = 4  # non-English probe languages (2 high-, 2 low-resource); with en, 5 dev sets a probed task
 LOW_CLASS = 3
+REPLICATES = 3  # search.replicates: each configuration trained with 3 intermediate seeds
 SAMPLE_S = 2.0  # memory sampling period: a job of many minutes, whose peaks last longer than that
 
 
@@ -107,25 +110,25 @@ def experiment(kit: Path, held: dict) -> dict:
         "cache_dir": ".cache",
         "intermediate": {
             "tasks": [*held["intermediate"], BASELINE],
-            "steps": [40, 80],
-            "milestone_every": 40,
+            "steps": [20, 40],
+            "milestone_every": 20,
             "group_by_length": True,
         },
         "target": {
             "tasks": probed,
             "languages": langs,
-            "recipe": {"steps": 32, "lr": 3.0e-4, "batch_size": 16, "grad_accum": 1, "eval_every": 0, "max_len": 128}
+            "recipe": {"steps": 24, "lr": 3.0e-4, "batch_size": 16, "grad_accum": 1, "eval_every": 0, "max_len": 128}
             | {"group_by_length": True},
             "recipes": {
                 t: r
                 for t, r in {
                     "udpos": {"lr": 1.0e-3},
-                    "panx": {"steps": 48},
-                    "xquad": {"steps": 24, "lr": 1.0e-4, "batch_size": 8, "max_len": 192},
+                    "panx": {"steps": 32},
+                    "xquad": {"steps": 16, "lr": 1.0e-4, "batch_size": 8, "max_len": 192},
                 }.items()
                 if t in probed
             },
-            "max_eval_rows": 48,
+            "max_eval_rows": 32,
             "low_resource_max_class": LOW_CLASS,
             "retrieval_layer": 12,
         },
@@ -135,25 +138,26 @@ def experiment(kit: Path, held: dict) -> dict:
             "max_concurrent": 2,
             "keep_checkpoints": 4,
             "space": {"lrs": [3.0e-5], "batch_size": [8]},
-            "asha": {"grace_period": 80, "reduction_factor": 2},
+            "asha": {"grace_period": 40, "reduction_factor": 2},
+            "replicates": REPLICATES,
         },
         "resources": {"cpu": 1, "gpu": 0},
         "evaluation": {
             "tasks": evaluated,
-            "seeds": 3,
+            "seeds": 1,
             "every_milestone": True,
             "test_split": stand_ins,
-            "max_eval_rows": 32,
+            "max_eval_rows": 24,
             "retrieval_rows": 200,
-            "recipe": {"steps": 40, "lr": 3.0e-4, "batch_size": 16, "grad_accum": 1, "eval_every": 0, "max_len": 128}
+            "recipe": {"steps": 32, "lr": 3.0e-4, "batch_size": 16, "grad_accum": 1, "eval_every": 0, "max_len": 128}
             | {"group_by_length": True},
             "recipes": {
                 t: r
                 for t, r in {
                     "udpos": {"lr": 1.0e-3},
-                    "panx": {"steps": 48},
-                    "xquad": {"steps": 32, "lr": 1.0e-4, "batch_size": 8, "max_len": 192},
-                    "mlqa": {"steps": 32, "lr": 1.0e-4, "batch_size": 8, "max_len": 192},
+                    "panx": {"steps": 40},
+                    "xquad": {"steps": 24, "lr": 1.0e-4, "batch_size": 8, "max_len": 192},
+                    "mlqa": {"steps": 24, "lr": 1.0e-4, "batch_size": 8, "max_len": 192},
                 }.items()
                 if t in evaluated
             },
@@ -163,39 +167,45 @@ def experiment(kit: Path, held: dict) -> dict:
 
 EXPERIMENT_NOTES = """\
 # Written by benchmarks/real_bench.py from what the kit holds. Sizes: the whole job (sweep, evaluation,
-# report) must fit 60 minutes on 2 cores with a 12-layer, 384-wide encoder. Measured on a run of the earlier,
-# larger sizes (3 durations of up to 120 steps at batch 16, 6 probe languages, 48 evaluation rows, 48-step QA
-# fine-tunes; stopped after 43 minutes, when it was on course for about 2 hours): a probe (4 targets x 7
-# languages) cost about 3 core-minutes; an intermediate step of 16 rows about 10 s for squad_v2 (long
-# contexts), 4.5 s for commonsense_qa (5 choices a row) and 1.3 s for sst2; per encoder and seed the
-# evaluation's UD POS job about 1 minute, PAN-X 35 s and the QA fine-tune (XQuAD + MLQA) 3 minutes, plus
-# 2 minutes of retrieval (Tatoeba, BUCC) per encoder: about 16 core-minutes an encoder, which 10 encoders
-# could not afford. Hence the cuts below: 2 durations, batch 8, 4 probe languages, 32 evaluation rows and
-# 32-step QA fine-tunes.
+# report), each configuration trained 3 times (search.replicates: 3 intermediate seeds) with wsd cooldowns,
+# must fit 60 minutes and 12 GiB on 2 cores with a 12-layer, 384-wide encoder in float32. bfloat16 would not
+# pay for itself here: this machine's CPU has AVX-512 bf16 but no AMX tiles, and torch 2.13's bf16 autocast
+# made a training step of the kit's encoder 1.44 times as slow (benchmarks/README.md, step_throughput).
+# Measured on runs of earlier, larger sizes (one seed, durations of 40 and 80 steps, 48-step PAN-X, 24-step
+# QA probes, 3 target seeds): a probe (4 targets x 5 languages) cost about 2.4 core-minutes; an
+# intermediate step of 8 rows about 5 s for squad_v2 (384-token contexts), 2.3 s for commonsense_qa (5
+# choices a row) and 0.65 s for sst2; per encoder and target seed the evaluation's UD POS job about 1
+# minute, PAN-X 35 s and the QA fine-tune (XQuAD + MLQA, 32 steps) 2.5 minutes, plus retrieval (Tatoeba,
+# BUCC) once per encoder: 6.5 minutes an encoder on 2 cores, 64 minutes for 7 encoders. Replicates triple
+# the encoders (3 tasks x 2 durations x 3 seeds + `none` = 19), so every per-encoder cost had to fall by
+# about three times. Cut, and why:
 # - intermediate: every task with an English training file (the kit: commonsense_qa, squad_v2, sst2) plus
-#   `none`, one trial each (search.num_samples = tasks + 1, coverage first), 2 durations (40 and 80 steps, a
-#   milestone every 40: 3 x 2 + 1 = 7 encoders) at one learning rate and batch 8. The wsd schedule (the
-#   default) cools each milestone down for a fifth of its steps, so a trial trains 80 + 8 + 16 steps. Cut: the
-#   120-step duration and the second learning rate of earlier benches (comparing the best trial at each step
-#   across two learning rates compared learning rates, not durations; one rate keeps every duration
-#   comparison inside one trial). ASHA's grace period is the longest duration, so no trial is stopped early
-#   and every milestone is there to evaluate; keep_checkpoints 4 keeps them all, so none is retrained.
+#   `none`, one configuration each (search.num_samples = tasks + 1, coverage first), each trained 3 times,
+#   2 durations (20 and 40 steps, a milestone every 20) at one learning rate and batch 8. The wsd schedule
+#   (the default) cools each milestone down for a fifth of its steps: a replicate trains 40 + 4 + 8 steps.
+#   Cut: the 80-step duration of the last bench (half of every trial's training; the duration question is
+#   asked between 20 and 40 steps, within each replicate) and the second learning rate of earlier benches
+#   (comparing the best trial at each step across two learning rates compared learning rates, not
+#   durations). ASHA's grace period is the longest duration, so no trial is stopped early and every
+#   milestone is there to evaluate; keep_checkpoints 4 keeps them all, so none is retrained.
 # - fine-tunes of a few dozen steps need a high lr (the published 1e-5 needs thousands of steps). Measured on
 #   this kit's encoder (English/German/Russian dev F1, 64 rows): UD POS 32 steps at 1e-4 about 22, at 3e-4
 #   83/80/74, at 1e-3 87/81/78; PAN-X 64 steps at 3e-4 66/64/46, at 1e-3 35/28/17. Hence UD POS at 1e-3 and
 #   PAN-X at 3e-4. QA (XQuAD, MLQA: one fine-tune on the SQuAD file serves both) at lr 1e-4, batch 8, 192
 #   tokens: `benchmarks/qa_recipe.py` measured `none`'s English XQuAD F1 24.0 after 64 steps at 1e-4 and 18.3
-#   at 3e-4 (EM 14.6, 12.5; the empty answer scores 0). A QA step costs several times a UD POS step, so the
-#   probe fine-tunes 24 QA steps and the evaluation 32: the QA jobs are the bench's most expensive.
-# - probed targets: UD POS, PAN-X, Tatoeba and XQuAD (the QA target; 11 languages with dev = test), 48 dev
-#   rows per language (a seeded sample, the same rows for every encoder) in English and 4 other languages, two
-#   high- and two low-resource.
-# - evaluation: every target the kit can train or score -- UD POS, PAN-X (dev stands in for test), XQuAD,
-#   MLQA (dev stands in), BUCC zh (dev stands in) and Tatoeba, in every language the kit holds, 3 seeds, 32
-#   rows per split and language, at every milestone. Retrieval reads 200 rows (evaluation.retrieval_rows):
-#   Tatoeba searches 200 candidates, BUCC 200 gold pairs in pools of 1,600 sentences a side. With 48 rows
-#   `none` scored 100 on 9 of 36 Tatoeba languages and at least 97.9 on 23, so the pool told encoders apart
-#   nowhere; the full 1,000 would cost about 5 times the encoding per encoder.
+#   at 3e-4 (EM 14.6, 12.5; the empty answer scores 0). The QA jobs are the bench's most expensive: the
+#   probe fine-tunes 16 QA steps, the evaluation 24, so QA scores stay low and tell encoders apart little.
+# - probed targets: UD POS (24 steps), PAN-X (32), Tatoeba and XQuAD (the QA target; 11 languages with dev =
+#   test), 32 dev rows per language (a seeded sample, the same rows for every encoder) in English and 4
+#   other languages, two high- and two low-resource. Each replicate is probed, ASHA and TPE see the mean.
+# - evaluation: every target the kit can train or score -- UD POS (32 steps), PAN-X (40; dev stands in for
+#   test), XQuAD and MLQA (24; MLQA's dev stands in), BUCC zh (dev stands in) and Tatoeba, in every
+#   language the kit holds, 24 rows per split and language, at every milestone. One target seed per
+#   replicate (evaluation.seeds: 1): the seeds are nested in the replicates, so each encoder's 3 replicates
+#   carry 3 target seeds and the intervals resample both (cut: 3 target seeds per replicate, 3 times the
+#   fine-tunes). Retrieval reads 200 rows (evaluation.retrieval_rows): Tatoeba searches 200 candidates,
+#   BUCC 200 gold pairs in pools of 1,600 sentences a side. With 48 rows `none` scored 100 on 9 of 36
+#   Tatoeba languages and at least 97.9 on 23; with 200, at least 99 on 1 of 30 (3%).
 #   Not evaluated: XNLI and PAWS-X, which have no English training file in the kit.
 # - batches of sentences of similar length (group_by_length): UD English averages 23 pieces a sentence but a
 #   batch drawn at random pads to about 68, three times the work.
@@ -204,7 +214,8 @@ EXPERIMENT_NOTES = """\
 
 def smoke(exp: dict) -> dict:
     """The same experiment at a few steps, rows and seeds: every stage and path of the job in a few minutes
-    (make test-real): 3 intermediate tasks x 1 duration + `none` = 4 encoders, 2 seeds."""
+    (make test-real): 3 intermediate tasks x 1 duration + `none` = 4 encoders, 2 seeds, one replicate (the
+    offline world's e2e test runs replicates; this runs the real data's paths within test-real's budget)."""
     exp["intermediate"] |= {"steps": [2], "milestone_every": 2}
     for stage in (exp["target"], exp["evaluation"]):
         stage["recipe"] |= {"steps": 2}
@@ -215,6 +226,7 @@ def smoke(exp: dict) -> dict:
     exp["evaluation"]["max_eval_rows"] = 8
     exp["evaluation"]["retrieval_rows"] = 16
     exp["evaluation"]["seeds"] = 2
+    exp["search"]["replicates"] = 1
     return exp
 
 

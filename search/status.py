@@ -9,7 +9,6 @@ from typing import Any
 from xstilts.search.journal import Journal
 from xstilts.search.lease import clock, holder_of
 from xstilts.search.rundir import RunDir
-from xstilts.tasks.registry import BASELINE
 
 TRIAL_STATES = ("complete", "stopped", "error", "running", "not started")
 
@@ -59,10 +58,9 @@ def run_status(run_dir: RunDir) -> dict[str, Any]:
         "evaluation": {
             "winners": len(winners),
             "parts_done": done,
-            # a part per (winner's replicate, target task, seed); the baseline has one encoder
-            "parts_planned": sum(1 if w["intermediate_task"] == BASELINE else exp.search.replicates for w in winners)
-            * len(exp.evaluation.tasks)
-            * exp.evaluation.seeds,
+            # a part per (winner's replicate, target task, seed); the baseline's replicates are the pretrained
+            # encoder fine-tuned with each replicate's target seeds
+            "parts_planned": len(winners) * exp.search.replicates * len(exp.evaluation.tasks) * exp.evaluation.seeds,
             "complete": run_dir.has_evaluation(),
             "failed_jobs": [{"job": e["job"], "reason": e["reason"]} for e in failed_jobs],
         },

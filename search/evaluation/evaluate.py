@@ -6,7 +6,9 @@ no-intermediate baseline. Each winner's
 intermediate encoder comes from its Ray checkpoint at that step when one was kept, otherwise it is
 retrained to that step with the trial's config and seed (the one training loop is deterministic on CPU).
 Then one Ray task per (winner, target task, seed) fine-tunes on English and scores every language on dev
-and test with the official metric. Each writes its own Parquet part, so a killed run loses nothing.
+and test with the official metric. With replicates (search.replicates) each replicate is an encoder of its
+own with its own target seeds (`jobs.target_seeds`), the baseline's replicates the pretrained
+encoder. Each job writes its own Parquet part, so a killed run loses nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ import ray
 from xstilts.models.transfer import TargetFineTune
 from xstilts.search.cluster import connect_checked
 from xstilts.search.config import ConfigError, Experiment
-from xstilts.search.evaluation.jobs import ScoreJob, materialize_encoder, replicate_name, replicate_seed, score_job
+from xstilts.search.evaluation.jobs import (
+    ScoreJob,
+    materialize_encoder,
+    replicate_name,
+    replicate_seed,
+    score_job,
+    target_seeds,
+)
 from xstilts.search.journal import Journal, open_journal
 from xstilts.search.lease import hold
 from xstilts.search.plan import make_plan, provenance, resolve_source
@@ -132,18 +141,15 @@ def _evaluate(run_dir: RunDir, address: str | None, progress) -> str:
             recipes[task], ev.selection, exp.device, ev.resources.max_micro_batch, precision=exp.precision
         )
 
-    seeds = [exp.seed + i for i in range(ev.seeds)]
     view = progress or JobProgress("xstilts evaluate")
     try:
         cpus, gpus = ev.resources.cpu, ev.resources.gpu
         encode = ray.remote(num_cpus=cpus, num_gpus=gpus)(materialize_encoder)
         score = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(score_job)
         pending: dict = {}
-        jobs = jobs_of([registry[t] for t in ev.tasks], seeds, recipes)
-        for group, r in (
-            (g, r) for g in encoder_groups(winners) for r in range(replicates_of(g[0], exp.search.replicates))
-        ):
+        for group, r in ((g, r) for g in encoder_groups(winners) for r in range(exp.search.replicates)):
             first = group[0]
+            jobs = jobs_of([registry[t] for t in ev.tasks], target_seeds(exp.seed, ev.seeds, r), recipes)
             todo = [
                 (tasks, s)
                 for tasks, s in jobs
@@ -193,12 +199,6 @@ def _evaluate(run_dir: RunDir, address: str | None, progress) -> str:
             f"{view.failed} evaluation job(s) failed; rerun `xstilts evaluate {run_dir.uri}` to retry them"
         )
     return run_dir.evaluation_path
-
-
-def replicates_of(winner: Winner, replicates: int) -> int:
-    """How many encoders a winner has: one per replicate (search.replicates); the baseline's is the pretrained
-    encoder, one whatever the replicates."""
-    return 1 if winner.intermediate_task == BASELINE else replicates
 
 
 def _job_name(group: list[Winner], tasks: tuple[str, ...], seeds: list[int], replicate: int = 0) -> str:

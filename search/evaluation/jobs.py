@@ -29,6 +29,15 @@ def replicate_name(name: str, replicate: int) -> str:
     return name if replicate == 0 else f"{name}@r{replicate}"
 
 
+def target_seeds(base: int, seeds: int, replicate: int = 0) -> list[int]:
+    """The target fine-tune seeds of a winner's replicate: `seeds` of them, nested in the replicate (replicate
+    r: base + r * seeds + i), so that every replicate's target fine-tunes draw fresh seeds and the intervals
+    resample target seeds within intermediate seeds (replicate 0: base .. base + seeds - 1, as without
+    replicates). The baseline's replicate r is the pretrained encoder fine-tuned with replicate r's seeds, so
+    every comparison with it pairs on the seed."""
+    return [base + replicate * seeds + i for i in range(seeds)]
+
+
 def replicate_seed(plan: TrialPlan, winner: dict, replicate: int) -> int:
     """The intermediate seed of a winner's replicate (search.replicates; replicate 0: the trial's seed)."""
     return replicate_seeds(trial_seed(plan.seed, winner["trial_id"], winner["config"]), replicate + 1)[replicate]

@@ -175,6 +175,10 @@ def effect_cells(scores: pd.DataFrame, from_step: int, to_step: int, summary: st
     if both.empty:
         return None
     both["diff"] = both["b"] - both["a"]
+    # target seeds nested in intermediate seeds (each replicate its own, evaluation's target_seeds): the
+    # k-th seed of each unit stands in the k-th column, so the design is balanced whether seeds are nested
+    # in units or crossed with them
+    both["seed"] = both.groupby("trial_id", observed=True)["seed"].rank(method="dense").astype(int) - 1
     trials, seeds = _common_cells(both)
     if not trials or not seeds:
         return None
@@ -220,7 +224,7 @@ def effect_row(scores: pd.DataFrame, from_step: int, to_step: int, summary: str,
     )
     p, resolution, test = sign_flip_p(per_trial, seed)
     half_a, half_b = halves(scores, from_step, to_step, summary, seed)
-    n_trials, n_seeds, n_langs = cells.shape
+    n_trials, _, n_langs = cells.shape
     return {
         "from_step": from_step,
         "to_step": to_step,
@@ -235,7 +239,7 @@ def effect_row(scores: pd.DataFrame, from_step: int, to_step: int, summary: str,
         "half_b": half_b,
         "n_trials": n_trials,
         "n_intermediate_seeds": int(scores["intermediate_seed"].nunique()),
-        "n_target_seeds": n_seeds,
+        "n_target_seeds": int(scores["seed"].nunique()),  # nested in replicates: n_seeds in each
         "n_languages": n_langs,
         "test": test,
     }

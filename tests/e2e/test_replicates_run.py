@@ -32,7 +32,11 @@ def test_replicates_are_trained_evaluated_and_counted(tmp_path, offline_plan):
     ev = pd.read_parquet(exp_dir / "evaluation" / "evaluation.parquet")
     mnli = ev[ev["intermediate_task"] == "mnli"]
     assert set(mnli["replicate"]) == {0, 1} and mnli["intermediate_seed"].nunique() == 2
-    assert set(ev.loc[ev["intermediate_task"] == "none", "replicate"]) == {0}  # one pretrained encoder
+    none = ev[ev["intermediate_task"] == "none"]
+    assert set(none["replicate"]) == {0, 1}  # the pretrained encoder with each replicate's target seeds
+    for r in (0, 1):  # target seeds nested in replicates, the baseline's paired with each replicate's
+        assert set(mnli.loc[mnli["replicate"] == r, "seed"]) == set(none.loc[none["replicate"] == r, "seed"])
+    assert mnli.groupby("replicate")["seed"].agg(frozenset).nunique() == 2
     keys = ["winner", "target_task", "seed", "lang", "split", "metric", "replicate"]
     assert not ev.duplicated(keys).any()
     effects = pd.read_parquet(exp_dir / "report" / "tables" / "duration_effects.parquet")

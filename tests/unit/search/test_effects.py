@@ -181,6 +181,31 @@ def test_each_replicate_is_an_intermediate_run_of_its_own():
     assert mean["p"] == pytest.approx(0.25)  # exact sign flip over the 3 replicates
 
 
+def test_target_seeds_nested_in_replicates_are_paired_within_each_and_all_counted():
+    """The evaluation gives each replicate its own target seeds (jobs.target_seeds): milestones still pair on
+    the seed within a replicate, the design is balanced, and every target seed is counted."""
+    from xstilts.search.evaluation.jobs import target_seeds
+
+    frames = []
+    for r, drop in enumerate((-4.0, -6.0, -5.0)):
+        rep = evaluation({"a": {40: 60.0, 80: 60.0 + drop}})
+        seeds = dict(enumerate(target_seeds(10, 3, r)))
+        frames.append(rep.assign(replicate=r, intermediate_seed=7 + r, seed=rep["seed"].map(seeds)))
+    head = pd.concat(frames, ignore_index=True)
+    assert head.groupby("replicate")["seed"].agg(frozenset).nunique() == 3  # no seed shared
+    mean = duration_effects(head, results({"a": 3e-5})).query("summary == 'mean'").iloc[0]
+    assert mean["estimate"] == pytest.approx(-5.0) and mean["n_trials"] == 3
+    assert mean["n_target_seeds"] == 9 and mean["n_intermediate_seeds"] == 3
+    assert mean["low"] < -5.0 < mean["high"] < 0
+
+
+def test_target_seeds_of_replicate_0_are_those_of_an_unreplicated_run():
+    from xstilts.search.evaluation.jobs import target_seeds
+
+    assert target_seeds(5, 3) == [5, 6, 7]
+    assert not set(target_seeds(5, 3, 1)) & set(target_seeds(5, 3, 0))
+
+
 def test_the_report_averages_a_winner_s_replicates_outside_the_duration_effects():
     from xstilts.search.report.tables import replicate_means
 

@@ -93,12 +93,12 @@ def test_status_counts_evaluation_parts_and_lists_failed_jobs_until_rerun(tmp_pa
     assert out.exit_code == 0 and json.loads(out.stdout)["evaluation"]["parts_done"] == 2
 
 
-def test_status_plans_a_part_per_replicate_and_one_for_the_baseline(tmp_path):
+def test_status_plans_a_part_per_replicate_the_baseline_s_too(tmp_path):
     run_dir = running_sweep(tmp_path, replicates=3)
     winners = [{"name": "none", "intermediate_task": "none"}, {"name": "mnli@best", "intermediate_task": "mnli"}]
     run_dir.write_winners(winners, {"rule": "english_dev"})
-    # (1 baseline encoder + 3 replicates of mnli@best) x 2 tasks x 2 seeds
-    assert run_status(run_dir)["evaluation"]["parts_planned"] == (1 + 3) * 2 * 2
+    # (3 replicates of the baseline, each with its own target seeds, + 3 of mnli@best) x 2 tasks x 2 seeds
+    assert run_status(run_dir)["evaluation"]["parts_planned"] == (3 + 3) * 2 * 2
 
 
 def test_status_of_a_directory_without_a_sweep_is_one_line(tmp_path):
