@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from types import SimpleNamespace
-from typing import cast
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
@@ -21,6 +19,7 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 from xstilts.search.journal import Journal, journal_of, score_keys
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import Retention, WinnerBoard, prune
+from xstilts.search.sweep.ray_internals import asha_forget, asha_holds, asha_max_t, asha_replay, asha_time_attr
 
 
 class PersistentASHA(AsyncHyperBandScheduler):
@@ -65,12 +64,8 @@ class PersistentASHA(AsyncHyperBandScheduler):
         for (trial_id, step), event in self.journal.results.items():
             if (
                 known is None or trial_id in known
-            ) and step < self._max_t:  # as on_trial_result: the last rung is not recorded
-                self._brackets[0].on_result(
-                    cast(Trial, SimpleNamespace(trial_id=trial_id)),  # the bracket reads trial_id only
-                    step,
-                    self._metric_op * event["metrics"][self._metric],
-                )
+            ) and step < asha_max_t(self):  # as on_trial_result: the last rung is not recorded
+                asha_replay(self, trial_id, step, event["metrics"][self.metric])
         if self._retention is not None:
             self._board = WinnerBoard(self._retention.select, self._retention.durations, self.journal.milestones(known))
 
@@ -102,8 +97,8 @@ class PersistentASHA(AsyncHyperBandScheduler):
         self._load()
         if trial.trial_id in self.journal.ends:
             return TrialScheduler.STOP
-        step = result.get(self._time_attr)
-        if step is None or self._metric not in result:
+        step = result.get(asha_time_attr(self))
+        if step is None or self.metric not in result:
             return TrialScheduler.CONTINUE
         if (trial.trial_id, step) in self.journal.results:
             return TrialScheduler.CONTINUE  # re-reported after a restore; its decision was CONTINUE
@@ -118,8 +113,9 @@ class PersistentASHA(AsyncHyperBandScheduler):
             }
         ]
         if action == TrialScheduler.STOP:  # journaled with the result: one write
-            last = trial.config.get(self._final_step_key, self._max_t) if self._final_step_key else self._max_t
-            how = "complete" if step >= min(last, self._max_t) else "stopped"
+            max_t = asha_max_t(self)
+            last = trial.config.get(self._final_step_key, max_t) if self._final_step_key else max_t
+            how = "complete" if step >= min(last, max_t) else "stopped"
             events.append({"event": "end", "trial_id": trial.trial_id, "how": how})
         self.journal.append(*events)
         if self._retention is not None and self._board is not None:
@@ -132,12 +128,12 @@ class PersistentASHA(AsyncHyperBandScheduler):
 
     def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
         self._load()
-        if trial.trial_id in self._trial_info:
+        if asha_holds(self, trial.trial_id):
             super().on_trial_complete(tune_controller, trial, result)
         self._end(trial.trial_id, "complete")
 
     def on_trial_remove(self, tune_controller, trial: Trial) -> None:
-        self._trial_info.pop(trial.trial_id, None)
+        asha_forget(self, trial.trial_id)
 
     def on_trial_error(self, tune_controller, trial: Trial) -> None:
         """A trial that raised (after its `max_failures` retries): journaled with a one-line reason.
@@ -148,7 +144,7 @@ class PersistentASHA(AsyncHyperBandScheduler):
         ERROR here while `should_recover()` is being retried, has not ended and is not journaled as ended (a
         final error comes while the trial is still RUNNING or PENDING)."""
         self._load()
-        self._trial_info.pop(trial.trial_id, None)  # out of its rung, as a removed trial
+        asha_forget(self, trial.trial_id)  # out of its rung, as a removed trial
         if trial.status == Trial.ERROR and trial.should_recover():
             return
         self._end(trial.trial_id, "error", reason=error_reason(trial), config=dict(trial.config))

@@ -29,6 +29,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from xstilts.search.journal import journal_of
 from xstilts.search.rundir import RunDir
+from xstilts.search.sweep.ray_internals import optuna_completed, optuna_study, optuna_take_trial, optuna_trial
 from xstilts.tasks.registry import BASELINE
 
 MAX_REDRAWS = 50
@@ -56,8 +57,7 @@ class OptunaWithBaseline(OptunaSearch):
                 or len(self._baseline_ids) < self._baseline_runs
             ):
                 break
-            ot_trial, study = self._ot_trials.pop(trial_id), self._ot_study
-            assert study is not None  # OptunaSearch created it before its first suggestion
+            ot_trial, study = optuna_take_trial(self, trial_id), optuna_study(self)
             if self._baseline_value is None:
                 study.tell(ot_trial, state=TrialState.FAIL)
             else:
@@ -75,11 +75,12 @@ class OptunaWithBaseline(OptunaSearch):
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Report the milestone to Optuna at its intermediate step, once per step."""
         step, value = result.get("step"), result.get(self.metric)
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials or step is None:
+        ot_trial = optuna_trial(self, trial_id)
+        if trial_id in optuna_completed(self) or ot_trial is None or step is None:
             return
         if value is None or math.isnan(value) or step in self._reported.setdefault(trial_id, set()):
             return
-        self._ot_trials[trial_id].report(value, step)
+        ot_trial.report(value, step)
         self._reported[trial_id].add(step)
 
     def _journaled(self, trial_id: str, result: dict | None) -> dict | None:
@@ -97,11 +98,11 @@ class OptunaWithBaseline(OptunaSearch):
             self._baseline_value = result[self.metric]
         step, final = (result or {}).get("step"), self._final_step.get(trial_id)
         stopped = not error and step is not None and final is not None and step < final
-        if stopped and trial_id in self._ot_trials and trial_id not in self._completed_trials:
+        ot_trial = optuna_trial(self, trial_id)
+        if stopped and ot_trial is not None and trial_id not in optuna_completed(self):
             if result is not None:
                 self.on_trial_result(trial_id, result)  # its last milestone, if not told yet
-            assert self._ot_study is not None
-            self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
-            self._completed_trials.add(trial_id)
+            optuna_study(self).tell(ot_trial, state=TrialState.PRUNED)
+            optuna_completed(self).add(trial_id)
             return
         super().on_trial_complete(trial_id, result=result, error=error)

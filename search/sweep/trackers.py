@@ -27,6 +27,7 @@ from ray.tune.logger import TBXLoggerCallback
 
 from xstilts.search.journal import journal_of
 from xstilts.search.rundir import RunDir
+from xstilts.search.sweep.ray_internals import tbx_set_last_result, tbx_writer
 from xstilts.tasks.aggregate import PROBE_PREFIX, SUMMARY_KEYS
 
 
@@ -80,15 +81,15 @@ class TensorBoardTracker(CatchUp, TBXLoggerCallback):
         return {**self.__dict__, "_caught_up": False}
 
     def log_trial_result(self, iteration: int, trial: Trial, result: dict) -> None:
-        if trial not in self._trial_writer:
+        if tbx_writer(self, trial) is None:
             self.log_trial_start(trial)
         step = result.get("step")
         if step is None:
             return
-        writer = self._trial_writer[trial]
+        writer = tbx_writer(self, trial)
         for key, value in milestone_metrics(result).items():
             writer.add_scalar(f"xstilts/{key}", value, global_step=int(step))
-        self._trial_result[trial] = {f"xstilts/{k}": v for k, v in milestone_metrics(result).items()}
+        tbx_set_last_result(self, trial, {f"xstilts/{k}": v for k, v in milestone_metrics(result).items()})
         writer.flush()
 
 

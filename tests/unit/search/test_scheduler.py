@@ -8,6 +8,7 @@ from ray.tune.schedulers import TrialScheduler
 from xstilts.search.journal import Journal, open_journal, trial_ends
 from xstilts.search.ledger_files import LEDGER_NAME
 from xstilts.search.rundir import RunDir
+from xstilts.search.sweep.ray_internals import asha_holds, asha_rungs
 from xstilts.search.sweep.scheduler import PersistentASHA
 
 
@@ -92,7 +93,7 @@ def test_resumed_scheduler_makes_the_same_decisions(tmp_path):
     assert resumed.on_trial_result(ctrl, trials["c"], {"step": 200, "mean": 44.0}) == expected[5]
     got += run(resumed, ctrl, STREAM[6:], trials)
     assert got == expected
-    assert [r[1] for r in resumed._brackets[0]._rungs] == [r[1] for r in uninterrupted._brackets[0]._rungs]
+    assert asha_rungs(resumed) == asha_rungs(uninterrupted)
 
 
 def test_trials_that_ended_before_the_kill_are_not_revived(tmp_path):
@@ -245,7 +246,7 @@ def test_a_trial_ray_recovers_is_not_journaled_as_ended(tmp_path):
     sched.on_trial_add(FakeController([]), recovering)
     sched.on_trial_error(FakeController([]), recovering)
     assert sched.ended() == {} and not [e for e in run_dir.read_ledger() if e["event"] == "end"]
-    assert "t2" not in sched._trial_info  # out of its rung until Ray adds it again
+    assert not asha_holds(sched, "t2")  # out of its rung until Ray adds it again
     final = SimpleNamespace(**{**vars(recovering), "status": Trial.RUNNING, "should_recover": lambda: False})
     sched.on_trial_error(FakeController([]), final)  # out of retries: Ray calls it while RUNNING
     assert sched.ended() == {"t2": "error"}
@@ -270,5 +271,5 @@ def test_an_orphaned_trial_s_results_do_not_count_in_the_resumed_rungs(tmp_path)
     resumed = scheduler(tmp_path)
     for t in trials.values():
         resumed.on_trial_add(ctrl, t)
-    assert all("z" not in rung for _, rung in resumed._brackets[0]._rungs)
-    assert any("z" in rung for _, rung in first._brackets[0]._rungs)  # it had counted before the kill
+    assert all("z" not in rung for rung in asha_rungs(resumed))
+    assert any("z" in rung for rung in asha_rungs(first))  # it had counted before the kill

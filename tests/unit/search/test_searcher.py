@@ -5,6 +5,7 @@ import optuna
 from optuna.trial import TrialState
 from ray import tune
 
+from xstilts.search.sweep.ray_internals import optuna_study, optuna_trial
 from xstilts.search.sweep.searcher import OptunaWithBaseline
 
 SPACE = {
@@ -31,7 +32,7 @@ def next_real(s, prefix):
 
 
 def by_number(s):
-    return {t.number: t for t in s._ot_study.get_trials(deepcopy=False)}
+    return {t.number: t for t in optuna_study(s).get_trials(deepcopy=False)}
 
 
 def test_stopped_is_pruned_completed_is_complete_and_restore_keeps_both(tmp_path):
@@ -53,7 +54,7 @@ def test_stopped_is_pruned_completed_is_complete_and_restore_keeps_both(tmp_path
     s.on_trial_complete("done", last)
 
     def check(study_trials):
-        base_t, stopped_t, done_t = (study_trials[s._ot_trials[t].number] for t in ("base", "stopped", "done"))
+        base_t, stopped_t, done_t = (study_trials[optuna_trial(s, t).number] for t in ("base", "stopped", "done"))
         assert base_t.state == TrialState.COMPLETE and base_t.value == 30.0
         assert stopped_t.state == TrialState.PRUNED and stopped_t.intermediate_values == {100: 20.0}
         assert done_t.state == TrialState.COMPLETE and done_t.value == last["mean"]
@@ -67,7 +68,7 @@ def test_stopped_is_pruned_completed_is_complete_and_restore_keeps_both(tmp_path
     again.restore(str(path))
     check(by_number(again))
     again.on_trial_result("stopped", {"step": 200, "mean": 1.0})  # an ended trial: nothing more is told
-    assert by_number(again)[again._ot_trials["stopped"].number].intermediate_values == {100: 20.0}
+    assert by_number(again)[optuna_trial(again, "stopped").number].intermediate_values == {100: 20.0}
 
 
 def test_an_errored_trial_fails_and_a_repeated_baseline_is_told_its_score():
@@ -78,10 +79,10 @@ def test_an_errored_trial_fails_and_a_repeated_baseline_is_told_its_score():
     assert bad["intermediate_task"] in ("mnli", "qqp")
     s.on_trial_result("bad", {"step": 100, "mean": 10.0})
     s.on_trial_complete("bad", None, error=True)
-    assert by_number(s)[s._ot_trials["bad"].number].state == TrialState.FAIL
+    assert by_number(s)[optuna_trial(s, "bad").number].state == TrialState.FAIL
     for i in range(8):  # TPE proposes 'none' again sometimes: told the baseline's score, never rerun
         assert s.suggest(f"t{i}")["intermediate_task"] != "none"
-    told = [t for t in s._ot_study.get_trials() if t.params.get("intermediate_task") == "none"]
+    told = [t for t in optuna_study(s).get_trials() if t.params.get("intermediate_task") == "none"]
     assert all(t.state == TrialState.COMPLETE and t.value == 30.0 for t in told)
 
 
@@ -131,7 +132,7 @@ def test_a_trial_ended_after_the_snapshot_is_told_with_its_last_journaled_milest
         )
     journal.append({"event": "end", "trial_id": "stopped", "how": "stopped"})
     s.on_trial_complete("stopped", {"step": 100, "mean": 20.0})  # the snapshot's last result
-    told = by_number(s)[s._ot_trials["stopped"].number]
+    told = by_number(s)[optuna_trial(s, "stopped").number]
     if config["intermediate_steps"] > 200:
         assert told.state == TrialState.PRUNED and told.intermediate_values == {100: 20.0, 200: 26.0}
     else:  # it had reached its own step count
