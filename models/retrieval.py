@@ -10,10 +10,8 @@ import torch
 from xstilts.models.predict import length_batches, pad_ids
 from xstilts.models.train import Data, Model, autocast, resolve_device
 from xstilts.tasks.feature_cache import lengths, take
+from xstilts.tasks.registry import RETRIEVAL_LAYER as DEFAULT_LAYER
 
-# XTREME embeds with layer 14 of XLM-R Large's 24 (scripts/run_tatoeba.sh: LAYER=13 indexes the last
-# 24 hidden states, i.e. hidden_states[14]); smaller encoders are clamped to their last layer.
-DEFAULT_LAYER = 14
 MARGIN_K = 4  # utils_retrieve.mine_bitext: neighbourhood of the ratio margin
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from xstilts.models.heads import from_pretrained, load_for_task, quiet_transformers
 from xstilts.models.multitask import build_multitask, load_multitask, mixing_weights, multitask_collate
+from xstilts.models.retrieval import DEFAULT_LAYER
 from xstilts.models.scoring import collate_for, evaluate_split
 from xstilts.models.train import Model, release_memory
 from xstilts.models.transfer import TargetData, TargetFineTune, fine_tune_target, selection_langs
@@ -120,7 +121,7 @@ def target_model(
     how: TargetFineTune | None,
     seed: int,
     dev_langs: Sequence[str] = (),
-    layer: int = 14,
+    layer: int = DEFAULT_LAYER,
 ) -> Model:
     """An evaluation job's model: the intermediate encoder (save_pretrained directory) under a new head for
     `spec`, fine-tuned on its English training set by `how` (`fine_tune_target`, the probe's too), its kept

@@ -8,10 +8,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from xstilts.models.heads import transfer_encoder
+from xstilts.models.retrieval import DEFAULT_LAYER
 from xstilts.models.scoring import collate_for, evaluate_split
 from xstilts.models.train import Collate, Data, Model, Snapshot, TrainConfig, cap_micro_batch, train
 from xstilts.tasks.aggregate import probe_key, summarize_probe
@@ -32,9 +34,11 @@ def recipe_config(
     device: str = "auto",
     max_micro_batch: int | None = None,
     precision: str = "auto",
+    **loop: Any,
 ) -> TrainConfig:
     """The training run of `recipe` on a training set of `examples` rows (epochs become optimizer steps),
-    split into micro-batches of at most `max_micro_batch` (the effective batch is kept)."""
+    split into micro-batches of at most `max_micro_batch` (the effective batch is kept); `loop`: further
+    TrainConfig fields (the intermediate runs' schedule, compile). The one way a recipe becomes a run."""
     cfg = TrainConfig(
         max_steps=recipe.optimizer_steps(examples),
         lr=recipe.lr,
@@ -47,6 +51,7 @@ def recipe_config(
         device=device,
         group_by_length=recipe.group_by_length,
         precision=precision,
+        **loop,
     )
     return cap_micro_batch(cfg, max_micro_batch)
 
@@ -122,7 +127,7 @@ class TargetData:
     dev: Mapping[str, Data]  # lang -> eval features (gold included)
     pad_id: int
     labels: tuple[str, ...] | None = None  # tag inventory when the spec declares none
-    layer: int = 14  # retrieval: hidden layer mean-pooled (XTREME: 14 of XLM-R Large's 24; clamped)
+    layer: int = DEFAULT_LAYER  # retrieval: hidden layer mean-pooled (clamped to the encoder's depth)
 
     def dev_scores(self, model: Model, device: str, langs: list[str] | None = None) -> dict[str, float]:
         """lang -> headline dev score (accuracy, F1, or (EM + F1) / 2 for QA) of `langs` (default: all)."""

@@ -13,7 +13,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 
 from xstilts.search.settings import Encoder, Resources, Search, Strict, Trackers
 from xstilts.tasks.languages import JOSHI_CLASS
-from xstilts.tasks.registry import BASELINE, TaskSpec, build_registry, get_task, unknown_name_message
+from xstilts.tasks.registry import BASELINE, RETRIEVAL_LAYER, TaskSpec, build_registry, get_task, unknown_name_message
 
 TRAINABLE_KINDS = ("classification", "multiple_choice", "span", "tagging", "multitask", "none")
 
@@ -140,7 +140,9 @@ class Target(Recipes):
     tasks: list[str] = Field(default=["xnli", "panx", "xquad", "tatoeba"], min_length=1)
     languages: list[str] = Field(min_length=2)  # probe languages; each task uses those it has
     low_resource_max_class: int = Field(default=2, ge=0, le=5)
-    retrieval_layer: int = Field(default=14, ge=0)  # BUCC/Tatoeba: mean-pooled layer (clamped to the depth)
+    retrieval_layer: int = Field(
+        default=RETRIEVAL_LAYER, ge=0
+    )  # BUCC/Tatoeba: mean-pooled layer (clamped to the depth)
 
     @field_validator("tasks")
     @classmethod

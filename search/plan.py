@@ -15,7 +15,7 @@ from xstilts.models.setup import TrainingSetup, clear_feature_cache, features_fo
 from xstilts.models.transfer import TargetFineTune
 from xstilts.search.config import Experiment
 from xstilts.search.splits import Registry, Split, sweep_splits
-from xstilts.search.stages import Stage, stage_recipes, stage_registry
+from xstilts.search.stages import Stage, stage_fine_tunes, stage_registry
 from xstilts.tasks.checks import check_splits_readable
 from xstilts.tasks.languages import low_resource_langs
 from xstilts.tasks.loading import DataSource
@@ -167,12 +167,7 @@ def make_plan(
     splits = sweep_splits(exp, registry) if splits is None else splits
     encoder = resolve_encoder(exp, base, source, prepare)
     check_splits(splits, encoder, source)
-    probe = {
-        task: TargetFineTune(
-            recipe, exp.evaluation.selection, exp.device, exp.resources.max_micro_batch, precision=exp.precision
-        )
-        for task, recipe in stage_recipes(exp, registry, "probe").items()
-    }
+    probe = stage_fine_tunes(exp, registry, "probe")
     return TrialPlan(
         encoder=encoder,
         source=source,

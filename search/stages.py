@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal
 
+from xstilts.models.transfer import TargetFineTune
 from xstilts.search.config import Experiment, RecipeOverride, Recipes
 from xstilts.tasks.loading import DataSource, local_rows
 from xstilts.tasks.registry import Recipe, TaskSpec
@@ -99,3 +100,14 @@ def recipe_lines(exp: Experiment, registry: Registry, name: str, source: DataSou
             rule = "English dev" if exp.evaluation.selection == "english_dev" else "the target languages' dev"
             lines.append(f"  best checkpoint of each fine-tune and winners by: {rule} ({exp.evaluation.selection})")
     return lines
+
+
+def stage_fine_tunes(exp: Experiment, registry: Registry, stage: Stage) -> dict[str, TargetFineTune]:
+    """task -> its target fine-tune in `stage` (the one place one is built): the stage's recipe, the dev set
+    that selects its checkpoint (evaluation.selection), the device and precision, micro-batches capped by
+    the stage's resources (the probe runs in a trial, on `resources`; the evaluation on its own)."""
+    resources = exp.resources if stage == "probe" else exp.evaluation.resources
+    return {
+        task: TargetFineTune(recipe, exp.evaluation.selection, exp.device, resources.max_micro_batch, exp.precision)
+        for task, recipe in stage_recipes(exp, registry, stage).items()
+    }

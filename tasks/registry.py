@@ -27,6 +27,10 @@ __all__ = [
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 UPOS = tuple("ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split())
 NER = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+# Retrieval (BUCC, Tatoeba) mean-pools one encoder layer: XTREME's is layer 14 of XLM-R Large's 24
+# (scripts/run_tatoeba.sh: LAYER=13 indexes the last 24 hidden states, i.e. hidden_states[14]); an encoder
+# with fewer layers is clamped to its last (models/retrieval.py pooling_layer). The one default.
+RETRIEVAL_LAYER = 14
 
 XNLI_LANGS = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 PAWSX_LANGS = ("de", "en", "es", "fr", "ja", "ko", "zh")

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import ray
 
-from xstilts.models.transfer import TargetFineTune
 from xstilts.search.cluster import connect_checked
 from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.evaluation.jobs import (
@@ -35,7 +34,7 @@ from xstilts.search.plan import make_plan, provenance, resolve_source
 from xstilts.search.rundir import RunDir, RunDirError
 from xstilts.search.selection import Winner, prune, retention_of, rule_of, select_winners
 from xstilts.search.splits import evaluation_splits, split_langs
-from xstilts.search.stages import stage_recipes, stage_registry
+from xstilts.search.stages import stage_fine_tunes, stage_recipes, stage_registry
 from xstilts.search.terminal import JobProgress
 from xstilts.tasks.checks import check_splits_readable
 from xstilts.tasks.registry import BASELINE, Recipe, TaskSpec, build_registry
@@ -133,13 +132,7 @@ def _evaluate(run_dir: RunDir, address: str | None, progress) -> str:
     run_dir.write_winners([asdict(w) for w in winners], asdict(rule_of(exp)))
     run_dir.write_provenance("evaluation", provenance(plan, splits))
     recipes = stage_recipes(exp, registry, "evaluation")
-
-    def how(task: str) -> TargetFineTune | None:
-        if task not in recipes:  # retrieval: evaluated from the encoder as it is
-            return None
-        return TargetFineTune(
-            recipes[task], ev.selection, exp.device, ev.resources.max_micro_batch, precision=exp.precision
-        )
+    fine_tunes = stage_fine_tunes(exp, registry, "evaluation")  # retrieval tasks have none: scored as they are
 
     view = progress or JobProgress("xstilts evaluate")
     try:
@@ -165,7 +158,14 @@ def _evaluate(run_dir: RunDir, address: str | None, progress) -> str:
             for tasks, job_seeds in todo:
                 langs = {t: {x: split_langs(exp, registry[t], x, plan.source) for x in ("dev", "test")} for t in tasks}
                 job = ScoreJob(
-                    tuple(tasks), job_seeds[0], langs, how(tasks[0]), asdict(first), plan.source.label, r, seed_r
+                    tuple(tasks),
+                    job_seeds[0],
+                    langs,
+                    fine_tunes.get(tasks[0]),
+                    asdict(first),
+                    plan.source.label,
+                    r,
+                    seed_r,
                 )
                 ref = score.remote(plan, run_dir, encoder, job)
                 pending[ref] = (group, tasks, job_seeds, r)

@@ -62,9 +62,9 @@ class PersistentASHA(AsyncHyperBandScheduler):
         # with the same configuration and seed: its results must not count twice in the rungs or the winners
         known = self._run_dir.snapshot_trials() if self.journal.results else None
         for (trial_id, step), event in self.journal.results.items():
-            if (
-                known is None or trial_id in known
-            ) and step < asha_max_t(self):  # as on_trial_result: the last rung is not recorded
+            if (known is None or trial_id in known) and step < asha_max_t(
+                self
+            ):  # as on_trial_result: the last rung is not recorded
                 asha_replay(self, trial_id, step, event["metrics"][self.metric])
         if self._retention is not None:
             self._board = WinnerBoard(self._retention.select, self._retention.durations, self.journal.milestones(known))

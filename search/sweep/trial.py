@@ -22,14 +22,14 @@ from xstilts.models.train import (
     Model,
     Snapshot,
     TrainConfig,
-    cap_micro_batch,
     release_memory,
     spent_steps,
     train,
 )
-from xstilts.models.transfer import fork_and_evaluate
+from xstilts.models.transfer import fork_and_evaluate, recipe_config
 from xstilts.search.plan import TrialPlan
 from xstilts.tasks.aggregate import SUMMARY_KEYS
+from xstilts.tasks.registry import Recipe
 
 
 def trial_seed(base: int, trial_id: str, config: dict) -> int:
@@ -59,22 +59,28 @@ def injected_fault(task: str, step: int) -> None:
 
 def intermediate_config(plan: TrialPlan, config: dict, seed: int) -> TrainConfig:
     """The training recipe of a trial's sampled config (micro-batches capped by resources.max_micro_batch)."""
-    cfg = TrainConfig(
-        max_steps=config["intermediate_steps"],
+    recipe = Recipe(
+        steps=config["intermediate_steps"],
         lr=config["lr"],
         batch_size=config["batch_size"],
+        grad_accum=1,
+        eval_every=plan.milestone_every,
+        patience=0,
+        group_by_length=plan.group_by_length,
+    )
+    return recipe_config(
+        recipe,
+        0,  # steps, not epochs
         seed=seed,
         device=plan.device,
+        max_micro_batch=plan.max_micro_batch,
         precision=plan.precision,
-        eval_every=plan.milestone_every,
-        group_by_length=plan.group_by_length,
         compile=plan.compile,
         schedule=plan.schedule,
         warmup_steps=plan.warmup_steps,
         cooldown_fraction=plan.cooldown_fraction,
         cooldown_shape=plan.cooldown_shape,
     )
-    return cap_micro_batch(cfg, plan.max_micro_batch)
 
 
 def run_trial(config: dict, plan: TrialPlan) -> None:
