@@ -20,6 +20,7 @@ from transformers import get_wsd_schedule
 
 from xstilts.models.checkpoint import Resume, save_checkpoint
 from xstilts.models.sampling import Sampler, sampler
+from xstilts.tasks.errors import WorkFailed
 
 # A transformers model (PreTrainedModel, or the multi-task model): typed Any, since its attributes (config,
 # base_model, save_pretrained, outputs' logits) are not known to torch.nn.Module's type information.
@@ -59,7 +60,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the forward and backward (dynamic shapes: batches are padded per batch)
 
 
-class OutOfMemory(RuntimeError):
+class OutOfMemory(WorkFailed, RuntimeError):
     """CUDA ran out of memory in a training step; the message gives the batch size that did not fit."""
 
 

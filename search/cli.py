@@ -29,13 +29,11 @@ BREAK_LEASE = typer.Option(
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
-    from xstilts.search.config import ConfigError
-    from xstilts.search.report.tables import ReportError
-    from xstilts.tasks.loading import DataError
-    from xstilts.tasks.registry import UnknownNameError
-    from xstilts.tasks.storage import StorageError
+    """Bad input (exit 2, one line): every InputError (config, data, names, storage, reports, exports, a held
+    lease), and a path that does not exist."""
+    from xstilts.tasks.errors import InputError
 
-    return (ConfigError, DataError, UnknownNameError, FileNotFoundError, ReportError, StorageError)
+    return (InputError, FileNotFoundError)
 
 
 @contextlib.contextmanager
@@ -249,7 +247,7 @@ def export(
         if winner is None or out is None:
             raise ExportError("give WINNER and OUT (or --list to see the winners)")
         typer.echo(f"exported: {export_winner(run_dir, winner, out)}")
-    except _user_errors() + (ExportError,) as exc:
+    except _user_errors() as exc:
         _fail(exc)
 
 

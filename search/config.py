@@ -12,13 +12,14 @@ import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from xstilts.search.settings import Encoder, Resources, Search, Strict, Trackers
+from xstilts.tasks.errors import InputError
 from xstilts.tasks.languages import JOSHI_CLASS
 from xstilts.tasks.registry import BASELINE, RETRIEVAL_LAYER, TaskSpec, build_registry, get_task, unknown_name_message
 
 TRAINABLE_KINDS = ("classification", "multiple_choice", "span", "tagging", "multitask", "none")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A bad experiments file; str() is one line naming file, field and value."""
 
 

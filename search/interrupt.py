@@ -16,10 +16,12 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from xstilts.tasks.errors import WorkFailed
+
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number, as a shell reports it
 
 
-class Interrupted(RuntimeError):
+class Interrupted(WorkFailed, RuntimeError):
     """The sweep stopped on a signal; `code` is the exit status (130 for SIGINT, 143 for SIGTERM)."""
 
     def __init__(self, signum: int, message: str):

@@ -26,8 +26,6 @@ from xstilts.tasks.registry import BASELINE
 __all__ = ["PROBE_PREFIX", "SUMMARY_KEYS", "Journal", "best_by", "better", "journal_of", "open_journal"]
 __all__ += ["score_keys", "split_probe_key", "trial_ends"]
 
-END_HOWS = ("complete", "stopped", "error")
-
 
 def score_keys(result: dict) -> dict:
     """The metrics of a trial result that xstilts journals (step, summary, per-task-language scores, the

@@ -41,15 +41,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from xstilts.search.config import ConfigError
 from xstilts.search.rundir import RunDir
+from xstilts.tasks.errors import InputError, XstiltsError
 
 LEASE = "driver.lease"
 TTL = 60.0  # seconds an object-store lease stays valid after its last heartbeat
 GRACE = 2.0  # seconds between write and read-back on a store without conditional writes
 
 
-class LeaseHeld(ConfigError):
+class LeaseHeld(InputError):
     """The run directory is in use by another driver (exit 2: one line naming the holder)."""
 
 
@@ -182,11 +182,11 @@ class LocalLease:
                 break
 
 
-class Conditional(Exception):
+class Conditional(XstiltsError):
     """A conditional write whose condition failed (HTTP 412) or a conflicting concurrent write (409)."""
 
 
-class Unsupported(Exception):
+class Unsupported(XstiltsError):
     """The store has no conditional writes."""
 
 

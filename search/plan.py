@@ -97,7 +97,7 @@ def resolve_encoder(exp: Experiment, base: Path, source: DataSource, prepare: bo
 
 def provenance(plan: TrialPlan, splits: Sequence[Split]) -> dict[str, Any]:
     """What a run records about its inputs: the data source, the encoder and the dtypes it trains in, and per
-    split read the rows featurised and how many were dropped or truncated (`models.recipe.split_stats`)."""
+    split read the rows featurised and how many were dropped or truncated (`models.setup.split_stats`)."""
 
     stats = {}
     for spec, split, lang in splits:

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from xstilts.search.config import Experiment, experiment_from_record
 from xstilts.search.ledger_files import LedgerFiles
+from xstilts.tasks.errors import InputError
 from xstilts.tasks.files import build_lock
 from xstilts.tasks.loading import WORLD_LABEL, DataSource
 from xstilts.tasks.registry import TaskSpec, build_registry
@@ -43,7 +44,7 @@ EVAL_NAME = "evaluation.parquet"
 REPORT_DIR = "report"
 
 
-class RunDirError(FileNotFoundError):
+class RunDirError(InputError, FileNotFoundError):
     """An experiment directory without what the command needs (no sweep, no evaluation yet)."""
 
 

@@ -1,6 +1,6 @@
 """Which milestones win, and which checkpoints a sweep keeps: the selection rule, the winners and retention.
 
-Winners (by the experiment's rule, `evaluation.rule`: English dev by default): the best milestone of each
+Winners (by the experiment's rule, `evaluation.selection`: English dev by default): the best milestone of each
 intermediate task, the best at each milestone step (duration curves), and the no-intermediate baseline.
 Retention keeps each trial's latest checkpoint (what a resumed or retried trial continues from), its best
 `search.keep_checkpoints` milestones by the search metric, and, until the evaluation of the winners is done,

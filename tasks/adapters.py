@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from xstilts.tasks.errors import InputError
 from xstilts.tasks.registry import TaskSpec
 
 
-class MissingColumns(KeyError):
+class MissingColumns(InputError, KeyError):
     """A loaded split lacks columns that the task's spec maps."""
 
     def __init__(self, columns: list[str]):

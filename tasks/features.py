@@ -237,15 +237,6 @@ def pool_gold(rows: dict[str, list]) -> Features:
     return {"gold": sorted(_pool(rows, "gold").items())}
 
 
-def featurize_pools(
-    rows: dict[str, list], tokenizer: Callable[..., Any], max_len: int, *, stats: Counter | None = None
-) -> Features:
-    """BUCC's pools and gold pairs (side, id, text rows, as `loading.bucc_rows` writes them) -> featurize_bucc's
-    features plus `pool_gold`."""
-    pools = featurize_bucc(_pool(rows, "src"), _pool(rows, "tgt"), tokenizer, max_len, stats=stats)
-    return {**pools, **pool_gold(rows)}
-
-
 @dataclass(frozen=True)
 class Part:
     """One table of a featurised split: columns that share a row count, made from the split's rows batch by

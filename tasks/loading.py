@@ -20,11 +20,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from xstilts.tasks.adapters import ADAPTERS, MissingColumns
+from xstilts.tasks.errors import InputError
 from xstilts.tasks.languages import placeholders
 from xstilts.tasks.registry import Location, TaskSpec
 
 
-class DataError(ValueError):
+class DataError(InputError, ValueError):
     """Data that is missing or unreadable; the message names the file."""
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import difflib
 
+from xstilts.tasks.errors import InputError
 
-class UnknownNameError(ValueError):
+
+class UnknownNameError(InputError, ValueError):
     """An unknown task, language, metric or experiment name; the message lists near matches and valid names."""
 
 

@@ -23,12 +23,13 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from xstilts.tasks.errors import InputError
 from xstilts.tasks.files import atomic_path
 
 COMPLETE = ".xstilts-complete"  # the last object of a directory written to an object store
 
 
-class StorageError(OSError):
+class StorageError(InputError, OSError):
     """A storage location that cannot be used: an unknown scheme, an unreachable endpoint, a missing bucket."""
 
 

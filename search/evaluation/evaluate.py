@@ -1,6 +1,6 @@
 """`xstilts evaluate`: the sweep's winners, fully evaluated on the XTREME targets as Ray tasks.
 
-Winners (by the experiment's selection rule, `evaluation.rule`: English dev by default): the best
+Winners (by the experiment's selection rule, `evaluation.selection`: English dev by default): the best
 milestone of each intermediate task, the best at each milestone step (duration curves), and the
 no-intermediate baseline. Each winner's
 intermediate encoder comes from its Ray checkpoint at that step when one was kept, otherwise it is
@@ -37,10 +37,11 @@ from xstilts.search.splits import evaluation_splits, split_langs
 from xstilts.search.stages import stage_fine_tunes, stage_recipes, stage_registry
 from xstilts.search.terminal import JobProgress
 from xstilts.tasks.checks import check_splits_readable
+from xstilts.tasks.errors import WorkFailed
 from xstilts.tasks.registry import BASELINE, Recipe, TaskSpec, build_registry
 
 
-class EvaluationFailed(RuntimeError):
+class EvaluationFailed(WorkFailed, RuntimeError):
     """Some jobs failed (each was reported); the others' parts are written, and a rerun retries the rest."""
 
 

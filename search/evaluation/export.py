@@ -24,12 +24,13 @@ from xstilts.search.plan import make_plan, resolve_encoder, resolve_source
 from xstilts.search.report.tables import tier_table
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import Winner, describe_rule, recorded_rule, rule_of
+from xstilts.tasks.errors import InputError
 from xstilts.tasks.loading import WORLD_LABEL
 from xstilts.tasks.names import unknown_name_message
 from xstilts.tasks.registry import BASELINE, build_registry
 
 
-class ExportError(ValueError):
+class ExportError(InputError, ValueError):
     """A winner that is not in the run, or an output directory that is in use; str() is one line."""
 
 

@@ -17,13 +17,14 @@ from xstilts.search.report.stats import delta_tables, duration_deltas
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import ROLES, WinnerBoard, milestone_score, recorded_rule, rule_of
 from xstilts.tasks.aggregate import summarize_probe
+from xstilts.tasks.errors import InputError
 from xstilts.tasks.languages import TIERS
 from xstilts.tasks.reference_scores import MODELS as REFERENCE_MODELS
 from xstilts.tasks.reference_scores import primary_metric, reference_points
 from xstilts.tasks.registry import BASELINE
 
 
-class ReportError(ValueError):
+class ReportError(InputError, ValueError):
     """An evaluation that cannot be reported as asked (no rows of the split, no baseline); one line."""
 
 

@@ -29,6 +29,7 @@ from xstilts.models.train import (
 from xstilts.models.transfer import fork_and_evaluate, recipe_config
 from xstilts.search.plan import TrialPlan
 from xstilts.tasks.aggregate import SUMMARY_KEYS
+from xstilts.tasks.errors import WorkFailed
 from xstilts.tasks.registry import Recipe
 
 
@@ -40,7 +41,7 @@ def trial_seed(base: int, trial_id: str, config: dict) -> int:
     return base + zlib.crc32(trial_id.encode()) % 100_000
 
 
-class InjectedFault(RuntimeError):
+class InjectedFault(WorkFailed, RuntimeError):
     """The test-only fault of XSTILTS_TEST_FAULT (see search/cluster.py TEST_SETTINGS)."""
 
 
