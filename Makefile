@@ -49,7 +49,7 @@ ruff: install
 
 typecheck: install
 	mkdir -p .typecheck && ln -sfn .. .typecheck/xstilts
-	$(BIN)/mypy -p xstilts.tasks -p xstilts.models -p xstilts.search
+	$(BIN)/mypy -p xstilts.core -p xstilts.tasks -p xstilts.models -p xstilts.search
 
 bench: install
 	$(BIN)/python benchmarks/offline_sweep.py

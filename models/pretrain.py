@@ -10,10 +10,10 @@ from pathlib import Path
 
 import torch
 
+from xstilts.core.files import atomic_path, build_lock
 from xstilts.models.heads import quiet_transformers
 from xstilts.models.predict import mlm_collate
 from xstilts.models.train import Snapshot, TrainConfig, train
-from xstilts.tasks.files import atomic_path, build_lock
 from xstilts.tasks.reporting import report, reporting_now
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # ids 0..4, the XLM-R convention

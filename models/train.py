@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from transformers import get_wsd_schedule
 
+from xstilts.core.errors import WorkFailed
 from xstilts.models.checkpoint import Resume, save_checkpoint
 from xstilts.models.sampling import Sampler, sampler
-from xstilts.tasks.errors import WorkFailed
 
 # A transformers model (PreTrainedModel, or the multi-task model): typed Any, since its attributes (config,
 # base_model, save_pretrained, outputs' logits) are not known to torch.nn.Module's type information.

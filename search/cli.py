@@ -31,7 +31,7 @@ BREAK_LEASE = typer.Option(
 def _user_errors() -> tuple[type[Exception], ...]:
     """Bad input (exit 2, one line): every InputError (config, data, names, storage, reports, exports, a held
     lease), and a path that does not exist."""
-    from xstilts.tasks.errors import InputError
+    from xstilts.core.errors import InputError
 
     return (InputError, FileNotFoundError)
 

@@ -11,8 +11,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from xstilts.core.errors import InputError
 from xstilts.search.settings import Encoder, Resources, Search, Strict, Trackers
-from xstilts.tasks.errors import InputError
 from xstilts.tasks.languages import JOSHI_CLASS
 from xstilts.tasks.registry import BASELINE, RETRIEVAL_LAYER, TaskSpec, build_registry, get_task, unknown_name_message
 

@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from xstilts.core.errors import InputError, XstiltsError
 from xstilts.search.rundir import RunDir
-from xstilts.tasks.errors import InputError, XstiltsError
 
 LEASE = "driver.lease"
 TTL = 60.0  # seconds an object-store lease stays valid after its last heartbeat

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from xstilts.tasks.storage import Location
+from xstilts.core.storage import Location
 
 LEDGER_NAME = "xstilts-ledger.jsonl"
 LEDGER_OBJECTS = "xstilts-ledger"

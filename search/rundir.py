@@ -1,5 +1,5 @@
 """`RunDir`: the one place that knows an experiment directory's layout and reads and writes its files, on any
-filesystem `pyarrow.fs` opens (a local or NFS path, `s3://bucket/prefix`, `gs://…`; see tasks/storage.py).
+filesystem `pyarrow.fs` opens (a local or NFS path, `s3://bucket/prefix`, `gs://…`; see core/storage.py).
 
 NAME/
   xstilts-experiment.json    experiment metadata: name, config digest, base directory, config
@@ -29,13 +29,13 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from xstilts.core.errors import InputError
+from xstilts.core.files import build_lock
+from xstilts.core.storage import Location, check_reachable, location, node_cache
 from xstilts.search.config import Experiment, experiment_from_record
 from xstilts.search.ledger_files import LedgerFiles
-from xstilts.tasks.errors import InputError
-from xstilts.tasks.files import build_lock
 from xstilts.tasks.loading import WORLD_LABEL, DataSource
 from xstilts.tasks.registry import TaskSpec, build_registry
-from xstilts.tasks.storage import Location, check_reachable, location, node_cache
 
 EXPERIMENT_JSON = "xstilts-experiment.json"
 RESULTS_NAME = "results.parquet"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from xstilts.tasks.errors import InputError
+from xstilts.core.errors import InputError
 from xstilts.tasks.registry import TaskSpec
 
 

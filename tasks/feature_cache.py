@@ -30,9 +30,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from xstilts.core.files import atomic_path, build_lock, write_text
 from xstilts.tasks.feature_kit import Features
 from xstilts.tasks.features import Part, feature_parts
-from xstilts.tasks.files import atomic_path, build_lock, write_text
 from xstilts.tasks.loading import DataError, DataSource, describe, load_split, source_digest
 from xstilts.tasks.registry import TaskSpec
 from xstilts.tasks.reporting import report

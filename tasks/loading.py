@@ -1,6 +1,6 @@
 """Load a task split through `datasets`: from the hub by id, or from local files in the same schema.
 
-Each split's location declares its file format (`Location.format`), and each format has one reader and
+Each split's location declares its file format (`SplitSource.format`), and each format has one reader and
 one local layout under ROOT: jsonl at <dataset id>/<config>/<split>.jsonl (one file per part of an 'a+b'
 split expression); ccg at <dataset id>/<split>.txt (jiant's 'tokens TAB tags' lines); bucc at
 <dataset id>/<config>.<split>.<xx|en|gold> (XTREME's BUCC 2018 download). The offline world writes the
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from xstilts.core.errors import InputError
 from xstilts.tasks.adapters import ADAPTERS, MissingColumns
-from xstilts.tasks.errors import InputError
 from xstilts.tasks.languages import placeholders
-from xstilts.tasks.registry import Location, TaskSpec
+from xstilts.tasks.registry import SplitSource, TaskSpec
 
 
 class DataError(InputError, ValueError):
@@ -71,7 +71,7 @@ class DataSource:
         return WORLD_LABEL if self.generated else f"{LOCAL_LABEL} ({self.root})"
 
 
-def location(spec: TaskSpec, split: str, lang: str) -> tuple[Location, str | None]:
+def location(spec: TaskSpec, split: str, lang: str) -> tuple[SplitSource, str | None]:
     """Return the split's location and its config with the language filled in."""
     if split not in spec.sources:
         raise DataError(f"task {spec.name!r} has no {split!r} split (has {sorted(spec.sources)})")

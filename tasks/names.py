@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from xstilts.tasks.errors import InputError
+from xstilts.core.errors import InputError
 
 
 class UnknownNameError(InputError, ValueError):

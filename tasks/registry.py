@@ -15,7 +15,7 @@ from xstilts.tasks.names import UnknownNameError, unknown_name_message
 __all__ = [
     "BASELINE",
     "TASKS",
-    "Location",
+    "SplitSource",
     "Recipe",
     "TaskSpec",
     "UnknownNameError",
@@ -59,7 +59,7 @@ FORMATS = ("jsonl", "ccg", "bucc")
 
 
 @dataclass(frozen=True)
-class Location:
+class SplitSource:
     """One split: dataset id, config template, split expression ('a+b' concatenates), file format."""
 
     dataset_id: str
@@ -119,7 +119,7 @@ class TaskSpec:
     kind: str  # one of KINDS
     labels: tuple[str, ...]
     eval_langs: tuple[str, ...]
-    sources: dict[str, Location] = field(default_factory=dict)  # train | dev | test -> location
+    sources: dict[str, SplitSource] = field(default_factory=dict)  # train | dev | test -> location
     adapter: str = "columns"  # name in tasks/adapters.py: raw hub rows -> internal columns
     columns: dict[str, str] = field(default_factory=dict)  # internal name -> hub column (for `columns`)
     metric: str = "accuracy"  # a name in tasks/metrics.py METRICS ("none": nothing to score)
@@ -147,16 +147,16 @@ class TaskSpec:
         return self.kind, self.sources.get("train"), self.max_len
 
 
-def _glue(config: str, dev: str = "validation") -> dict[str, Location]:
-    return {"train": Location("nyu-mll/glue", config, "train"), "dev": Location("nyu-mll/glue", config, dev)}
+def _glue(config: str, dev: str = "validation") -> dict[str, SplitSource]:
+    return {"train": SplitSource("nyu-mll/glue", config, "train"), "dev": SplitSource("nyu-mll/glue", config, dev)}
 
 
-def _hub(dataset_id: str, config: str | None, **splits: str) -> dict[str, Location]:
-    return {ours: Location(dataset_id, config, theirs) for ours, theirs in splits.items()}
+def _hub(dataset_id: str, config: str | None, **splits: str) -> dict[str, SplitSource]:
+    return {ours: SplitSource(dataset_id, config, theirs) for ours, theirs in splits.items()}
 
 
 SQUAD_COLUMNS = {"id": "id", "context": "context", "question": "question", "answers": "answers"}
-SQUAD_V1_TRAIN = Location("rajpurkar/squad", None, "train")
+SQUAD_V1_TRAIN = SplitSource("rajpurkar/squad", None, "train")
 INTERMEDIATE_TASKS = ("anli", "commonsense_qa", "cosmos_qa", "hellaswag", "mnli", "qqp", "squad_v2", "sst2", "ccg")
 
 # The declarations are laid out by hand, a few lines each, to be read top to bottom.
@@ -185,28 +185,28 @@ TASKS: tuple[TaskSpec, ...] = (
     # CCGbank (LDC2005T13) is licensed: local files in jiant's format (tokens TAB supertags), with the
     # tag inventory in tags_to_id.json beside them (1,363 supertags in CCGbank).
     TaskSpec("ccg", "intermediate", "tagging", (), ("en",),
-             {s: Location("ccgbank", None, s, local_only=True, format="ccg") for s in ("train", "dev", "test")},
+             {s: SplitSource("ccgbank", None, s, local_only=True, format="ccg") for s in ("train", "dev", "test")},
              columns={"tokens": "tokens", "tags": "tags"}, metric="tag_accuracy"),
     TaskSpec("multitask", "intermediate", "multitask", (), ("en",), members=INTERMEDIATE_TASKS, metric="none"),
     # -- XTREME targets (English training, zero-shot evaluation) --------------------------------------
     TaskSpec("xnli", "target", "classification", NLI_LABELS, XNLI_LANGS,
              # XNLI's English training set is MultiNLI; facebook/xnli ships it as the `en` train split.
-             {"train": Location("facebook/xnli", "en", "train"), **_hub("facebook/xnli", "{lang}", dev="validation",
+             {"train": SplitSource("facebook/xnli", "en", "train"), **_hub("facebook/xnli", "{lang}", dev="validation",
                                                                      test="test")},
              columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"}, max_len=256,
              recipe=_recipe(2, 4, 8), train_size=392_702),
     TaskSpec("pawsx", "target", "classification", ("0", "1"), PAWSX_LANGS,
-             {"train": Location("google-research-datasets/paws-x", "en", "train"),
+             {"train": SplitSource("google-research-datasets/paws-x", "en", "train"),
               **_hub("google-research-datasets/paws-x", "{lang}", dev="validation", test="test")},
              columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}, max_len=256,
              recipe=_recipe(5, 4, 8), train_size=49_401),
     TaskSpec("udpos", "target", "tagging", UPOS, UDPOS_LANGS,
-             {"train": Location("google/xtreme", "udpos.English", "train"),
+             {"train": SplitSource("google/xtreme", "udpos.English", "train"),
               **_hub("google/xtreme", "udpos.{lang_name}", dev="validation", test="test")},
              columns={"tokens": "tokens", "tags": "pos_tags"}, metric="pos", max_len=256,
              recipe=_recipe(10, 4, 8), train_size=21_253),
     TaskSpec("panx", "target", "tagging", NER, PANX_LANGS,
-             {"train": Location("google/xtreme", "PAN-X.en", "train"),
+             {"train": SplitSource("google/xtreme", "PAN-X.en", "train"),
               **_hub("google/xtreme", "PAN-X.{lang}", dev="validation", test="test")},
              columns={"tokens": "tokens", "tags": "ner_tags"}, metric="seqeval", max_len=256,
              recipe=_recipe(10, 4, 8), train_size=20_000),
@@ -219,17 +219,17 @@ TASKS: tuple[TaskSpec, ...] = (
              columns=SQUAD_COLUMNS, metric="mlqa", max_len=384, recipe=_recipe(2, 4, 4), train_size=87_599),
     # TyDiQA-GoldP mixes languages in one split; ids start with the language's name. Its dev is the test.
     TaskSpec("tydiqa", "target", "span", (), TYDIQA_LANGS,
-             {"train": Location("google-research-datasets/tydiqa", "secondary_task", "train", id_prefix="english-"),
-              **{s: Location("google-research-datasets/tydiqa", "secondary_task", "validation",
+             {"train": SplitSource("google-research-datasets/tydiqa", "secondary_task", "train", id_prefix="english-"),
+              **{s: SplitSource("google-research-datasets/tydiqa", "secondary_task", "validation",
                              id_prefix="{lang_lower}-") for s in ("dev", "test")}},
              # the English GoldP training subset: about 3.7k of the 49,881 rows
              columns=SQUAD_COLUMNS, metric="squad", max_len=384, recipe=_recipe(2, 4, 4), train_size=3_696),
     # The hub's bucc18 configs lack the candidate pools; XTREME's download script gives them.
     TaskSpec("bucc2018", "target", "retrieval", (), BUCC_LANGS,
-             {s: Location("bucc2018", "{lang}-en", s, local_only=True, format="bucc") for s in ("dev", "test")},
+             {s: SplitSource("bucc2018", "{lang}-en", s, local_only=True, format="bucc") for s in ("dev", "test")},
              columns={"side": "side", "id": "id", "text": "text"}, metric="bucc_f1", max_len=512),
     TaskSpec("tatoeba", "target", "retrieval", (), TATOEBA_LANGS,
-             {s: Location("google/xtreme", "tatoeba.{iso3}", "validation") for s in ("dev", "test")},
+             {s: SplitSource("google/xtreme", "tatoeba.{iso3}", "validation") for s in ("dev", "test")},
              columns={"text_a": "source_sentence", "text_b": "target_sentence"}, metric="accuracy", max_len=512),
 )
 # fmt: on

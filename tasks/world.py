@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 
+from xstilts.core.files import atomic_path, build_lock
 from xstilts.tasks import world_targets, world_tasks
-from xstilts.tasks.files import atomic_path, build_lock
 from xstilts.tasks.languages import JOSHI_CLASS, SOV
 from xstilts.tasks.loading import WORLD_MANIFEST
 from xstilts.tasks.registry import TaskSpec

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import ray
 
+from xstilts.core.errors import WorkFailed
 from xstilts.search.cluster import connect_checked
 from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.evaluation.jobs import (
@@ -37,7 +38,6 @@ from xstilts.search.splits import evaluation_splits, split_langs
 from xstilts.search.stages import stage_fine_tunes, stage_recipes, stage_registry
 from xstilts.search.terminal import JobProgress
 from xstilts.tasks.checks import check_splits_readable
-from xstilts.tasks.errors import WorkFailed
 from xstilts.tasks.registry import BASELINE, Recipe, TaskSpec, build_registry
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from xstilts.core.errors import InputError
 from xstilts.models.heads import from_pretrained, quiet_transformers
 from xstilts.search.evaluation.evaluate import find_winners
 from xstilts.search.evaluation.jobs import materialize_encoder
@@ -24,7 +25,6 @@ from xstilts.search.plan import make_plan, resolve_encoder, resolve_source
 from xstilts.search.report.tables import tier_table
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import Winner, describe_rule, recorded_rule, rule_of
-from xstilts.tasks.errors import InputError
 from xstilts.tasks.loading import WORLD_LABEL
 from xstilts.tasks.names import unknown_name_message
 from xstilts.tasks.registry import BASELINE, build_registry

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from xstilts.tasks.files import atomic_path
+from xstilts.core.files import atomic_path
 from xstilts.tasks.languages import TIERS
 from xstilts.tasks.metrics import XTREME_TASKS
 

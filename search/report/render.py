@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from xstilts.core.files import atomic_path, write_text
 from xstilts.search.report.plots import plot_delta_heatmap, plot_duration_curves
 from xstilts.search.report.sections import (
     STAND_IN,
@@ -28,7 +29,6 @@ from xstilts.search.report.sections import (
 )
 from xstilts.search.report.tables import build_tables, duration_winners
 from xstilts.search.rundir import REPORT_DIR, RunDir
-from xstilts.tasks.files import atomic_path, write_text
 from xstilts.tasks.loading import WORLD_LABEL
 
 # Blocks: ("h", level, text) | ("p", text) | ("note", text) | ("ul", [text]) | ("table", DataFrame)

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from xstilts.core.errors import InputError
 from xstilts.search.config import ENGLISH_DEV
 from xstilts.search.journal import Journal
 from xstilts.search.report.effects import duration_effects
@@ -17,7 +18,6 @@ from xstilts.search.report.stats import delta_tables, duration_deltas
 from xstilts.search.rundir import RunDir
 from xstilts.search.selection import ROLES, WinnerBoard, milestone_score, recorded_rule, rule_of
 from xstilts.tasks.aggregate import summarize_probe
-from xstilts.tasks.errors import InputError
 from xstilts.tasks.languages import TIERS
 from xstilts.tasks.reference_scores import MODELS as REFERENCE_MODELS
 from xstilts.tasks.reference_scores import primary_metric, reference_points

@@ -11,6 +11,7 @@ import ray
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 
+from xstilts.core.storage import StorageError, check_reachable, location
 from xstilts.search.cluster import check_fits, connect_checked, init_ray
 from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.interrupt import Interrupted, stop_on_signals
@@ -28,7 +29,6 @@ from xstilts.search.sweep.simulate import NoTensorBoard, Simulation, simulated_t
 from xstilts.search.sweep.trackers import MlflowTracker, TensorBoardTracker, WandbTracker
 from xstilts.search.sweep.trial import run_trial
 from xstilts.tasks.registry import BASELINE, TaskSpec
-from xstilts.tasks.storage import StorageError, check_reachable, location
 
 
 def run_dir_of(exp: Experiment, base: Path, name: str) -> RunDir:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from ray import tune
 
+from xstilts.core.errors import WorkFailed
 from xstilts.models.checkpoint import STATE_JSON, load_resume, read_state, resume_weights
 from xstilts.models.heads import from_pretrained, quiet_transformers
 from xstilts.models.setup import probe_targets
@@ -29,7 +30,6 @@ from xstilts.models.train import (
 from xstilts.models.transfer import fork_and_evaluate, recipe_config
 from xstilts.search.plan import TrialPlan
 from xstilts.tasks.aggregate import SUMMARY_KEYS
-from xstilts.tasks.errors import WorkFailed
 from xstilts.tasks.registry import Recipe
 
 

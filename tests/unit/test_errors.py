@@ -2,6 +2,8 @@
 
 import pytest
 
+from xstilts.core.errors import InputError, WorkFailed, XstiltsError
+from xstilts.core.storage import StorageError
 from xstilts.models.train import OutOfMemory
 from xstilts.search.config import ConfigError
 from xstilts.search.evaluation.evaluate import EvaluationFailed
@@ -12,10 +14,8 @@ from xstilts.search.report.tables import ReportError
 from xstilts.search.rundir import RunDirError
 from xstilts.search.sweep.trial import InjectedFault
 from xstilts.tasks.adapters import MissingColumns
-from xstilts.tasks.errors import InputError, WorkFailed, XstiltsError
 from xstilts.tasks.loading import DataError
 from xstilts.tasks.names import UnknownNameError
-from xstilts.tasks.storage import StorageError
 
 INPUT = (ConfigError, DataError, UnknownNameError, StorageError, ReportError, ExportError, RunDirError, LeaseHeld)
 WORK = (EvaluationFailed, Interrupted, InjectedFault, OutOfMemory)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from xstilts.tasks.errors import InputError
-from xstilts.tasks.files import atomic_path
+from xstilts.core.errors import InputError
+from xstilts.core.files import atomic_path
 
 COMPLETE = ".xstilts-complete"  # the last object of a directory written to an object store
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from xstilts.tasks.files import atomic_path, write_text
+from xstilts.core.files import atomic_path, write_text
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
