@@ -14,7 +14,7 @@ Ray Tune has no public way to do these things, read in ray 2.60.0's source:
   last result (written as hparams at the trial's end) in `_trial_result` (`trackers.TensorBoardTracker`).
 
 A different Ray may rename or reshape any of these: `version_mismatches()` says so, and a unit test fails
-with its message (tests/unit/search/test_ray_internals.py) until each use is read again and CHECKED moved.
+with its message (tests/unit/search/sweep/test_ray_internals.py) until each use is read again and CHECKED moved.
 """
 
 from __future__ import annotations

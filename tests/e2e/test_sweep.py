@@ -4,13 +4,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import sweep_up, write_experiments
+from tests.support.sweep import run_sweep, sweep_cmd, wait_for_kill_point
 from xstilts.search.rundir import RunDir
 
 pytestmark = pytest.mark.e2e
@@ -19,16 +19,6 @@ SMALL = {
     "target": {"recipe": {"steps": 40}},
     "search": {"num_samples": 5},
 }
-
-
-def sweep_cmd(path, *extra):
-    return [sys.executable, "-m", "xstilts", "sweep", str(path), *extra]
-
-
-def run_sweep(path, *extra, timeout=600):
-    return subprocess.run(
-        sweep_cmd(path, *extra), capture_output=True, text=True, timeout=timeout, start_new_session=True
-    )
 
 
 def check_results(exp_dir, num_samples, langs):
@@ -42,18 +32,6 @@ def check_results(exp_dir, num_samples, langs):
     state = json.loads(sorted(exp_dir.glob("experiment_state-*.json"))[-1].read_text())  # the latest snapshot
     assert len(state["trial_data"]) == num_samples
     return table
-
-
-def wait_for_kill_point(run_dir, proc, deadline):
-    """Return when ASHA has just stopped a trial (the snapshot-lag case), or after a few results."""
-    while time.time() < deadline and proc.poll() is None:
-        events = run_dir.read_ledger()
-        if any(e["event"] == "end" and e["how"] == "stopped" for e in events):
-            return events
-        if sum(e["event"] == "result" for e in events) >= 6:
-            return events
-        time.sleep(0.05)
-    raise AssertionError("the sweep finished or stalled before the kill point")
 
 
 def trackers(tmp_path) -> dict:

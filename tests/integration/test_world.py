@@ -3,6 +3,7 @@ from collections import Counter
 
 import pytest
 
+from tests.support.world import SMALL
 from xstilts.tasks.loading import DataError, DataSource, load_split, local_paths
 from xstilts.tasks.registry import build_registry
 from xstilts.tasks.world import verify_world, write_world
@@ -10,10 +11,6 @@ from xstilts.tasks.world_spec import WORLD_TASKS, WorldSpec
 
 pytestmark = pytest.mark.integration
 REG = build_registry()
-# fmt: off
-SMALL = WorldSpec(seed=3, languages=("en", "de", "ru", "sw"), intermediate_train=60, intermediate_dev=20,
-                  target_train=30, target_dev=20, target_test=20, text_class5=80)
-# fmt: on
 
 
 def test_world_is_seeded_and_written_once(tmp_path):

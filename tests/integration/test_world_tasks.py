@@ -1,54 +1,32 @@
 """Every task of the offline world: exact hub schemas, loadable, consistent across languages and scripts
 (tests/integration/test_world_rules.py checks that the labels are learnable)."""
 
-import functools
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
 
-from tests.unit.tasks.test_hub_source import INTERNAL
+from tests.support.columns import INTERNAL
+from tests.support.world import REG, SPEC, english, meaning, rows
 from xstilts.tasks.languages import ISO3, JOSHI_CLASS, LANG_NAME, SCRIPT
 from xstilts.tasks.loading import DataSource, load_split, local_paths, read_bucc
-from xstilts.tasks.registry import NER, UPOS, build_registry
+from xstilts.tasks.registry import NER, UPOS
 from xstilts.tasks.world import write_world
 from xstilts.tasks.world_grammar import (
-    ADJECTIVES,
-    AGENTS,
     ALL_CONCEPTS,
     CCG_TAGS,
-    NAMES,
-    OBJECTS,
-    VERBS,
-    build_lexicon,
 )
 from xstilts.tasks.world_spec import WORLD_TASKS, WorldSpec
 
 pytestmark = pytest.mark.integration
-REG = build_registry()
-# fmt: off
-SPEC = WorldSpec(seed=1, languages=("en", "de", "ru", "zh", "ar", "sw"), intermediate_train=600, intermediate_dev=150,
-                 target_train=300, target_dev=60, target_test=60, text_class5=200)
-# fmt: on
 TARGETS = tuple(t for t in WORLD_TASKS if REG[t].role == "target")
 HUB_ROWS = json.loads((Path(__file__).parents[1] / "fixtures" / "hub_rows.json").read_text())
-ADJ = set(ADJECTIVES) | {"good", "wonderful", "bad", "terrible"}
-NOUNS = set(AGENTS) | set(OBJECTS) | set(NAMES)
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     return write_world(SPEC, tmp_path_factory.mktemp("world"), REG)
-
-
-def rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def english(root: Path, task: str, split: str) -> list[dict]:
-    found = [r for p in local_paths(root, REG[task], split, "en") for r in rows(p)]
-    return [r for r in found if r["id"].startswith("english-")] if task == "tydiqa" else found
 
 
 # -- schemas and loading ----------------------------------------------------------------------------------
@@ -236,18 +214,6 @@ def test_spec_names_are_checked():
         WorldSpec(tasks=("pawx",))
     with pytest.raises(ValueError, match="Unknown language 'xx'"):
         WorldSpec(languages=("en", "xx"))
-
-
-@functools.lru_cache
-def inverse(lang: str) -> dict[str, str]:
-    return {form: concept for concept, form in build_lexicon(lang, SPEC.seed).items()}
-
-
-def meaning(sentence: str, lang: str) -> tuple:
-    """A sentence read back through the world's dictionary: its concepts in order, verb group aside (SOV moves it)."""
-    concepts = [inverse(lang).get(w, w) for w in sentence.split()]
-    verbish = set(VERBS) | {"not", "never", "in", "near", "uses"}
-    return tuple(c for c in concepts if c not in verbish), tuple(sorted(c for c in concepts if c in verbish))
 
 
 def test_translations_share_labels_and_meaning(root):

@@ -139,3 +139,16 @@ def test_every_package_directory_is_installed() -> None:
         for init in (ROOT / layer).rglob("__init__.py")
     }
     assert listed == on_disk
+
+
+def test_test_modules_do_not_import_each_other():
+    """Helpers that several tests share live in tests/support (or a conftest), never in a test module."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [module or ""]
+            for name in names:
+                if name.startswith("tests.") and name.rsplit(".", 1)[-1].startswith("test_"):
+                    offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not offenders, offenders

@@ -3,24 +3,9 @@
 import os
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.conftest import write_experiments
-from xstilts.search.cli import app
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def assert_rejected(result, tmp_path, *needles):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    assert not (tmp_path / "runs").exists()
-
+from tests.support.cli import assert_rejected, invoke
 
 CASES = {
     "unknown field": ({"learning_rate": 0.1}, ["offline.learning_rate", "Extra inputs are not permitted", "0.1"]),

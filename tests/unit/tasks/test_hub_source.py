@@ -7,18 +7,12 @@ from pathlib import Path
 import datasets
 import pytest
 
+from tests.support.columns import INTERNAL
 from xstilts.tasks.loading import DataError, DataSource, load_split, read_bucc
 from xstilts.tasks.registry import build_registry
 
 REG = build_registry()
 ROWS = json.loads((Path(__file__).parents[2] / "fixtures" / "hub_rows.json").read_text())
-INTERNAL = {
-    "classification": {"text_a", "label"},
-    "multiple_choice": {"context", "question", "choices", "label"},
-    "span": {"id", "context", "question", "answers"},
-    "tagging": {"tokens", "tags"},
-    "retrieval": {"text_a", "text_b"},
-}
 
 
 @pytest.fixture
