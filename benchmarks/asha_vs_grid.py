@@ -192,7 +192,7 @@ def main() -> None:
 
     import xstilts.search.cluster as cluster
     import xstilts.search.sweep.driver as sweep
-    from xstilts.search.config import load_experiment
+    from xstilts.search.config import ExperimentContext, load_experiment
     from xstilts.search.plan import make_plan
     from xstilts.search.sweep.trial import run_trial
     from xstilts.tasks.registry import BASELINE, build_registry
@@ -206,6 +206,7 @@ def main() -> None:
     raw["search"]["space"] = {"lr": {"low": min(args.lr), "high": max(args.lr)}, "batch_size": [16]}
     (tmp / "experiments.yaml").write_text(yaml.safe_dump({"offline": raw}))
     exp, base = load_experiment(tmp / "experiments.yaml", "offline", registry=registry)
+    ctx = ExperimentContext(exp, base, "asha", registry)  # the offline experiment, run as `asha`
     metric = exp.search.metric
 
     def discrete(exp):  # the sweep's space with lr as the grid's choices, so both search the same points
@@ -218,7 +219,7 @@ def main() -> None:
 
     sweep._param_space = discrete
     t0 = time.perf_counter()
-    sweep.run_search(exp, base, "asha", registry)
+    sweep.run_search(ctx)
     asha_s = time.perf_counter() - t0
     asha = spent(tmp / "runs" / "asha", metric)
 
@@ -234,7 +235,7 @@ def main() -> None:
         {**point, "intermediate_task": BASELINE, "intermediate_steps": min(args.steps), "lr": args.lr[0], "seed": s}
         for s in range(exp.seed, exp.seed + 1 + args.noise_seeds)
     ]
-    plan = make_plan(exp, base, registry)
+    plan = make_plan(ctx)
     cluster.init_ray(None, exp)
     import ray
 

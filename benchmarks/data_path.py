@@ -145,13 +145,11 @@ def per_token(r: dict, key: str) -> float:
 
 
 def encoder_path() -> str:
-    from xstilts.search.config import load_experiment
+    from xstilts.search.config import load_context
     from xstilts.search.plan import resolve_encoder, resolve_source
-    from xstilts.tasks.registry import build_registry
 
-    registry = build_registry()
-    exp, base = load_experiment(REPO / "experiments.yaml", "offline", registry=registry)
-    return resolve_encoder(exp, base, resolve_source(exp, base, registry, prepare=True), prepare=True)
+    ctx = load_context(REPO / "experiments.yaml", "offline")
+    return resolve_encoder(ctx, resolve_source(ctx, prepare=True), prepare=True)
 
 
 def main() -> None:

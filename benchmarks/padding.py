@@ -16,9 +16,8 @@ from pathlib import Path
 
 from xstilts.models.sampling import padding_share, row_lengths, sampler
 from xstilts.models.setup import features_for
-from xstilts.search.config import load_experiment
+from xstilts.search.config import load_context
 from xstilts.search.plan import resolve_encoder, resolve_source
-from xstilts.tasks.registry import build_registry
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("squad_v2", "xquad", "panx", "udpos")  # span QA (SQuAD 2.0, SQuAD 1.1 windows) and tagging
@@ -29,10 +28,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--steps", type=int, default=300)
     args = ap.parse_args()
-    registry = build_registry()
-    exp, base = load_experiment(REPO / "experiments.yaml", "offline", registry=registry)
-    source = resolve_source(exp, base, registry, prepare=True)
-    encoder = resolve_encoder(exp, base, source, prepare=True)
+    ctx = load_context(REPO / "experiments.yaml", "offline")
+    exp, registry = ctx.exp, ctx.registry
+    source = resolve_source(ctx, prepare=True)
+    encoder = resolve_encoder(ctx, source, prepare=True)
     out: dict = {
         "benchmark": "padding",
         "machine": platform.machine(),

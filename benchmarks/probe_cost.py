@@ -35,12 +35,11 @@ TARGET_RHO = 0.8
 def _plan(run_dir: str):
     from xstilts.search.plan import make_plan
     from xstilts.search.rundir import RunDir
-    from xstilts.tasks.registry import build_registry
 
     rd = RunDir(run_dir)
-    registry = build_registry()
-    exp = rd.read_experiment(registry)
-    return rd, exp, make_plan(exp, rd.base, registry, prepare=False)
+    ctx = rd.context()
+    exp = ctx.exp
+    return rd, exp, make_plan(ctx, prepare=False)
 
 
 def _probe_langs(exp, plan, candidate: str) -> list[tuple[str, tuple[str, ...]]]:

@@ -33,12 +33,11 @@ SUMMARIES = ("mean", "low_resource_mean")
 def _plan(run_dir: str):
     from xstilts.search.plan import make_plan
     from xstilts.search.rundir import RunDir
-    from xstilts.tasks.registry import build_registry
 
     rd = RunDir(run_dir)
-    registry = build_registry()
-    exp = rd.read_experiment(registry)
-    return exp, make_plan(exp, rd.base, registry, prepare=False)
+    ctx = rd.context()
+    exp = ctx.exp
+    return exp, make_plan(ctx, prepare=False)
 
 
 def _run(args: tuple[str, str, str, int, list[int], list[str]]) -> list[dict]:

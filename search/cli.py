@@ -94,12 +94,12 @@ def tasks(
 
     from xstilts.search.listing import task_records, task_table
     from xstilts.tasks.loading import DataSource
-    from xstilts.tasks.registry import build_registry
+    from xstilts.tasks.registry import declared_registry
 
     if source is not None and not source.is_dir():
         _fail(FileNotFoundError(f"--source {source}: directory not found"))
     local = DataSource("local", source.resolve()) if source is not None else None
-    records = task_records(build_registry(), local)
+    records = task_records(declared_registry(), local)
     if as_json:
         typer.echo(json.dumps(records, indent=1))
     else:
@@ -160,15 +160,14 @@ def sweep(
 
 
 def _dry_run(experiments: Path, name: str) -> list[str]:
-    from xstilts.search.config import load_experiment
+    from xstilts.search.config import load_context
     from xstilts.search.listing import planned_downloads
     from xstilts.search.plan import resolve_source
     from xstilts.search.stages import recipe_lines
-    from xstilts.tasks.registry import build_registry
 
-    registry = build_registry()
-    exp, base = load_experiment(experiments, name, registry=registry)
-    source = resolve_source(exp, base, registry, prepare=False)
+    ctx = load_context(experiments, name)
+    exp, registry = ctx.exp, ctx.registry
+    source = resolve_source(ctx, prepare=False)
     recipes = recipe_lines(exp, registry, name, source if exp.source != "offline" or source.generated else None)
     if exp.source != "hub":
         return [*recipes, f"source {exp.source!r}: nothing to download (local data)"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,7 +15,14 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 from xstilts.core.errors import InputError
 from xstilts.search.settings import Encoder, Resources, Search, Strict, Trackers
 from xstilts.tasks.languages import JOSHI_CLASS
-from xstilts.tasks.registry import BASELINE, RETRIEVAL_LAYER, TaskSpec, build_registry, get_task, unknown_name_message
+from xstilts.tasks.registry import (
+    BASELINE,
+    RETRIEVAL_LAYER,
+    TaskSpec,
+    declared_registry,
+    get_task,
+    unknown_name_message,
+)
 
 TRAINABLE_KINDS = ("classification", "multiple_choice", "span", "tagging", "multitask", "none")
 
@@ -26,7 +34,7 @@ class ConfigError(InputError, ValueError):
 def _registry(info: ValidationInfo) -> dict[str, TaskSpec]:
     """The task registry the validation was given (`load_experiment` passes it in the context)."""
     registry = (info.context or {}).get("registry")
-    return registry if registry is not None else build_registry()
+    return registry if registry is not None else declared_registry()
 
 
 def _target_tasks(names: list[str], info: ValidationInfo) -> list[str]:
@@ -308,7 +316,7 @@ def load_experiment(
         raise ConfigError(f"{path}: {unknown_name_message('experiment', name, [str(k) for k in raw])}")
     base = path.resolve().parent
     context = {
-        "registry": registry if registry is not None else build_registry(),
+        "registry": registry if registry is not None else declared_registry(),
         "base": base,
         "require_baseline": require_baseline,
     }
@@ -317,9 +325,30 @@ def load_experiment(
     except ValidationError as exc:
         errors = "; ".join(_format_error(name, e) for e in exc.errors())
         raise ConfigError(f"{path}: {errors}") from None
-    for message in config_warnings(exp, base, name):
+    hub_model = exp.model != "offline" and not (base / exp.model).is_dir()
+    for message in config_warnings(exp, name, hub_model):
         warnings.warn(f"{path}: {message}", ConfigWarning, stacklevel=2)
     return exp, base
+
+
+@dataclass(frozen=True)
+class ExperimentContext:
+    """One experiment as every command sees it, built once per command and passed: the validated experiment,
+    the directory its relative paths resolve against, its name, and the task registry (the declared one, or a
+    stage's copy with its own sequence lengths). `load_context` builds it from an experiments file;
+    `RunDir.context` from a run directory (evaluate, report, status, export)."""
+
+    exp: Experiment
+    base: Path
+    name: str
+    registry: dict[str, TaskSpec]
+
+
+def load_context(path: Path | str, name: str = "offline", *, require_baseline: bool = False) -> ExperimentContext:
+    """The experiment `name` of the YAML file at `path` as a context (ConfigError on bad input, one line)."""
+    registry = declared_registry()
+    exp, base = load_experiment(Path(path), name, registry=registry, require_baseline=require_baseline)
+    return ExperimentContext(exp, base, name, registry)
 
 
 class ConfigWarning(UserWarning):
@@ -330,12 +359,12 @@ class ConfigWarning(UserWarning):
 HUB_LR_WARNING = 1e-3
 
 
-def config_warnings(exp: Experiment, base: Path, name: str) -> list[str]:
-    """What is accepted but questionable in `exp`: an evaluation lr above 1e-3 for a pretrained hub model."""
-    hub_model = exp.model != "offline" and not (base / exp.model).is_dir()
+def config_warnings(exp: Experiment, name: str, hub_model: bool) -> list[str]:
+    """What is accepted but questionable in `exp`: an evaluation lr above 1e-3 for a pretrained hub model
+    (`hub_model`: the model is a hub id, not a local directory)."""
     if not hub_model:
         return []
-    ev, registry = exp.evaluation, build_registry()
+    ev, registry = exp.evaluation, declared_registry()
     high: dict[str, float] = {}  # field path -> lr
     for task in ev.tasks:
         declared = registry[task].recipe

@@ -10,10 +10,9 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from xstilts.search.config import load_experiment
+from xstilts.search.config import load_context
 from xstilts.search.rundir import RunDir
 from xstilts.search.sweep.results import SearchResult, summary_lines
-from xstilts.tasks.registry import build_registry
 
 
 @dataclass(frozen=True)
@@ -41,9 +40,7 @@ def prepare_experiment(experiments_file: Path | str, name: str = "offline") -> t
     (data source description, encoder name_or_path)."""
     from xstilts.search.plan import make_plan
 
-    registry = build_registry()
-    exp, base = load_experiment(Path(experiments_file), name, registry=registry)
-    plan = make_plan(exp, base, registry)
+    plan = make_plan(load_context(experiments_file, name))
     return f"{plan.source.label} ({plan.source.root or 'hub'})", plan.encoder
 
 
@@ -64,14 +61,10 @@ def sweep_experiment(
     from xstilts.search.sweep.driver import run_search
     from xstilts.search.sweep.simulate import simulation_of
 
-    registry = build_registry()
-    exp, base = load_experiment(Path(experiments_file), name, registry=registry)
-    simulation = simulation_of(exp, simulate, base, gpus) if simulate is not None else None
+    ctx = load_context(experiments_file, name)
+    simulation = simulation_of(ctx, simulate, gpus) if simulate is not None else None
     return run_search(
-        exp,
-        base,
-        name,
-        registry,
+        ctx,
         address=address,
         resume=resume,
         retry_errored=retry_errored,
@@ -101,10 +94,9 @@ def run_experiment(
     from xstilts.search.sweep.driver import checked_run_dir, run_search
 
     say = echo or (lambda line: None)
-    registry = build_registry()
-    exp, base = load_experiment(Path(experiments_file), name, registry=registry, require_baseline=True)
-    with hold(checked_run_dir(exp, base, name), "run", break_lease=break_lease):
-        result = run_search(exp, base, name, registry, address=address)
+    ctx = load_context(experiments_file, name, require_baseline=True)
+    with hold(checked_run_dir(ctx), "run", break_lease=break_lease):
+        result = run_search(ctx, address=address)
         summary = summary_lines(result)
         for line in [*summary, f"results: {result.run_dir.results_path}"]:
             say(line)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from xstilts.models.heads import TRAIN_DTYPE, checkpoint_dtype
 from xstilts.models.pretrain import EncoderConfig, prepare_encoder
 from xstilts.models.setup import TrainingSetup, clear_feature_cache, features_for, setup_training, split_stats
 from xstilts.models.transfer import TargetFineTune
-from xstilts.search.config import Experiment
+from xstilts.search.config import Experiment, ExperimentContext
 from xstilts.search.splits import Registry, Split, sweep_splits
 from xstilts.search.stages import Stage, stage_fine_tunes, stage_registry
 from xstilts.tasks.checks import check_splits_readable
@@ -70,8 +70,9 @@ def world_spec(exp: Experiment) -> WorldSpec:
     return WorldSpec(seed=exp.seed, languages=tuple(exp.target.languages))
 
 
-def resolve_source(exp: Experiment, base: Path, registry: Registry, prepare: bool) -> DataSource:
+def resolve_source(ctx: ExperimentContext, prepare: bool) -> DataSource:
     """Return the data source; for `offline`, write (or verify) the generated world."""
+    exp, base, registry = ctx.exp, ctx.base, ctx.registry
     cache = (base / exp.cache_dir).resolve()
     if exp.source == "hub":
         return DataSource("hub", None, cache / "hf")
@@ -82,8 +83,9 @@ def resolve_source(exp: Experiment, base: Path, registry: Registry, prepare: boo
     return DataSource("local", (base / exp.source).resolve(), cache / "hf")
 
 
-def resolve_encoder(exp: Experiment, base: Path, source: DataSource, prepare: bool) -> str:
+def resolve_encoder(ctx: ExperimentContext, source: DataSource, prepare: bool) -> str:
     """Return the encoder's name_or_path; for `offline`, build the tiny pretrained XLM-R once."""
+    exp, base = ctx.exp, ctx.base
     if exp.model != "offline":
         return str((base / exp.model).resolve()) if exp.model.startswith((".", "/", "~")) else exp.model
 
@@ -131,9 +133,7 @@ def check_splits(splits: Sequence[Split], encoder: str, source: DataSource) -> N
 
 
 def check_inputs(
-    exp: Experiment,
-    base: Path,
-    registry: Registry,
+    ctx: ExperimentContext,
     *,
     splits: Sequence[Split] | None = None,
     prepare: bool = True,
@@ -142,15 +142,14 @@ def check_inputs(
     """Refuse a bad data file among `splits` (default: the sweep's) with one `DataError` line before any work:
     reads and parses every file of the data and writes nothing beside it (`tasks.checks`; the offline world,
     which `prepare` generates, is written or verified first); callers run it before Ray starts."""
-    registry = stage_registry(exp, registry, stage)
-    source = resolve_source(exp, base, registry, prepare)
+    exp = ctx.exp
+    registry = stage_registry(exp, ctx.registry, stage)
+    source = resolve_source(replace(ctx, registry=registry), prepare)
     check_splits_readable(sweep_splits(exp, registry) if splits is None else splits, source)
 
 
 def make_plan(
-    exp: Experiment,
-    base: Path,
-    registry: Registry,
+    ctx: ExperimentContext,
     *,
     splits: Sequence[Split] | None = None,
     prepare: bool = True,
@@ -161,11 +160,12 @@ def make_plan(
     readable (`check_inputs`; `checked`: the caller did so already), then that it loads and featurises, and
     return the plan; its registry has the `stage`'s sequence lengths."""
     if not checked:
-        check_inputs(exp, base, registry, splits=splits, prepare=prepare, stage=stage)
-    registry = stage_registry(exp, registry, stage)
-    source = resolve_source(exp, base, registry, prepare)
+        check_inputs(ctx, splits=splits, prepare=prepare, stage=stage)
+    exp = ctx.exp
+    registry = stage_registry(exp, ctx.registry, stage)
+    source = resolve_source(replace(ctx, registry=registry), prepare)
     splits = sweep_splits(exp, registry) if splits is None else splits
-    encoder = resolve_encoder(exp, base, source, prepare)
+    encoder = resolve_encoder(ctx, source, prepare)
     check_splits(splits, encoder, source)
     probe = stage_fine_tunes(exp, registry, "probe")
     return TrialPlan(

@@ -32,10 +32,10 @@ import pyarrow.parquet as pq
 from xstilts.core.errors import InputError
 from xstilts.core.files import build_lock
 from xstilts.core.storage import Location, check_reachable, location, node_cache
-from xstilts.search.config import Experiment, experiment_from_record
+from xstilts.search.config import Experiment, ExperimentContext, experiment_from_record
 from xstilts.search.ledger_files import LedgerFiles
 from xstilts.tasks.loading import WORLD_LABEL, DataSource
-from xstilts.tasks.registry import TaskSpec, build_registry
+from xstilts.tasks.registry import TaskSpec, declared_registry
 
 EXPERIMENT_JSON = "xstilts-experiment.json"
 RESULTS_NAME = "results.parquet"
@@ -143,7 +143,15 @@ class RunDir(LedgerFiles):
 
     def read_experiment(self, registry: dict[str, TaskSpec] | None = None) -> Experiment:
         """The recorded experiment, validated again against `registry` (default: the declared tasks)."""
-        return experiment_from_record(self.read_meta()["config"], registry or build_registry())
+        return experiment_from_record(self.read_meta()["config"], registry or declared_registry())
+
+    def context(self) -> ExperimentContext:
+        """The experiment this directory ran, as the context every later command (evaluate, report, status,
+        export) works from: the recorded experiment, its base directory and name, the declared tasks."""
+        registry = declared_registry()
+        meta = self.read_meta()
+        exp = experiment_from_record(meta["config"], registry)
+        return ExperimentContext(exp, Path(meta["base"]), str(meta.get("name", self.name)), registry)
 
     @property
     def base(self) -> Path:

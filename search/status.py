@@ -26,8 +26,8 @@ def _milestone(m: dict | None, metric: str) -> dict | None:
 
 def run_status(run_dir: RunDir) -> dict[str, Any]:
     """The run's state as plain data (what `--json` prints)."""
-    meta = run_dir.read_meta()
-    exp = run_dir.read_experiment()
+    ctx = run_dir.context()
+    exp = ctx.exp
     metric = exp.search.metric
     journal = Journal(run_dir)  # the ledger is read once (on an object store: one GET per event)
     started = {e["trial_id"] for e in journal.events if e["event"] in ("result", "end")}
@@ -42,7 +42,7 @@ def run_status(run_dir: RunDir) -> dict[str, Any]:
     holder = holder_of(run_dir)
     return {
         "run_dir": run_dir.uri,
-        "experiment": meta.get("name"),
+        "experiment": ctx.name,
         "source": run_dir.source_label(),
         "metric": metric,
         "trials": {"total": exp.search.num_samples, **counts},

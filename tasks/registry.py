@@ -6,6 +6,7 @@ the hub's dataset cards. Config templates take {lang}, {lang_name}, {lang_lower}
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -233,6 +234,13 @@ TASKS: tuple[TaskSpec, ...] = (
              columns={"text_a": "source_sentence", "text_b": "target_sentence"}, metric="accuracy", max_len=512),
 )
 # fmt: on
+
+
+@functools.cache
+def declared_registry() -> dict[str, TaskSpec]:
+    """The registry of the declared tasks, built once per process and shared: read it, never change it
+    (a stage's registry with its own sequence lengths is a copy: search.stages.stage_registry)."""
+    return build_registry()
 
 
 def build_registry(specs: tuple[TaskSpec, ...] = TASKS) -> dict[str, TaskSpec]:

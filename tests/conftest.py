@@ -44,14 +44,13 @@ def write_experiments(
 @pytest.fixture(scope="session")
 def offline_plan():
     """The offline default's plan: world and encoder built once (about a minute on 2 cores)."""
-    from xstilts.search.config import load_experiment
-    from xstilts.search.plan import make_plan
-    from xstilts.tasks.registry import build_registry
+    from dataclasses import replace
 
-    registry = build_registry()
-    exp, base = load_experiment(REPO / "experiments.yaml", "offline", registry=registry)
-    exp = exp.model_copy(update={"cache_dir": str(CACHE)})
-    return make_plan(exp, base, registry)
+    from xstilts.search.config import load_context
+    from xstilts.search.plan import make_plan
+
+    ctx = load_context(REPO / "experiments.yaml", "offline")
+    return make_plan(replace(ctx, exp=ctx.exp.model_copy(update={"cache_dir": str(CACHE)})))
 
 
 def sweep_up(proc) -> None:

@@ -13,8 +13,7 @@ encoder. Each job writes its own Parquet part, so a killed run loses nothing.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from pathlib import Path
+from dataclasses import asdict, replace
 
 import ray
 
@@ -38,7 +37,7 @@ from xstilts.search.splits import evaluation_splits, split_langs
 from xstilts.search.stages import stage_fine_tunes, stage_recipes, stage_registry
 from xstilts.search.terminal import JobProgress
 from xstilts.tasks.checks import check_splits_readable
-from xstilts.tasks.registry import BASELINE, Recipe, TaskSpec, build_registry
+from xstilts.tasks.registry import BASELINE, Recipe, TaskSpec
 
 
 class EvaluationFailed(WorkFailed, RuntimeError):
@@ -113,13 +112,13 @@ def _evaluate(run_dir: RunDir, address: str | None, progress) -> str:
 
     if simulated := run_dir.read_provenance("sweep").get("simulated"):
         raise ConfigError(f"{run_dir.uri}: a simulated sweep ({simulated}): its trials trained nothing to evaluate")
-    meta = run_dir.read_meta()
-    declared = build_registry()
-    exp = run_dir.read_experiment(declared)
-    registry = stage_registry(exp, declared, "evaluation")  # the evaluation's sequence lengths
+    ctx = run_dir.context()
+    exp = ctx.exp
+    registry = stage_registry(exp, ctx.registry, "evaluation")  # the evaluation's sequence lengths
+    staged = replace(ctx, registry=registry)
     journal = open_journal(run_dir)
     winners = find_winners(journal, exp)
-    source = resolve_source(exp, Path(meta["base"]), registry, prepare=False)
+    source = resolve_source(staged, prepare=False)
     splits = evaluation_splits(exp, registry, {w.intermediate_task for w in winners}, source)
     check_splits_readable(splits, source)  # every data file, before Ray starts
     ev = exp.evaluation
@@ -127,8 +126,8 @@ def _evaluate(run_dir: RunDir, address: str | None, progress) -> str:
         address,
         exp,
         ev.resources,
-        f"{meta.get('name', run_dir.name)}.evaluation.resources",
-        lambda: make_plan(exp, Path(meta["base"]), registry, splits=splits, stage="evaluation", checked=True),
+        f"{ctx.name}.evaluation.resources",
+        lambda: make_plan(ctx, splits=splits, stage="evaluation", checked=True),
     )
     run_dir.write_winners([asdict(w) for w in winners], asdict(rule_of(exp)))
     run_dir.write_provenance("evaluation", provenance(plan, splits))

@@ -27,7 +27,7 @@ from xstilts.search.rundir import RunDir
 from xstilts.search.selection import Winner, describe_rule, recorded_rule, rule_of
 from xstilts.tasks.loading import WORLD_LABEL
 from xstilts.tasks.names import unknown_name_message
-from xstilts.tasks.registry import BASELINE, build_registry
+from xstilts.tasks.registry import BASELINE
 
 
 class ExportError(InputError, ValueError):
@@ -39,7 +39,7 @@ def winners_of(run_dir: RunDir) -> list[Winner]:
     recorded = run_dir.read_winners()
     if recorded:
         return [Winner(**w) for w in recorded]
-    return find_winners(Journal(run_dir), run_dir.read_experiment())
+    return find_winners(Journal(run_dir), run_dir.context().exp)
 
 
 def encoder_source(run_dir: RunDir, w: Winner) -> str:
@@ -65,17 +65,15 @@ def export_lines(run_dir: RunDir) -> list[str]:
 def _encoder_dir(run_dir: RunDir, w: Winner) -> Iterator[tuple[str, str]]:
     """(encoder name_or_path, tokenizer name_or_path) of the winner, local for the duration."""
 
-    registry = build_registry()
-    exp = run_dir.read_experiment(registry)
-    base = run_dir.base
-    pretrained = resolve_encoder(exp, base, resolve_source(exp, base, registry, prepare=False), prepare=False)
+    ctx = run_dir.context()
+    pretrained = resolve_encoder(ctx, resolve_source(ctx, prepare=False), prepare=False)
     if w.intermediate_task == BASELINE:
         yield pretrained, pretrained
         return
     if not run_dir.has_encoder(w.name):  # from its checkpoint, or retrained (as the evaluation does)
         from dataclasses import asdict
 
-        plan = make_plan(exp, base, registry, splits=[], prepare=False)
+        plan = make_plan(ctx, splits=[], prepare=False)
         materialize_encoder(plan, run_dir, asdict(w))
     with run_dir.local_copy(run_dir.encoder_name(w.name)) as path:
         yield str(path), pretrained
@@ -106,9 +104,8 @@ def _scores(run_dir: RunDir, w: Winner, baseline: str | None) -> tuple[list[dict
 
 def model_card(run_dir: RunDir, w: Winner) -> str:
     """README.md: Hugging Face front matter, then what the encoder is, how it was trained and how it scored."""
-    meta = run_dir.read_meta()
-    registry = build_registry()
-    exp = run_dir.read_experiment(registry)
+    ctx = run_dir.context()
+    exp, registry = ctx.exp, ctx.registry
     source = exp.source
     winners = winners_of(run_dir)
     baseline = next((x.name for x in winners if x.role == "baseline"), None)
@@ -132,7 +129,7 @@ def model_card(run_dir: RunDir, w: Winner) -> str:
         yaml.safe_dump(front, sort_keys=False).strip(),
         "---",
         "",
-        f"# {meta.get('name', run_dir.name)}: {w.name}",
+        f"# {ctx.name}: {w.name}",
         "",
     ]
     if synthetic:

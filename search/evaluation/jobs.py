@@ -19,9 +19,9 @@ from xstilts.search.rundir import RunDir
 from xstilts.search.sweep.trial import intermediate_config, replicate_dir, replicate_seeds, trial_seed
 from xstilts.tasks.languages import is_low_resource, resource_tier
 from xstilts.tasks.metrics import CHANCE, get_metric
-from xstilts.tasks.registry import BASELINE, build_registry
+from xstilts.tasks.registry import BASELINE, declared_registry
 
-DECLARED = build_registry()  # the declared splits, against which a stand-in test split is told apart
+DECLARED = declared_registry()  # the declared splits, against which a stand-in test split is told apart
 
 
 def replicate_name(name: str, replicate: int) -> str:

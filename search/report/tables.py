@@ -424,8 +424,8 @@ def chance_table(head: pd.DataFrame) -> pd.DataFrame:
 
 def build_tables(run_dir: RunDir, split: str = "test") -> dict[str, pd.DataFrame]:
     """Every table of the report, by name (the Parquet file stems); 'headline' is the input, not written."""
-    meta = run_dir.read_meta() if run_dir.has_meta() else {}
-    exp = run_dir.read_experiment() if meta else None
+    meta = run_dir.read_meta() if run_dir.has_meta() else {}  # the provenance's name and digest
+    exp = run_dir.context().exp if run_dir.has_meta() else None
     rule = recorded_rule(run_dir) or (rule_of(exp) if exp is not None else None)
     select = exp.evaluation.select if exp is not None else "low_resource_mean"
     milestones = Journal(run_dir).milestones(run_dir.known_trials() or None) if run_dir.has_ledger() else []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import optuna
 import ray
@@ -13,7 +12,7 @@ from ray.tune.search import ConcurrencyLimiter
 
 from xstilts.core.storage import StorageError, check_reachable, location
 from xstilts.search.cluster import check_fits, connect_checked, init_ray
-from xstilts.search.config import ConfigError, Experiment
+from xstilts.search.config import ConfigError, Experiment, ExperimentContext
 from xstilts.search.interrupt import Interrupted, stop_on_signals
 from xstilts.search.journal import open_journal
 from xstilts.search.lease import hold
@@ -28,14 +27,14 @@ from xstilts.search.sweep.searcher import OptunaWithBaseline
 from xstilts.search.sweep.simulate import NoTensorBoard, Simulation, simulated_trial
 from xstilts.search.sweep.trackers import MlflowTracker, TensorBoardTracker, WandbTracker
 from xstilts.search.sweep.trial import run_trial
-from xstilts.tasks.registry import BASELINE, TaskSpec
+from xstilts.tasks.registry import BASELINE
 
 
-def run_dir_of(exp: Experiment, base: Path, name: str) -> RunDir:
-    """The experiment directory of `name`: storage_path / name, where storage_path is a local path (relative to
-    the experiments file) or an object-store URI (`s3://bucket/prefix?endpoint_override=…`)."""
-    storage = location(exp.storage_path, base)
-    return RunDir(storage.join(name))
+def run_dir_of(ctx: ExperimentContext, name: str | None = None) -> RunDir:
+    """The experiment directory of `name` (default: the experiment's): storage_path / name, where storage_path
+    is a local path (relative to the experiments file) or an object-store URI (`s3://bucket/prefix?…`)."""
+    storage = location(ctx.exp.storage_path, ctx.base)
+    return RunDir(storage.join(name or ctx.name))
 
 
 def _param_space(exp: Experiment) -> dict:
@@ -178,10 +177,12 @@ def _check_writable(run_dir: RunDir, field: str) -> None:
         raise ConfigError(f"{field}: {path} cannot be written ({existing} is not a writable directory)")
 
 
-def checked_run_dir(exp: Experiment, base: Path, name: str) -> RunDir:
-    """The experiment's run directory, refused (ConfigError, one line) if it cannot be opened or written."""
+def checked_run_dir(ctx: ExperimentContext, name: str | None = None) -> RunDir:
+    """The experiment's run directory (`name`: another in its storage_path), refused (ConfigError, one line) if
+    it cannot be opened or written."""
+    name = name or ctx.name
     try:
-        run_dir = run_dir_of(exp, base, name)
+        run_dir = run_dir_of(ctx, name)
     except StorageError as exc:
         raise ConfigError(f"{name}.storage_path: {exc}") from exc
     _check_writable(run_dir, f"{name}.storage_path")
@@ -189,10 +190,7 @@ def checked_run_dir(exp: Experiment, base: Path, name: str) -> RunDir:
 
 
 def run_search(
-    exp: Experiment,
-    base: Path,
-    name: str,
-    registry: dict[str, TaskSpec],
+    ctx: ExperimentContext,
     *,
     address: str | None = None,
     resume: bool | None = None,
@@ -201,7 +199,7 @@ def run_search(
     break_lease: bool = False,
     simulate: Simulation | None = None,
 ) -> SearchResult:
-    """Run (or resume) the sweep of `exp`; returns its results, also written to results.parquet.
+    """Run (or resume) the sweep of the experiment; returns its results, also written to results.parquet.
 
     resume: None detects an existing experiment directory; True requires one; False refuses one.
     retry_errored: a resumed sweep also reruns the trials that raised, from their last checkpoint (else
@@ -213,25 +211,33 @@ def run_search(
     (`search/sweep/simulate.py`), in the run directory NAME.simulated.
     """
 
-    run_dir = checked_run_dir(exp, base, f"{name}.simulated" if simulate else name)
+    run_dir = checked_run_dir(ctx, f"{ctx.name}.simulated" if simulate else ctx.name)
     existed = run_dir.exists()
     with hold(run_dir, "sweep", break_lease=break_lease):
-        return _sweep(exp, base, name, registry, run_dir, existed, address, resume, retry_errored, progress, simulate)
+        return _sweep(
+            ctx,
+            run_dir,
+            existed,
+            address=address,
+            resume=resume,
+            retry_errored=retry_errored,
+            progress=progress,
+            simulate=simulate,
+        )
 
 
 def _sweep(
-    exp: Experiment,
-    base: Path,
-    name: str,
-    registry: dict[str, TaskSpec],
+    ctx: ExperimentContext,
     run_dir: RunDir,
     existed: bool,
+    *,
     address: str | None,
     resume: bool | None,
     retry_errored: bool,
     progress,
     simulate: Simulation | None,
 ) -> SearchResult:
+    exp, name = ctx.exp, ctx.name
     can_restore = run_dir.can_restore()
     if resume is True and not can_restore:
         raise ConfigError(f"{run_dir.uri}: no sweep to resume")
@@ -257,10 +263,8 @@ def _sweep(
     else:
         tracker_environment(exp, run_dir.name)
         # resources checked and every split featurised before anything is written; the driver keeps no features
-        check_inputs(exp, base, registry)  # every data file, before Ray starts
-        plan = connect_checked(
-            address, exp, exp.resources, f"{name}.resources", lambda: make_plan(exp, base, registry, checked=True)
-        )
+        check_inputs(ctx)  # every data file, before Ray starts
+        plan = connect_checked(address, exp, exp.resources, f"{name}.resources", lambda: make_plan(ctx, checked=True))
         trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources)
         source, low_resource = plan.source.label, list(plan.low_resource)
     try:
@@ -271,7 +275,7 @@ def _sweep(
             path, storage = run_dir.restore_args()
             tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=retry_errored, **storage)
         else:
-            run_dir.write_meta(name, exp.digest(), base, exp.model_dump())
+            run_dir.write_meta(name, exp.digest(), ctx.base, exp.model_dump())
             if simulate is None:
                 run_dir.write_provenance("sweep", provenance(plan, sweep_splits(exp, plan.registry)))
             else:

@@ -32,7 +32,7 @@ from pathlib import Path
 from ray import tune
 from ray.tune.logger import TBXLoggerCallback
 
-from xstilts.search.config import ConfigError, Experiment
+from xstilts.search.config import ConfigError, ExperimentContext
 from xstilts.search.journal import Journal
 from xstilts.search.rundir import RunDir
 from xstilts.search.sweep.trial import trial_seed
@@ -105,9 +105,10 @@ class Simulation:
         return best["metrics"]
 
 
-def simulation_of(exp: Experiment, curves: str, base: Path, gpus: int = 64) -> Simulation:
-    """The simulation of `exp`'s sweep; CURVES `synthetic` or a finished run directory (ConfigError if it has no
-    milestones)."""
+def simulation_of(ctx: ExperimentContext, curves: str, gpus: int = 64) -> Simulation:
+    """The simulation of the experiment's sweep; CURVES `synthetic` or a finished run directory (ConfigError if
+    it has no milestones)."""
+    exp, base = ctx.exp, ctx.base
     targets = {t: list(exp.target.languages) for t in exp.target.tasks}
     low = list(low_resource_langs(exp.target.languages, exp.target.low_resource_max_class))
     recorded: dict[str, list[dict]] = {}

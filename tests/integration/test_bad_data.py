@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import write_experiments
 from tests.support.cli import assert_rejected, invoke
-from xstilts.search.config import load_experiment
+from xstilts.search.config import load_context, load_experiment
 from xstilts.search.plan import make_plan
 from xstilts.tasks.loading import DataError
 from xstilts.tasks.registry import build_registry
@@ -48,9 +48,9 @@ def cli_rejects(tmp_path, overrides: dict, *needles: str) -> None:
 
 def plan_rejects(tmp_path, overrides: dict, *needles: str) -> None:
     """The sweep's plan on this experiment fails with one line holding every needle."""
-    exp, base = load_experiment(write_experiments(tmp_path, overrides), registry=REG)
+    ctx = load_context(write_experiments(tmp_path, overrides))
     with pytest.raises(DataError) as raised:
-        make_plan(exp, base, REG)
+        make_plan(ctx)
     line = str(raised.value)
     assert "\n" not in line, line
     for needle in needles:
@@ -112,7 +112,6 @@ def test_a_missing_file_on_a_cold_cache_is_refused_before_any_work(tmp_path, loc
 def test_evaluation_checks_every_split_before_ray_starts(tmp_path, local_copy):
     """A test file that only the evaluation reads (UDPOS is not probed by the sweep) fails `xstilts evaluate`
     up front: one line naming the file, exit 2, no winners.json and no Ray task."""
-    from xstilts.search.config import load_experiment
     from xstilts.search.rundir import RunDir
 
     (local_copy / "google/xtreme/udpos.Greek/test.jsonl").unlink()
@@ -140,9 +139,8 @@ def test_good_data_passes_the_check_silently_and_writes_nothing(tmp_path, local_
     cache.mkdir()
     path = write_experiments(tmp_path, {"source": str(local_copy), "cache_dir": str(cache)})
     script = (
-        "import sys; from xstilts.search.config import load_experiment; from xstilts.search.plan import check_inputs;"
-        "from xstilts.tasks.registry import build_registry; reg = build_registry();"
-        "exp, base = load_experiment(sys.argv[1], registry=reg); check_inputs(exp, base, reg)"
+        "import sys; from xstilts.search.config import load_context; from xstilts.search.plan import check_inputs;"
+        "check_inputs(load_context(sys.argv[1]))"
     )
     done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout == "" and done.stderr == "", done.stderr[-2000:]
