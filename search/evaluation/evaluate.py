@@ -18,6 +18,7 @@ from dataclasses import asdict, replace
 import ray
 
 from xstilts.core.errors import WorkFailed
+from xstilts.models.transfer import TargetFineTune
 from xstilts.search.cluster import connect_checked
 from xstilts.search.config import ConfigError, Experiment
 from xstilts.search.evaluation.jobs import (
@@ -30,7 +31,7 @@ from xstilts.search.evaluation.jobs import (
 )
 from xstilts.search.journal import Journal, open_journal
 from xstilts.search.lease import hold
-from xstilts.search.plan import make_plan, provenance, resolve_source
+from xstilts.search.plan import TrialPlan, make_plan, provenance, resolve_source
 from xstilts.search.rundir import RunDir, RunDirError
 from xstilts.search.selection import Winner, prune, retention_of, rule_of, select_winners
 from xstilts.search.splits import evaluation_splits, split_langs
@@ -141,53 +142,8 @@ def _evaluate(run_dir: RunDir, address: str | None, progress) -> str:
         score = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(score_job)
         pending: dict = {}
         for group, r in ((g, r) for g in encoder_groups(winners) for r in range(exp.search.replicates)):
-            first = group[0]
-            jobs = jobs_of([registry[t] for t in ev.tasks], target_seeds(exp.seed, ev.seeds, r), recipes)
-            todo = [
-                (tasks, s)
-                for tasks, s in jobs
-                if not all(
-                    run_dir.has_part(replicate_name(w.name, r), t, seed) for t in tasks for w in group for seed in s
-                )
-            ]
-            view.add_done(len(jobs) - len(todo))
-            if not todo:
-                continue
-            encoder = encode.remote(plan, run_dir, asdict(first), r)
-            seed_r = None if first.intermediate_task == BASELINE else replicate_seed(plan, asdict(first), r)
-            for tasks, job_seeds in todo:
-                langs = {t: {x: split_langs(exp, registry[t], x, plan.source) for x in ("dev", "test")} for t in tasks}
-                job = ScoreJob(
-                    tuple(tasks),
-                    job_seeds[0],
-                    langs,
-                    fine_tunes.get(tasks[0]),
-                    asdict(first),
-                    plan.source.label,
-                    r,
-                    seed_r,
-                )
-                ref = score.remote(plan, run_dir, encoder, job)
-                pending[ref] = (group, tasks, job_seeds, r)
-                view.add_running(_job_name(group, tasks, job_seeds, r))
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            group, tasks, job_seeds, r = pending.pop(done[0])
-            try:
-                write_job(ray.get(done[0]), group, tasks, job_seeds, run_dir, r)
-                view.finished(_job_name(group, tasks, job_seeds, r), ok=True)
-            except Exception as exc:  # a failed job is reported, journaled (`xstilts status`) and left for a rerun
-                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                view.finished(f"{_job_name(group, tasks, job_seeds, r)}: {reason}", ok=False)
-                parts = [[replicate_name(w.name, r), t, s] for w in group for t in tasks for s in job_seeds]
-                journal.append(
-                    {
-                        "event": "eval_failed",
-                        "job": _job_name(group, tasks, job_seeds, r),
-                        "reason": reason,
-                        "parts": parts,
-                    }
-                )
+            pending |= _submit(exp, plan, run_dir, group, r, fine_tunes, recipes, view, encode, score)
+        _collect(pending, run_dir, journal, view)
     finally:
         view.close()
         ray.shutdown()
@@ -199,6 +155,62 @@ def _evaluate(run_dir: RunDir, address: str | None, progress) -> str:
             f"{view.failed} evaluation job(s) failed; rerun `xstilts evaluate {run_dir.uri}` to retry them"
         )
     return run_dir.evaluation_path
+
+
+def _submit(
+    exp: Experiment,
+    plan: TrialPlan,
+    run_dir: RunDir,
+    group: list[Winner],
+    r: int,
+    fine_tunes: dict[str, TargetFineTune],
+    recipes: dict[str, Recipe],
+    view,
+    encode,
+    score,
+) -> dict:
+    """The jobs of one encoder (a group of winners that share it, replicate `r`) whose parts are not all
+    written yet, submitted: its encoder task, then one scoring task per (target tasks, seed); the pending
+    refs, each with what it covers."""
+    registry, first = plan.registry, group[0]  # the evaluation's registry
+    ev = exp.evaluation
+    jobs = jobs_of([registry[t] for t in ev.tasks], target_seeds(exp.seed, ev.seeds, r), recipes)
+    todo = [
+        (tasks, s)
+        for tasks, s in jobs
+        if not all(run_dir.has_part(replicate_name(w.name, r), t, seed) for t in tasks for w in group for seed in s)
+    ]
+    view.add_done(len(jobs) - len(todo))
+    if not todo:
+        return {}
+    encoder = encode.remote(plan, run_dir, asdict(first), r)
+    seed_r = None if first.intermediate_task == BASELINE else replicate_seed(plan, asdict(first), r)
+    pending = {}
+    for tasks, job_seeds in todo:
+        langs = {t: {x: split_langs(exp, registry[t], x, plan.source) for x in ("dev", "test")} for t in tasks}
+        how = fine_tunes.get(tasks[0])
+        job = ScoreJob(tuple(tasks), job_seeds[0], langs, how, asdict(first), plan.source.label, r, seed_r)
+        pending[score.remote(plan, run_dir, encoder, job)] = (group, tasks, job_seeds, r)
+        view.add_running(_job_name(group, tasks, job_seeds, r))
+    return pending
+
+
+def _collect(pending: dict, run_dir: RunDir, journal, view) -> None:
+    """Each job's parts written as it finishes; a failed job reported, journaled (`xstilts status`) and left
+    for a rerun."""
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        group, tasks, job_seeds, r = pending.pop(done[0])
+        try:
+            write_job(ray.get(done[0]), group, tasks, job_seeds, run_dir, r)
+            view.finished(_job_name(group, tasks, job_seeds, r), ok=True)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            view.finished(f"{_job_name(group, tasks, job_seeds, r)}: {reason}", ok=False)
+            parts = [[replicate_name(w.name, r), t, s] for w in group for t in tasks for s in job_seeds]
+            journal.append(
+                {"event": "eval_failed", "job": _job_name(group, tasks, job_seeds, r), "reason": reason, "parts": parts}
+            )
 
 
 def _job_name(group: list[Winner], tasks: tuple[str, ...], seeds: list[int], replicate: int = 0) -> str:

@@ -102,52 +102,17 @@ def _write_files(run_dir: RunDir, out: Path, split: str) -> Path:
         if name != "headline":
             with atomic_path(out / "tables" / f"{name}.parquet") as tmp:
                 df.to_parquet(tmp, index=False)
-    head, winners, robust = t["headline"], t["winners"], t["robustness_per_seed"]
+    head, winners = t["headline"], t["winners"]
     sources, seeds = sorted(head["source"].unique()), sorted(head["seed"].unique())
     synthetic = WORLD_LABEL in sources  # the label says `prepare` generated the data (tasks/loading.py)
     stand_in = head["stand_in"].fillna(False).astype(bool) if "stand_in" in head else pd.Series(False, index=head.index)
     stand_ins = sorted(map(str, head.loc[stand_in, "target_task"].unique()))
     tag = f"{split} split" + (", offline world: synthetic scores" if synthetic else "")
-    plot_duration_curves(
-        robust[robust["winner"].isin(duration_winners(winners)["winner"])],
-        robust[robust["role"] == "baseline"],
-        out / "plots" / "duration_curves",
-        title=f"Zero-shot transfer vs intermediate-training duration ({tag})",
-    )
+    heatmaps = _plots(t, out, tag, len(seeds))
     best = winners[winners["role"] == "best"]
-    heatmaps = {
-        w: plot_delta_heatmap(
-            t["language_deltas"].query("winner == @w"),
-            out / "plots" / f"heatmap_{re.sub(r'[^A-Za-z0-9]+', '_', w)}",
-            title=f"{w} ({s} steps) − none\nmean over {len(seeds)} seeds ({tag})",
-        )[0]
-        for w, s in zip(best["winner"], best["step"])
-    }
     low = sorted(head.loc[head["low_resource"].astype(bool) & (head["lang"] != "en"), "lang"].unique())
     title = f"xstilts report: {prov['experiment']}"
-    blocks = [("h", 1, title)] + [
-        (
-            "note",
-            "Data source: offline world. These scores are synthetic: they test the "
-            "machinery and are not benchmark numbers.",
-        )
-    ] * synthetic
-    blocks += [
-        (
-            "note",
-            f"{STAND_IN} {', '.join(stand_ins)}: the '{split}' scores of these tasks are read from another split "
-            "(evaluation.test_split), since the data has no labelled test set for them; every such score is "
-            f"marked {STAND_IN}.",
-        )
-    ] * bool(stand_ins and split == "test")
-    blocks += [
-        (
-            "p",
-            f"Data source: {'; '.join(sources)}. "
-            f"Winners selected by {prov['selection rule']}. Split: {split}. Seeds: {', '.join(map(str, seeds))}. "
-            f"Config digest: {prov['config digest']}. Provenance at the end.",
-        )
-    ]
+    blocks = _opening(title, synthetic, stand_ins, split, sources, seeds, prov)
     blocks += verdict_section(t["duration_effects"], low, t["chance"])
     blocks += xtreme_section(t["xtreme_scores"], prov["selection rule"])
     blocks += selection_section(t["selection"])
@@ -166,3 +131,49 @@ def _write_files(run_dir: RunDir, out: Path, split: str) -> Path:
     write_text(out / "report.md", render_markdown(blocks))
     write_text(out / "report.html", render_html(blocks, out, title))
     return out / "report.md"
+
+
+def _plots(t: dict[str, pd.DataFrame], out: Path, tag: str, n_seeds: int) -> dict[str, Path]:
+    """The duration curves and each best winner's language heatmap (winner -> its PNG)."""
+    winners, robust = t["winners"], t["robustness_per_seed"]
+    plot_duration_curves(
+        robust[robust["winner"].isin(duration_winners(winners)["winner"])],
+        robust[robust["role"] == "baseline"],
+        out / "plots" / "duration_curves",
+        title=f"Zero-shot transfer vs intermediate-training duration ({tag})",
+    )
+    best = winners[winners["role"] == "best"]
+    return {
+        w: plot_delta_heatmap(
+            t["language_deltas"].query("winner == @w"),
+            out / "plots" / f"heatmap_{re.sub(r'[^A-Za-z0-9]+', '_', w)}",
+            title=f"{w} ({s} steps) − none\nmean over {n_seeds} seeds ({tag})",
+        )[0]
+        for w, s in zip(best["winner"], best["step"])
+    }
+
+
+def _opening(
+    title: str, synthetic: bool, stand_ins: list[str], split: str, sources: list, seeds: list, prov: dict
+) -> list[tuple]:
+    """The report's title, its notes (synthetic scores, stand-in splits) and where its numbers come from."""
+    blocks: list[tuple] = [("h", 1, title)]
+    if synthetic:
+        note = (
+            "Data source: offline world. These scores are synthetic: they test the machinery and are not "
+            "benchmark numbers."
+        )
+        blocks.append(("note", note))
+    if stand_ins and split == "test":
+        note = (
+            f"{STAND_IN} {', '.join(stand_ins)}: the '{split}' scores of these tasks are read from another split "
+            "(evaluation.test_split), since the data has no labelled test set for them; every such score is "
+            f"marked {STAND_IN}."
+        )
+        blocks.append(("note", note))
+    where = (
+        f"Data source: {'; '.join(sources)}. "
+        f"Winners selected by {prov['selection rule']}. Split: {split}. Seeds: {', '.join(map(str, seeds))}. "
+        f"Config digest: {prov['config digest']}. Provenance at the end."
+    )
+    return [*blocks, ("p", where)]

@@ -226,6 +226,30 @@ def run_search(
         )
 
 
+def _trainable(ctx: ExperimentContext, run_dir: RunDir, address: str | None, simulate: Simulation | None):
+    """Ray started (or joined) and the trials' function with its resources: the real trial on the experiment's
+    plan, every data file checked and every split featurised before anything is written, or the simulated
+    one. Returns (trainable, data source label, low-resource languages, plan or None when simulated)."""
+    exp, name = ctx.exp, ctx.name
+    resources = {"cpu": exp.resources.cpu, "gpu": exp.resources.gpu}
+    if simulate is not None:
+        if address is not None:
+            raise ConfigError("--simulate runs on a local Ray of fake GPUs: leave out --address")
+        init_ray(None, exp, **simulate.ray_resources)
+        try:
+            check_fits(exp.resources, f"{name}.resources")
+        except BaseException:
+            ray.shutdown()
+            raise
+        trainable = tune.with_resources(tune.with_parameters(simulated_trial, sim=simulate), resources)
+        return trainable, simulate.label, simulate.low_resource, None
+    tracker_environment(exp, run_dir.name)
+    check_inputs(ctx)  # every data file, before Ray starts; the driver keeps no features
+    plan = connect_checked(address, exp, exp.resources, f"{name}.resources", lambda: make_plan(ctx, checked=True))
+    trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources)
+    return trainable, plan.source.label, list(plan.low_resource), plan
+
+
 def _sweep(
     ctx: ExperimentContext,
     run_dir: RunDir,
@@ -248,25 +272,7 @@ def _sweep(
     _check_same_experiment(exp, run_dir)
     journal = open_journal(run_dir)  # read once: the scheduler, the live view and the summary share it
 
-    resources = {"cpu": exp.resources.cpu, "gpu": exp.resources.gpu}
-    if simulate is not None:
-        if address is not None:
-            raise ConfigError("--simulate runs on a local Ray of fake GPUs: leave out --address")
-        init_ray(None, exp, **simulate.ray_resources)
-        try:
-            check_fits(exp.resources, f"{name}.resources")
-        except BaseException:
-            ray.shutdown()
-            raise
-        trainable = tune.with_resources(tune.with_parameters(simulated_trial, sim=simulate), resources)
-        source, low_resource = simulate.label, simulate.low_resource
-    else:
-        tracker_environment(exp, run_dir.name)
-        # resources checked and every split featurised before anything is written; the driver keeps no features
-        check_inputs(ctx)  # every data file, before Ray starts
-        plan = connect_checked(address, exp, exp.resources, f"{name}.resources", lambda: make_plan(ctx, checked=True))
-        trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources)
-        source, low_resource = plan.source.label, list(plan.low_resource)
+    trainable, source, low_resource, plan = _trainable(ctx, run_dir, address, simulate)
     try:
         if can_restore:
             if retry_errored:  # journaled first, so the scheduler's replay lets them run again
@@ -276,7 +282,7 @@ def _sweep(
             tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=retry_errored, **storage)
         else:
             run_dir.write_meta(name, exp.digest(), ctx.base, exp.model_dump())
-            if simulate is None:
+            if plan is not None:
                 run_dir.write_provenance("sweep", provenance(plan, sweep_splits(exp, plan.registry)))
             else:
                 run_dir.write_provenance("sweep", {"simulated": simulate.label, "ray": simulate.ray_resources})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -41,77 +42,72 @@ def summarize(journal: Journal, metric: str, trials: set[str] | None = None) -> 
     )
 
 
+RESULT_COLUMNS = (
+    "experiment",
+    "source",
+    "trial_id",
+    "intermediate_task",
+    "intermediate_steps",
+    "lr",
+    "batch_size",
+    "seed",
+    "step",
+    "end",
+    "error",
+    "target_task",
+    "lang",
+    "resource_tier",
+    "low_resource",
+    "score",
+    "mean",
+    "low_resource_mean",
+    "worst",
+    "worst_lang",
+)
+CONFIG_KEYS = ("intermediate_task", "intermediate_steps", "lr", "batch_size", "seed")
+
+
+def _milestone_rows(m: dict, experiment: str, source: str, low_resource: list[str]) -> Iterator[dict]:
+    """A milestone's rows: one per probed target task and language, with its trial's config and summaries."""
+    config = {k: m["config"].get(k) for k in CONFIG_KEYS}
+    summaries = {k: m["metrics"][k] for k in ("mean", "low_resource_mean", "worst", "worst_lang")}
+    for key, score in sorted(m["metrics"].items()):
+        if (probed := split_probe_key(key)) is None:
+            continue
+        target_task, lang = probed
+        yield {
+            "experiment": experiment,
+            "source": source,
+            "trial_id": m["trial_id"],
+            **config,
+            "step": m["step"],
+            "end": m["end"],
+            "error": m.get("error"),
+            "target_task": target_task,
+            "lang": lang,
+            # the 'low' tier is the experiment's low-resource set (max class -1: no other language is low)
+            "resource_tier": "low" if lang in low_resource else resource_tier(lang, -1),
+            "low_resource": lang in low_resource,
+            "score": score,
+            **summaries,
+        }
+
+
 def results_table(result: SearchResult, experiment: str, source: str, low_resource: list[str]) -> pa.Table:
-    """One row per trial x milestone x target task x language, with the sampled config and the summary."""
-    cols: dict[str, list] = {
-        k: []
-        for k in (
-            "experiment",
-            "source",
-            "trial_id",
-            "intermediate_task",
-            "intermediate_steps",
-            "lr",
-            "batch_size",
-            "seed",
-            "step",
-            "end",
-            "error",
-            "target_task",
-            "lang",
-            "resource_tier",
-            "low_resource",
-            "score",
-            "mean",
-            "low_resource_mean",
-            "worst",
-            "worst_lang",
-        )
-    }
-    for m in result.milestones:
-        for key, score in sorted(m["metrics"].items()):
-            if (probed := split_probe_key(key)) is None:
-                continue
-            target_task, lang = probed
-            row = {
-                "experiment": experiment,
-                "source": source,
-                "trial_id": m["trial_id"],
-                "intermediate_task": m["config"]["intermediate_task"],
-                "intermediate_steps": m["config"]["intermediate_steps"],
-                "lr": m["config"]["lr"],
-                "batch_size": m["config"]["batch_size"],
-                "seed": m["config"].get("seed"),
-                "step": m["step"],
-                "end": m["end"],
-                "error": m.get("error"),
-                "target_task": target_task,
-                "lang": lang,
-                # the 'low' tier is the experiment's low-resource set (max class -1: no other language is low)
-                "resource_tier": "low" if lang in low_resource else resource_tier(lang, -1),
-                "low_resource": lang in low_resource,
-                "score": score,
-                **{k: m["metrics"][k] for k in ("mean", "low_resource_mean", "worst", "worst_lang")},
-            }
-            for k, v in row.items():
-                cols[k].append(v)
+    """One row per trial x milestone x target task x language, with the sampled config and the summary; a
+    trial that raised before its first milestone has one row without scores."""
+    rows = [row for m in result.milestones for row in _milestone_rows(m, experiment, source, low_resource)]
     reported = {m["trial_id"] for m in result.milestones}
-    for e in result.errors:  # a trial that raised before its first milestone: one row, no scores
+    for e in result.errors:
         if e["trial_id"] not in reported:
             config = e.get("config", {})
-            row = dict.fromkeys(cols)
-            row.update(
-                experiment=experiment,
-                source=source,
-                trial_id=e["trial_id"],
-                **{k: config.get(k) for k in ("intermediate_task", "intermediate_steps", "lr", "batch_size", "seed")},
-                end="error",
-                error=e.get("reason"),
-                score=math.nan,
+            rows.append(
+                dict.fromkeys(RESULT_COLUMNS)
+                | {"experiment": experiment, "source": source, "trial_id": e["trial_id"]}
+                | {k: config.get(k) for k in CONFIG_KEYS}
+                | {"end": "error", "error": e.get("reason"), "score": math.nan}
             )
-            for k, v in row.items():
-                cols[k].append(v)
-    return pa.table(cols)
+    return pa.table({k: [row[k] for row in rows] for k in RESULT_COLUMNS})
 
 
 def summary_lines(result: SearchResult) -> list[str]:
