@@ -117,7 +117,6 @@ def evaluate_targets(plan: TrialPlan, encoder: str, job: ScoreJob) -> list[dict]
     model = target_model(encoder, first, plan.encoder, plan.source, job.how, job.seed, dev_langs, plan.retrieval_layer)
     rows = []
     for spec in specs:
-        head = get_metric(spec.metric).headline_key
         scored: dict = {}
         for split in ("dev", "test"):
             if split not in spec.sources:
@@ -129,32 +128,38 @@ def evaluate_targets(plan: TrialPlan, encoder: str, job: ScoreJob) -> list[dict]
                     scored[same] = score_split(
                         model, spec, split, lang, plan.encoder, plan.source, plan.device, plan.retrieval_layer
                     )
-                scores = dict(scored[same])
-                chance = scores.pop(CHANCE, None)
-                rows += [
-                    {
-                        "winner": job.winner["name"],
-                        "role": job.winner["role"],
-                        "intermediate_task": job.winner["intermediate_task"],
-                        "step": job.winner["step"],
-                        "trial_id": job.winner["trial_id"],
-                        "target_task": spec.name,
-                        "seed": job.seed,
-                        "lang": lang,
-                        "resource_tier": resource_tier(lang, plan.low_resource_max_class),
-                        # every evaluated language, not only the probed ones (tasks.languages.is_low_resource)
-                        "low_resource": is_low_resource(lang, plan.low_resource_max_class),
-                        "split": split,
-                        "metric": metric,
-                        "score": float(score),
-                        "headline": metric == head,
-                        "source": job.source_label,
-                        "stand_in": stand_in,  # test scores read from another split (evaluation.test_split)
-                        "replicate": job.replicate,
-                        "intermediate_seed": job.intermediate_seed,
-                        # the headline an encoder that knows nothing gets on this split (None: no such level)
-                        "chance": chance if metric == head else None,
-                    }
-                    for metric, score in scores.items()
-                ]
+                rows += _rows(plan, job, spec, split, lang, scored[same], stand_in)
     return rows
+
+
+def _rows(plan: TrialPlan, job: ScoreJob, spec, split: str, lang: str, scored: dict, stand_in: bool) -> list[dict]:
+    """One evaluation row per metric of a (task, split, language) that `job` scored."""
+    scores = dict(scored)
+    chance = scores.pop(CHANCE, None)
+    head = get_metric(spec.metric).headline_key
+    return [
+        {
+            "winner": job.winner["name"],
+            "role": job.winner["role"],
+            "intermediate_task": job.winner["intermediate_task"],
+            "step": job.winner["step"],
+            "trial_id": job.winner["trial_id"],
+            "target_task": spec.name,
+            "seed": job.seed,
+            "lang": lang,
+            "resource_tier": resource_tier(lang, plan.low_resource_max_class),
+            # every evaluated language, not only the probed ones (tasks.languages.is_low_resource)
+            "low_resource": is_low_resource(lang, plan.low_resource_max_class),
+            "split": split,
+            "metric": metric,
+            "score": float(score),
+            "headline": metric == head,
+            "source": job.source_label,
+            "stand_in": stand_in,  # test scores read from another split (evaluation.test_split)
+            "replicate": job.replicate,
+            "intermediate_seed": job.intermediate_seed,
+            # the headline an encoder that knows nothing gets on this split (None: no such level)
+            "chance": chance if metric == head else None,
+        }
+        for metric, score in scores.items()
+    ]

@@ -95,9 +95,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     started = time.perf_counter()
     torch.set_num_threads(plan.threads)  # on 2 cores, 2 threads per trial was 4-10x slower than 1
     task = plan.registry[config["intermediate_task"]]
-    targets = probe_targets(
-        plan.encoder, plan.source, [(plan.registry[t], langs) for t, langs in plan.targets], plan.retrieval_layer
-    )
+    targets = _probe_targets(plan)
     seed = trial_seed(plan.seed, tune.get_context().get_trial_id(), config)
     startup: dict[str, float] = {"resumed_from_step": 0}
 
@@ -184,6 +182,22 @@ def milestones_after(cfg: TrainConfig, step: int) -> list[int]:
     return sorted({*range(step + every - step % every, cfg.max_steps + 1, every), cfg.max_steps} - set(range(step + 1)))
 
 
+def _probe_targets(plan: TrialPlan) -> list:
+    """The probe's targets: each target task's English training set and its languages' dev sets, mapped."""
+    tasks = [(plan.registry[t], langs) for t, langs in plan.targets]
+    return probe_targets(plan.encoder, plan.source, tasks, plan.retrieval_layer)
+
+
+def _baseline_replicates(plan: TrialPlan, name: str, targets: list, seeds: list[int], startup: dict) -> None:
+    """The baseline's replicates: probes of the pretrained encoder with distinct seeds, reported as one."""
+    quiet_transformers()
+    model = from_pretrained("retrieval", plan.encoder)
+    injected_fault(name, 0)
+    low = list(plan.low_resource)
+    probed = [fork_and_evaluate(model, targets, plan.probe, s, low, plan.device) for s in seeds]
+    tune.report({"step": 0, **replicate_mean(probed), "cooldown_steps": 0, "budget_steps": 0, **startup})
+
+
 def run_replicates(
     config: dict, plan: TrialPlan, task, targets: list, seed: int, startup: dict, started: float
 ) -> None:
@@ -195,12 +209,8 @@ def run_replicates(
     seeds = replicate_seeds(seed, plan.replicates)
     low = list(plan.low_resource)
     if task.kind == "none":
-        quiet_transformers()
         startup["startup_s"] = time.perf_counter() - started
-        model = from_pretrained("retrieval", plan.encoder)
-        injected_fault(task.name, 0)
-        probed = [fork_and_evaluate(model, targets, plan.probe, s, low, plan.device) for s in seeds]
-        tune.report({"step": 0, **replicate_mean(probed), "cooldown_steps": 0, "budget_steps": 0, **startup})
+        _baseline_replicates(plan, task.name, targets, seeds, startup)
         return
     cfgs = [intermediate_config(plan, config, s) for s in seeds]
     work = Path(tempfile.mkdtemp(prefix="xstilts-replicates-"))
