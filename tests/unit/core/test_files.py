@@ -34,3 +34,17 @@ def test_a_file_replace_that_fails_is_an_error(tmp_path):
     with pytest.raises(OSError):
         write_text(tmp_path / "x", "a file cannot replace a non-empty directory")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]
+
+
+def test_a_run_directory_pickled_before_storage_moved_to_core_still_loads(tmp_path):
+    """Searcher states that Ray pickled name xstilts.tasks.storage.Location: a sweep started before the move
+    resumes."""
+    import pickle
+
+    from xstilts.core.storage import location
+    from xstilts.search.rundir import RunDir
+
+    data = pickle.dumps(RunDir(tmp_path / "run"), protocol=0)  # text: module paths are plain lines
+    old = data.replace(b"xstilts.core.storage", b"xstilts.tasks.storage")
+    assert old != data
+    assert pickle.loads(old) == RunDir(tmp_path / "run") and location(tmp_path).local
