@@ -282,10 +282,10 @@ def _sweep(
             tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=retry_errored, **storage)
         else:
             run_dir.write_meta(name, exp.digest(), ctx.base, exp.model_dump())
-            if plan is not None:
-                run_dir.write_provenance("sweep", provenance(plan, sweep_splits(exp, plan.registry)))
-            else:
+            if simulate is not None:
                 run_dir.write_provenance("sweep", {"simulated": simulate.label, "ray": simulate.ray_resources})
+            elif plan is not None:
+                run_dir.write_provenance("sweep", provenance(plan, sweep_splits(exp, plan.registry)))
             request = {"CPU": exp.resources.cpu, "GPU": exp.resources.gpu}
             view = progress or ProgressView(exp.search.metric, run_dir, request=request)
             tuner = _new_tuner(exp, trainable, run_dir, view, trackers=simulate is None)

@@ -87,6 +87,7 @@ class TensorBoardTracker(CatchUp, TBXLoggerCallback):
         if step is None:
             return
         writer = tbx_writer(self, trial)
+        assert writer is not None  # log_trial_start made it
         for key, value in milestone_metrics(result).items():
             writer.add_scalar(f"xstilts/{key}", value, global_step=int(step))
         tbx_set_last_result(self, trial, {f"xstilts/{k}": v for k, v in milestone_metrics(result).items()})
