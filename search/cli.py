@@ -176,20 +176,31 @@ def _dry_run(experiments: Path, name: str) -> list[str]:
 
 @app.command()
 def run(
-    experiments: Path = EXPERIMENTS, name: str = NAME, address: str = ADDRESS, break_lease: bool = BREAK_LEASE
+    experiments: Path = EXPERIMENTS,
+    name: str = NAME,
+    address: str = ADDRESS,
+    break_lease: bool = BREAK_LEASE,
+    allow_errored: bool = typer.Option(
+        False,
+        "--allow-errored",
+        help="Evaluate and report even though some trials raised (the report names the missing configurations); "
+        "otherwise the run stops after the sweep.",
+    ),
 ) -> None:
     """The whole job: sweep, then evaluate its winners, then the report (each stage resumes where it stopped)."""
     from xstilts.search.evaluation.evaluate import EvaluationFailed
-    from xstilts.search.pipeline import run_experiment
+    from xstilts.search.pipeline import TrialsErrored, run_experiment
 
     try:
         with _progress():
-            run_experiment(experiments, name, address, echo=typer.echo, break_lease=break_lease)
+            run_experiment(
+                experiments, name, address, echo=typer.echo, break_lease=break_lease, allow_errored=allow_errored
+            )
     except _user_errors() as exc:
         _fail(exc)
     except Interrupted as exc:
         _fail(exc, code=exc.code)
-    except EvaluationFailed as exc:
+    except (EvaluationFailed, TrialsErrored) as exc:
         _fail(exc, code=1)
 
 

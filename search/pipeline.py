@@ -10,9 +10,14 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from xstilts.core.errors import WorkFailed
 from xstilts.search.config import load_context
 from xstilts.search.rundir import RunDir
 from xstilts.search.sweep.results import SearchResult, summary_lines
+
+
+class TrialsErrored(WorkFailed):
+    """`xstilts run` stopped before the evaluation: some of the sweep's trials raised (exit 1, one line)."""
 
 
 @dataclass(frozen=True)
@@ -80,13 +85,16 @@ def run_experiment(
     *,
     echo: Callable[[str], None] | None = None,
     break_lease: bool = False,
+    allow_errored: bool = False,
 ) -> RunOutcome:
     """Sweep -> evaluation of the winners -> report, each stage resuming where it stopped.
 
     `echo` receives each stage's lines as the stage ends (the sweep's summary, then each output's path).
     Raises ConfigError/DataError on bad input (before anything is written), EvaluationFailed when some
     evaluation jobs failed (the others' parts are kept; run again to retry them), LeaseHeld when another
-    driver holds the run directory (the lease is held across the three stages).
+    driver holds the run directory (the lease is held across the three stages), TrialsErrored when trials of
+    the sweep raised: their configurations would be missing from the evaluation, so it does not start unless
+    `allow_errored` (the report then says at its top which are missing).
     """
     from xstilts.search.evaluation.evaluate import run_evaluation
     from xstilts.search.lease import hold
@@ -100,6 +108,13 @@ def run_experiment(
         summary = summary_lines(result)
         for line in [*summary, f"results: {result.run_dir.results_path}"]:
             say(line)
+        if result.errors and not allow_errored:
+            trials = {m["trial_id"] for m in result.milestones} | {e["trial_id"] for e in result.errors}
+            raise TrialsErrored(
+                f"{len(result.errors)} of {len(trials)} trial(s) errored, so the evaluation did not start: "
+                f"rerun them with `xstilts sweep {experiments_file} -n {name} --resume --retry-errored`, then "
+                "`xstilts run` again (or `xstilts run --allow-errored` to evaluate without them)"
+            )
         evaluation = run_evaluation(result.run_dir, address=address)
         say(f"evaluation: {evaluation}")
         report = write_report(result.run_dir)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from xstilts.core.files import atomic_path, write_text
+from xstilts.search.journal import Journal
 from xstilts.search.report.plots import plot_delta_heatmap, plot_duration_curves
 from xstilts.search.report.sections import (
     STAND_IN,
@@ -113,6 +114,8 @@ def _write_files(run_dir: RunDir, out: Path, split: str) -> Path:
     low = sorted(head.loc[head["low_resource"].astype(bool) & (head["lang"] != "en"), "lang"].unique())
     title = f"xstilts report: {prov['experiment']}"
     blocks = _opening(title, synthetic, stand_ins, split, sources, seeds, prov)
+    if errored := errored_note(run_dir):
+        blocks.insert(1, ("note", errored))
     blocks += verdict_section(t["duration_effects"], low, t["chance"])
     blocks += xtreme_section(t["xtreme_scores"], prov["selection rule"])
     blocks += selection_section(t["selection"])
@@ -177,3 +180,21 @@ def _opening(
         f"Config digest: {prov['config digest']}. Provenance at the end."
     )
     return [*blocks, ("p", where)]
+
+
+def errored_note(run_dir: RunDir) -> str | None:
+    """The report's warning when trials of the sweep raised: how many, and the configurations missing from
+    every table (None when none did)."""
+    errors = Journal(run_dir).errors() if run_dir.has_ledger() else []
+    if not errors:
+        return None
+    missing = "; ".join(
+        f"{c.get('intermediate_task', '?')}, {c.get('intermediate_steps', '?')} steps, lr {c.get('lr', '?')}, "
+        f"seed {c.get('seed', '?')} ({e.get('reason', 'unknown error')})"
+        for e in errors
+        for c in [e.get("config") or {}]
+    )
+    return (
+        f"{len(errors)} trial(s) of the sweep errored, so this report is on a partial sweep; missing: {missing}. "
+        "Rerun them with `xstilts sweep --resume --retry-errored`, then `xstilts evaluate` and `xstilts report`."
+    )

@@ -60,3 +60,23 @@ def test_an_errored_trial_is_journaled_shown_and_retried(tmp_path, offline_plan)
     table = pq.read_table(exp_dir / "results.parquet").to_pandas()
     assert table["trial_id"].nunique() == 3 and "error" not in set(table["end"])
     assert not table[["trial_id", "step", "target_task", "lang"]].duplicated().any()
+
+
+def test_run_stops_before_evaluating_a_sweep_with_an_errored_trial(tmp_path, offline_plan):
+    """`xstilts run` does not evaluate a partial sweep: one line, exit 1, no evaluation; `--allow-errored`
+    goes on, and the report says at its top which configuration is missing."""
+    small = FAULTY | {"evaluation": {"seeds": 1, "tasks": ["xnli"], "recipe": {"steps": 10}}}
+    path = write_experiments(tmp_path, small)
+    exp_dir = tmp_path / "runs" / "offline"
+    fault = {"XSTILTS_TEST_FAULT": "mnli@100", "XSTILTS_TEST_FAULT_ONCE": str(tmp_path / "fault-fired")}
+    env = {**os.environ, **fault}
+    cmd = [sys.executable, "-m", "xstilts", "run", str(path)]
+    stopped = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert stopped.returncode == 1, stopped.stderr[-3000:]
+    lines = [line for line in stopped.stderr.splitlines() if line.startswith("xstilts: error:")]
+    assert len(lines) == 1 and "1 of 3 trial(s) errored" in lines[0] and "--retry-errored" in lines[0], lines
+    assert not (exp_dir / "evaluation").exists() and not (exp_dir / "report").exists()
+    allowed = subprocess.run([*cmd, "--allow-errored"], capture_output=True, text=True, timeout=900, env=env)
+    assert allowed.returncode == 0, allowed.stderr[-3000:]
+    top = (exp_dir / "report" / "report.md").read_text().split("\n## ")[0]
+    assert "1 trial(s) of the sweep errored" in top and "mnli, " in top

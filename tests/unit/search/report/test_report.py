@@ -374,3 +374,16 @@ def test_a_record_from_before_the_schedule_field_reads_as_the_linear_schedule_it
     old = {**record, "intermediate": {k: v for k, v in record["intermediate"].items() if k != "schedule"}}
     assert experiment_from_record(old, reg).intermediate.schedule == "linear"
     assert experiment_from_record(record, reg).intermediate.schedule == "wsd"
+
+
+def test_a_report_on_a_sweep_with_errored_trials_says_so_at_its_top(tmp_path):
+    exp = make_experiment(tmp_path)
+    assert "errored" not in write_report(exp).read_text()
+    config = {"intermediate_task": "qqp", "intermediate_steps": 200, "lr": 1e-3, "seed": 7}
+    RunDir(exp).append_event(
+        {"event": "end", "trial_id": "t9", "how": "error", "reason": "OSError: disk", "config": config}
+    )
+    md = write_report(exp).read_text()
+    top = md.split("\n## ")[0]
+    assert "1 trial(s) of the sweep errored, so this report is on a partial sweep" in top
+    assert "qqp, 200 steps, lr 0.001, seed 7 (OSError: disk)" in top and "--retry-errored" in top
