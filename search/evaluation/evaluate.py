@@ -183,13 +183,13 @@ def _submit(
     view.add_done(len(jobs) - len(todo))
     if not todo:
         return {}
-    encoder = encode.remote(plan, run_dir, asdict(first), r)
-    seed_r = None if first.intermediate_task == BASELINE else replicate_seed(plan, asdict(first), r)
+    encoder = encode.remote(plan, run_dir, first, r)
+    seed_r = None if first.intermediate_task == BASELINE else replicate_seed(plan, first, r)
     pending = {}
     for tasks, job_seeds in todo:
         langs = {t: {x: split_langs(exp, registry[t], x, plan.source) for x in ("dev", "test")} for t in tasks}
         how = fine_tunes.get(tasks[0])
-        job = ScoreJob(tuple(tasks), job_seeds[0], langs, how, asdict(first), plan.source.label, r, seed_r)
+        job = ScoreJob(tuple(tasks), job_seeds[0], langs, how, first, plan.source.label, r, seed_r)
         pending[score.remote(plan, run_dir, encoder, job)] = (group, tasks, job_seeds, r)
         view.add_running(_job_name(group, tasks, job_seeds, r))
     return pending

@@ -71,10 +71,8 @@ def _encoder_dir(run_dir: RunDir, w: Winner) -> Iterator[tuple[str, str]]:
         yield pretrained, pretrained
         return
     if not run_dir.has_encoder(w.name):  # from its checkpoint, or retrained (as the evaluation does)
-        from dataclasses import asdict
-
         plan = make_plan(ctx, splits=[], prepare=False)
-        materialize_encoder(plan, run_dir, asdict(w))
+        materialize_encoder(plan, run_dir, w)
     with run_dir.local_copy(run_dir.encoder_name(w.name)) as path:
         yield str(path), pretrained
 

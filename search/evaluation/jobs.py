@@ -16,6 +16,7 @@ from xstilts.models.train import Model, train
 from xstilts.models.transfer import TargetFineTune
 from xstilts.search.plan import TrialPlan
 from xstilts.search.rundir import RunDir
+from xstilts.search.selection import Winner
 from xstilts.search.sweep.trial import intermediate_config, replicate_dir, replicate_seeds, trial_seed
 from xstilts.tasks.languages import is_low_resource, resource_tier
 from xstilts.tasks.metrics import CHANCE, get_metric
@@ -38,38 +39,38 @@ def target_seeds(base: int, seeds: int, replicate: int = 0) -> list[int]:
     return [base + replicate * seeds + i for i in range(seeds)]
 
 
-def replicate_seed(plan: TrialPlan, winner: dict, replicate: int) -> int:
+def replicate_seed(plan: TrialPlan, winner: Winner, replicate: int) -> int:
     """The intermediate seed of a winner's replicate (search.replicates; replicate 0: the trial's seed)."""
-    return replicate_seeds(trial_seed(plan.seed, winner["trial_id"], winner["config"]), replicate + 1)[replicate]
+    return replicate_seeds(trial_seed(plan.seed, winner.trial_id, winner.config), replicate + 1)[replicate]
 
 
-def materialize_encoder(plan: TrialPlan, run_dir: RunDir, winner: dict, replicate: int = 0) -> str:
+def materialize_encoder(plan: TrialPlan, run_dir: RunDir, winner: Winner, replicate: int = 0) -> str:
     """The winner's intermediate encoder (of replicate `replicate`, search.replicates) as a save_pretrained
     directory in the run directory (the pretrained one for 'none'): from its Ray checkpoint at the winner's
     step, else retrained to that step with the trial's config and the replicate's seed (the same batches and
     schedule as the trial). Returns a local path to it on this node."""
     torch.set_num_threads(plan.threads)
-    if winner["intermediate_task"] == BASELINE:
+    if winner.intermediate_task == BASELINE:
         return plan.encoder
-    name = replicate_name(winner["name"], replicate)
+    name = replicate_name(winner.name, replicate)
     if not run_dir.has_encoder(name):
-        task = plan.registry[winner["intermediate_task"]]
-        ckpt = run_dir.trial_checkpoint(winner["trial_id"], winner["step"])
+        task = plan.registry[winner.intermediate_task]
+        ckpt = run_dir.trial_checkpoint(winner.trial_id, winner.step)
         seed = replicate_seed(plan, winner, replicate)
         with run_dir.local_copy(ckpt) if ckpt else contextlib.nullcontext(None) as ckpt_dir:
             where = ckpt_dir / replicate_dir(replicate) if ckpt_dir and plan.replicates > 1 else ckpt_dir
             setup = plan.setup_training(task, seed, checkpoint=str(where) if where else None)
         model = setup.model
         if ckpt is None:
-            cfg = intermediate_config(plan, winner["config"], seed)
+            cfg = intermediate_config(plan, winner.config, seed)
             kept: list[Model] = []  # the milestone's model (under wsd its cooled fork), as the trial had it
             train(
                 model,
                 setup.data,
                 setup.collate,
                 cfg,
-                stop_at=winner["step"],
-                on_eval=lambda snap: kept.append(snap.model) if snap.step == winner["step"] else None,
+                stop_at=winner.step,
+                on_eval=lambda snap: kept.append(snap.model) if snap.step == winner.step else None,
             )
             model = kept[0]
         with tempfile.TemporaryDirectory(prefix="xstilts-encoder-") as tmp:
@@ -81,14 +82,14 @@ def materialize_encoder(plan: TrialPlan, run_dir: RunDir, winner: dict, replicat
 @dataclass(frozen=True)
 class ScoreJob:
     """One evaluation job: target tasks that share a fine-tune, its seed, each task's languages per scored split,
-    the fine-tune (None: retrieval, scored from the encoder as it is), the winner (asdict) and the data's
+    the fine-tune (None: retrieval, scored from the encoder as it is), the winner and the data's
     label."""
 
     tasks: tuple[str, ...]
     seed: int
     langs: dict[str, dict[str, list[str]]]
     how: TargetFineTune | None
-    winner: dict
+    winner: Winner
     source_label: str
     replicate: int = 0  # which of the winner's replicates (search.replicates) is scored
     intermediate_seed: int | None = None  # that replicate's intermediate seed (None: the baseline)
@@ -97,8 +98,8 @@ class ScoreJob:
 def score_job(plan: TrialPlan, run_dir: RunDir, materialized: str, job: ScoreJob) -> list[dict]:
     """`evaluate_targets` on whichever node Ray runs it: `materialized` is what `materialize_encoder`
     returned on its own node, so off a local filesystem the encoder is fetched to this node first."""
-    local = run_dir.local or job.winner["intermediate_task"] == BASELINE
-    encoder = materialized if local else run_dir.encoder_on_node(replicate_name(job.winner["name"], job.replicate))
+    local = run_dir.local or job.winner.intermediate_task == BASELINE
+    encoder = materialized if local else run_dir.encoder_on_node(replicate_name(job.winner.name, job.replicate))
     return evaluate_targets(plan, encoder, job)
 
 
@@ -139,11 +140,11 @@ def _rows(plan: TrialPlan, job: ScoreJob, spec, split: str, lang: str, scored: d
     head = get_metric(spec.metric).headline_key
     return [
         {
-            "winner": job.winner["name"],
-            "role": job.winner["role"],
-            "intermediate_task": job.winner["intermediate_task"],
-            "step": job.winner["step"],
-            "trial_id": job.winner["trial_id"],
+            "winner": job.winner.name,
+            "role": job.winner.role,
+            "intermediate_task": job.winner.intermediate_task,
+            "step": job.winner.step,
+            "trial_id": job.winner.trial_id,
             "target_task": spec.name,
             "seed": job.seed,
             "lang": lang,

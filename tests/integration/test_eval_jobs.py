@@ -9,6 +9,7 @@ import torch
 from xstilts.models.transfer import TargetFineTune
 from xstilts.search.evaluation.jobs import ScoreJob, evaluate_targets, materialize_encoder
 from xstilts.search.rundir import RunDir
+from xstilts.search.selection import Winner
 from xstilts.tasks.languages import JOSHI_CLASS
 from xstilts.tasks.registry import Recipe
 
@@ -17,20 +18,20 @@ pytestmark = pytest.mark.integration
 
 def test_winner_encoder_then_every_language_on_dev_and_test(offline_plan, tmp_path):
     torch.set_num_threads(1)
-    winner = {
-        "name": "mnli@step10",
-        "role": "duration",
-        "intermediate_task": "mnli",
-        "step": 10,
-        "trial_id": "abc",
-        "config": {"intermediate_task": "mnli", "intermediate_steps": 20, "lr": 1e-3, "batch_size": 8},
-    }
+    winner = Winner(
+        name="mnli@step10",
+        role="duration",
+        intermediate_task="mnli",
+        step=10,
+        trial_id="abc",
+        config={"intermediate_task": "mnli", "intermediate_steps": 20, "lr": 1e-3, "batch_size": 8},
+    )
     run_dir = RunDir(tmp_path)
     enc = materialize_encoder(offline_plan, run_dir, winner)
     assert run_dir.has_encoder("mnli@step10")
     assert (tmp_path / run_dir.encoder_name("mnli@step10") / "config.json").is_file()
     assert materialize_encoder(offline_plan, run_dir, winner) == enc  # cached
-    none = {**winner, "name": "none", "intermediate_task": "none", "step": 0}
+    none = dataclasses.replace(winner, name="none", intermediate_task="none", step=0)
     assert materialize_encoder(offline_plan, run_dir, none) == offline_plan.encoder
 
     recipe = TargetFineTune(Recipe(steps=5, lr=1e-3, batch_size=8, grad_accum=1, eval_every=0), device="cpu")

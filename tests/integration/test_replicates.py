@@ -113,13 +113,14 @@ def test_the_evaluation_retrains_a_replicate_to_the_model_the_trial_had(offline_
 
     from xstilts.search.evaluation.jobs import materialize_encoder, replicate_name
     from xstilts.search.rundir import RunDir
+    from xstilts.search.selection import Winner
 
     plan, fake = replicated_trial(offline_plan, tmp_path / "trial", monkeypatch)
     config = CONFIG
     ckpt = fake.reports[0][1]
-    winner = {"name": "sst2@step2", "role": "duration", "intermediate_task": "sst2", "step": 2, "trial_id": "t0"}
+    winner = Winner("sst2@step2", "duration", "sst2", 2, "t0", config)
     run_dir = RunDir(tmp_path / "run")
-    paths = [materialize_encoder(plan, run_dir, winner | {"config": config}, r) for r in (0, 1)]
+    paths = [materialize_encoder(plan, run_dir, winner, r) for r in (0, 1)]
     assert run_dir.has_encoder(replicate_name("sst2@step2", 1)) and paths[0] != paths[1]
     for r, path in enumerate(paths):
         retrained = load_file(str(Path(path) / "model.safetensors"))
