@@ -61,10 +61,11 @@ def _echo(data: object, as_json: bool, lines: Callable[[], list[str]]) -> None:
         typer.echo(line)
 
 
-def _fail(exc: Exception, code: int = 2) -> None:
-    """One line on stderr, exit 2 for bad input (1 for failed work that a rerun retries)."""
+def _fail(exc: Exception, code: int | None = None) -> None:
+    """One line on stderr, then exit with `code`, else the error's own status (XstiltsError.exit_status: 2 for
+    bad input, 1 for failed work that a rerun retries, a signal's for an interrupted sweep), else 2."""
     typer.echo(f"xstilts: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
-    raise typer.Exit(code)
+    raise typer.Exit(code if code is not None else getattr(exc, "exit_status", 2))
 
 
 @app.command()
@@ -153,7 +154,7 @@ def sweep(
     except _user_errors() as exc:
         _fail(exc)
     except Interrupted as exc:
-        _fail(exc, code=exc.code)
+        _fail(exc)
     for line in summary_lines(result):
         typer.echo(line)
     typer.echo(f"results: {result.run_dir.results_path}")
@@ -199,9 +200,9 @@ def run(
     except _user_errors() as exc:
         _fail(exc)
     except Interrupted as exc:
-        _fail(exc, code=exc.code)
+        _fail(exc)
     except (EvaluationFailed, TrialsErrored) as exc:
-        _fail(exc, code=1)
+        _fail(exc)
 
 
 @app.command()
@@ -216,7 +217,7 @@ def evaluate(experiment_dir: str = RUN_DIR, address: str = ADDRESS, break_lease:
     except _user_errors() as exc:
         _fail(exc)
     except EvaluationFailed as exc:
-        _fail(exc, code=1)
+        _fail(exc)
     typer.echo(f"evaluation: {path}")
 
 

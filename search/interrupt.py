@@ -27,6 +27,7 @@ class Interrupted(WorkFailed, RuntimeError):
     def __init__(self, signum: int, message: str):
         super().__init__(message)
         self.signum, self.code = signum, EXIT_CODES.get(signal.Signals(signum), 128 + signum)
+        self.exit_status = self.code
 
 
 class StopSignal:

@@ -12,7 +12,7 @@ import pyarrow.fs as pafs
 import pytest
 
 from tests.conftest import sweep_up, write_experiments
-from tests.support.sweep import run_sweep, sweep_cmd, wait_for_kill_point
+from tests.helpers.sweep import run_sweep, sweep_cmd, wait_for_kill_point
 from xstilts.search.rundir import RunDir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # about 95 s on 2 cores: `make test-slow`

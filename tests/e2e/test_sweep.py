@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import sweep_up, write_experiments
-from tests.support.sweep import run_sweep, sweep_cmd, wait_for_kill_point
+from tests.helpers.sweep import run_sweep, sweep_cmd, wait_for_kill_point
 from xstilts.search.rundir import RunDir
 
 pytestmark = pytest.mark.e2e

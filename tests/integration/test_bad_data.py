@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from tests.conftest import write_experiments
-from tests.support.cli import assert_rejected, invoke
+from tests.helpers.cli import assert_rejected, invoke
 from xstilts.search.config import load_context, load_experiment
 from xstilts.search.plan import make_plan
 from xstilts.tasks.loading import DataError

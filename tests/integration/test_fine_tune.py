@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from tests.support.models import tiny_model, toy_data
+from tests.helpers.models import tiny_model, toy_data
 from xstilts.models import transfer
 from xstilts.models.predict import classification_collate
 from xstilts.models.train import TrainConfig

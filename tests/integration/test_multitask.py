@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tests.support.models import tiny_model, toy_data
+from tests.helpers.models import tiny_model, toy_data
 from xstilts.models.multitask import build_multitask, load_multitask, mixing_weights, multitask_collate
 from xstilts.models.predict import classification_collate
 from xstilts.models.train import TrainConfig, train

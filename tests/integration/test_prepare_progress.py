@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from tests.support.world import SMALL
+from tests.helpers.world import SMALL
 from xstilts.models.pretrain import EncoderConfig, prepare_encoder
 from xstilts.search.terminal import StageProgress
 from xstilts.tasks.registry import build_registry

@@ -8,8 +8,8 @@ import pyarrow.fs as pafs
 import pytest
 
 from tests.conftest import write_experiments
-from tests.support.cli import assert_rejected, invoke
-from tests.support.selection import check_prune_keeps_latest_best_winners_and_unjournaled as prune_decisions
+from tests.helpers.cli import assert_rejected, invoke
+from tests.helpers.selection import check_prune_keeps_latest_best_winners_and_unjournaled as prune_decisions
 from xstilts.core.storage import COMPLETE, StorageError, check_reachable, location
 from xstilts.search.ledger_files import LEDGER_OBJECTS, ledger_object_name
 from xstilts.search.rundir import RunDir

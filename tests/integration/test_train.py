@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tests.support.models import tiny_model, toy_data
+from tests.helpers.models import tiny_model, toy_data
 from xstilts.models.checkpoint import load_resume
 from xstilts.models.heads import load_for_task, save_encoder, transfer_encoder
 from xstilts.models.predict import classification_collate, mlm_collate

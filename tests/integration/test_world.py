@@ -3,7 +3,7 @@ from collections import Counter
 
 import pytest
 
-from tests.support.world import SMALL
+from tests.helpers.world import SMALL
 from xstilts.tasks.loading import DataError, DataSource, load_split, local_paths
 from xstilts.tasks.registry import build_registry
 from xstilts.tasks.world import verify_world, write_world

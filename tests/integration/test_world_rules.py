@@ -5,7 +5,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from tests.support.world import ADJ, NOUNS, REG, SPEC, english, meaning, rows
+from tests.helpers.world import ADJ, NOUNS, REG, SPEC, english, meaning, rows
 from xstilts.tasks.languages import ISO3
 from xstilts.tasks.loading import read_bucc
 from xstilts.tasks.world import write_world

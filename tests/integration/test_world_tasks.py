@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.columns import INTERNAL
-from tests.support.world import REG, SPEC, english, meaning, rows
+from tests.helpers.columns import INTERNAL
+from tests.helpers.world import REG, SPEC, english, meaning, rows
 from xstilts.tasks.languages import ISO3, JOSHI_CLASS, LANG_NAME, SCRIPT
 from xstilts.tasks.loading import DataSource, load_split, local_paths, read_bucc
 from xstilts.tasks.registry import NER, UPOS

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import XLMRobertaForSequenceClassification
 
-from tests.support.models import tiny_model, toy_data
+from tests.helpers.models import tiny_model, toy_data
 from xstilts.models.checkpoint import RESUME_WEIGHTS, load_resume, read_state, resume_weights
 from xstilts.models.predict import classification_collate
 from xstilts.models.train import TrainConfig, cool_down, cooldown_steps, spent_steps, train

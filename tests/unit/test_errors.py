@@ -43,3 +43,12 @@ def test_the_cli_exits_2_on_every_input_error_and_nothing_else():
     caught = _user_errors()
     assert all(issubclass(cls, caught) for cls in INPUT)
     assert not any(issubclass(cls, caught) for cls in WORK)
+
+
+def test_each_error_carries_its_exit_status():
+    import signal
+
+    assert all(cls.exit_status == 2 for cls in INPUT)
+    assert all(cls.exit_status == 1 for cls in (EvaluationFailed, InjectedFault, OutOfMemory))
+    assert Interrupted(signal.SIGTERM, "stopped").exit_status == 143
+    assert Interrupted(signal.SIGINT, "stopped").exit_status == 130

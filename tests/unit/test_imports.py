@@ -142,7 +142,7 @@ def test_every_package_directory_is_installed() -> None:
 
 
 def test_test_modules_do_not_import_each_other():
-    """Helpers that several tests share live in tests/support (or a conftest), never in a test module."""
+    """Helpers that several tests share live in tests/helpers (or a conftest), never in a test module."""
     offenders = []
     for path in sorted((ROOT / "tests").rglob("test_*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

@@ -2,7 +2,7 @@
 
 import torch
 
-from tests.support.models import tiny_model
+from tests.helpers.models import tiny_model
 from xstilts.models import retrieval
 from xstilts.models.transfer import TargetData, fork_and_evaluate
 from xstilts.tasks.registry import build_registry

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from tests.conftest import write_experiments
-from tests.support.cli import assert_rejected, invoke
+from tests.helpers.cli import assert_rejected, invoke
 
 CASES = {
     "unknown field": ({"learning_rate": 0.1}, ["offline.learning_rate", "Extra inputs are not permitted", "0.1"]),

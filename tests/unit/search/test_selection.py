@@ -3,7 +3,7 @@ selection rule) until their evaluation is done; pruning on a run directory, loca
 
 import pytest
 
-from tests.support.selection import (
+from tests.helpers.selection import (
     check_prune_keeps_latest_best_winners_and_unjournaled,
     milestone,
     steps_of,

@@ -7,7 +7,7 @@ from pathlib import Path
 import datasets
 import pytest
 
-from tests.support.columns import INTERNAL
+from tests.helpers.columns import INTERNAL
 from xstilts.tasks.loading import DataError, DataSource, load_split, read_bucc
 from xstilts.tasks.registry import build_registry
 

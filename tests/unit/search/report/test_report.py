@@ -12,7 +12,7 @@ import pytest
 from matplotlib.image import imread
 from scipy.stats import t as t_dist  # a test dependency: cross-checks the report's t quantiles
 
-from tests.support.report import WINNERS, evaluation_rows
+from tests.helpers.report import WINNERS, evaluation_rows
 from xstilts.search.report.plots import plot_delta_heatmap
 from xstilts.search.report.render import write_report
 from xstilts.search.report.tables import distinct_encoders

@@ -121,7 +121,7 @@ def test_duration_curves_start_at_the_baseline():
 def test_rank_agreement_is_spearman_over_distinct_encoders(tmp_path):
     from scipy.stats import spearmanr  # a test dependency: an independent Spearman
 
-    from tests.support.report import WINNERS, evaluation_rows
+    from tests.helpers.report import WINNERS, evaluation_rows
     from xstilts.search.report.tables import load_headline, rank_agreement, winners_table
     from xstilts.search.rundir import RunDir
 
