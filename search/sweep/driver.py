@@ -26,7 +26,7 @@ from xstilts.search.sweep.scheduler import PersistentASHA
 from xstilts.search.sweep.searcher import OptunaWithBaseline
 from xstilts.search.sweep.simulate import NoTensorBoard, Simulation, simulated_trial
 from xstilts.search.sweep.trackers import MlflowTracker, TensorBoardTracker, WandbTracker
-from xstilts.search.sweep.trial import run_trial
+from xstilts.search.sweep.trial import remove_stale_workdirs, run_trial
 from xstilts.tasks.registry import BASELINE
 
 
@@ -293,6 +293,7 @@ def _sweep(
             tuner.fit()
     finally:
         ray.shutdown()
+        remove_stale_workdirs()  # this node's replicated trials that Ray stopped at their last result
     result = summarize(journal, exp.search.metric, run_dir.known_trials() or None)
     prune(run_dir, result.milestones, retention_of(exp))  # milestones that lost their place as a winner
     run_dir.write_results(results_table(result, name, source, low_resource))

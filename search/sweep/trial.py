@@ -198,6 +198,43 @@ def _baseline_replicates(plan: TrialPlan, name: str, targets: list, seeds: list[
     tune.report({"step": 0, **replicate_mean(probed), "cooldown_steps": 0, "budget_steps": 0, **startup})
 
 
+WORKDIR_PREFIX = "xstilts-replicates-"  # + the owning process's pid + "-" + a random tail
+
+
+def replicate_workdir() -> Path:
+    """A new local directory for a replicated trial's replicate states between milestones (each replicate's
+    cooled and resumable weights: gigabytes for a real encoder), after removing the stale ones on this node.
+    Ray abandons a function trial's thread when it stops the trial at its last result, so the trial's own
+    cleanup (a `finally`) may never run: stale directories are removed here, by the next trial on the node,
+    and by the sweep's driver when it ends (`remove_stale_workdirs`)."""
+    remove_stale_workdirs()
+    return Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
+
+
+def remove_stale_workdirs(root: Path | None = None) -> list[Path]:
+    """Remove the replicate directories under `root` (the temp dir) that no live trial owns: their process is
+    gone, or it is this process (whose earlier trial was abandoned: a process runs one trial at a time).
+    Returns what was removed."""
+    removed = []
+    for path in Path(root or tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        owner = path.name.removeprefix(WORKDIR_PREFIX).split("-", 1)[0]
+        if not owner.isdigit() or (int(owner) != os.getpid() and _alive(int(owner))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def run_replicates(
     config: dict, plan: TrialPlan, task, targets: list, seed: int, startup: dict, started: float
 ) -> None:
@@ -213,7 +250,7 @@ def run_replicates(
         _baseline_replicates(plan, task.name, targets, seeds, startup)
         return
     cfgs = [intermediate_config(plan, config, s) for s in seeds]
-    work = Path(tempfile.mkdtemp(prefix="xstilts-replicates-"))
+    work = replicate_workdir()
     try:
         step = 0
         checkpoint = tune.get_checkpoint()

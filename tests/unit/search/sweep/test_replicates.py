@@ -31,3 +31,24 @@ def test_asha_and_tpe_see_the_replicates_mean_once():
     assert (out["mean"], out["low_resource_mean"], out["worst"]) == (52.0, 42.0, 22.0)
     assert out["probe/xnli/sw"] == 25.0 and out["worst_lang"] == "sw"
     assert out["replicate_sd/mean"] == pytest.approx(2.0)
+
+
+def test_stale_replicate_directories_are_removed_and_live_ones_kept(tmp_path):
+    """Ray abandons a replicated trial's thread when it stops the trial at its last result, so its directory
+    of replicate states (gigabytes) outlives it: the next trial on the node and the driver remove it."""
+    import os
+
+    from xstilts.search.sweep.trial import WORKDIR_PREFIX, _alive, remove_stale_workdirs
+
+    dead = next(pid for pid in range(4_000_000, 4_100_000) if not _alive(pid))  # above any pid in use here
+    dirs = {
+        "dead": tmp_path / f"{WORKDIR_PREFIX}{dead}-abc",  # its process is gone
+        "mine": tmp_path / f"{WORKDIR_PREFIX}{os.getpid()}-def",  # this process's earlier, abandoned trial
+        "live": tmp_path / f"{WORKDIR_PREFIX}{os.getppid()}-ghi",  # another live process's trial
+        "other": tmp_path / "xstilts-node-cache",
+    }
+    for d in dirs.values():
+        (d / "replicate-0").mkdir(parents=True)
+    removed = set(remove_stale_workdirs(tmp_path))
+    assert removed == {dirs["dead"], dirs["mine"]}
+    assert dirs["live"].is_dir() and dirs["other"].is_dir() and not dirs["dead"].exists()
