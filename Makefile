@@ -14,7 +14,7 @@ XSTILTS_REALBENCH ?= ../shared/realbench
 # in one process.
 TEST_WORKERS ?= 2
 
-.PHONY: run test suite test-repeat test-slow test-real lint ruff typecheck install bench bench-real clean
+.PHONY: run test suite test-repeat test-slow test-real lint ruff typecheck install bench bench-real docs clean
 
 run: install
 	$(BIN)/xstilts prepare experiments.yaml
@@ -59,6 +59,17 @@ bench-real: install
 
 install: $(STAMP)
 
+# the documentation site (docs/, mkdocs.yml) into site/, failing on any warning (a broken link, an API page
+# whose module does not import); the API pages read the package through .typecheck/xstilts -> ..
+DOCS_STAMP := $(VENV)/.xstilts-docs-installed
+docs: install $(DOCS_STAMP)
+	mkdir -p .typecheck && ln -sfn .. .typecheck/xstilts
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+$(DOCS_STAMP): pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[test,docs]" torch==2.13.0
+	touch $(DOCS_STAMP)
+
 # torch is pinned in its own step first: 2.13.0 is the CPU wheel on disk; an unpinned torch
 # would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -69,4 +80,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf runs .cache bench_out .typecheck
+	rm -rf runs .cache bench_out .typecheck site

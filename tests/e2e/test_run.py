@@ -81,10 +81,11 @@ def test_run_sweeps_evaluates_and_reports(tmp_path, offline_plan):
 
 
 def readme_snippets_read_the_run(tmp_path):
-    """The README's reading-results snippets (pandas, duckdb, Ray's ResultGrid) run on this run directory."""
+    """The documentation's reading-results snippets (pandas, duckdb, Ray's ResultGrid) run on this run
+    directory."""
     from tests.conftest import REPO
 
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "reading-results.md").read_text()
     snippets = re.findall(r"<!-- reading-results:(\w+) -->\n```python\n(.*?)```", readme, flags=re.S)
     assert [name for name, _ in snippets] == ["pandas", "duckdb", "ray"]
     for name, code in snippets:
