@@ -178,7 +178,11 @@ EXPERIMENT_NOTES = """\
 # minute, PAN-X 35 s and the QA fine-tune (XQuAD + MLQA, 32 steps) 2.5 minutes, plus retrieval (Tatoeba,
 # BUCC) once per encoder: 6.5 minutes an encoder on 2 cores, 64 minutes for 7 encoders. Replicates triple
 # the encoders (3 tasks x 2 durations x 3 seeds + `none` = 19), so every per-encoder cost had to fall by
-# about three times. Cut, and why:
+# about three times. Cut, and why (and measured at these sizes, 2026-12-08: the sweep took 37.7 minutes --
+# 21 probes of about 130 s each are two thirds of it, the replicates' training the rest -- and the evaluation
+# about 3 minutes of the 2 cores per encoder and replicate, 21 of them: about 100 minutes in all, over the 75
+# of the target. The next cuts are the probe, the largest single cost: fewer probe fine-tune steps or a
+# frozen-encoder probe (benchmarks/probe_cost.py), and the evaluation's per-language scoring):
 # - intermediate: every task with an English training file (the kit: commonsense_qa, squad_v2, sst2) plus
 #   `none`, one configuration each (search.num_samples = tasks + 1, coverage first), each trained 3 times,
 #   2 durations (20 and 40 steps, a milestone every 20) at one learning rate and batch 8. The wsd schedule
