@@ -46,8 +46,10 @@ def test_the_experiment_is_built_from_what_the_kit_holds(bench, kit):
     subprocess.run([*script, "--out", str(out / "s5"), "--seed", "5"], capture_output=True, check=True, timeout=120)
     rerun = yaml.safe_load((out / "s5" / "experiments.yaml").read_text())["realbench"]
     assert (rerun["seed"], rerun["search"]["seed"]) == (5, 5) and (full["seed"], full["search"]["seed"]) == (0, 0)
-    # two durations at least (a within-trial duration effect compares two milestones), 3 target seeds
-    assert len(full["intermediate"]["steps"]) >= 2 and full["evaluation"]["seeds"] >= 3
+    # two durations at least (a within-trial duration effect compares two milestones), 3 intermediate seeds
+    # (search.replicates, issue 34), each replicate with target seeds of its own: 3 target seeds at least
+    assert len(full["intermediate"]["steps"]) >= 2 and full["search"]["replicates"] >= 3
+    assert full["search"]["replicates"] * full["evaluation"]["seeds"] >= 3
     assert full["evaluation"]["every_milestone"]
     assert exp["target"]["tasks"] == ["udpos", "panx", "tatoeba", "xquad"]  # a QA target among the probes
     # every target the kit can train or score: XNLI and PAWS-X have no English training file here
